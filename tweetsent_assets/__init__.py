@@ -1,0 +1,1 @@
+"""tweetsent: a real-time tweet sentiment lakehouse on Dagster, Spark and Delta Lake."""

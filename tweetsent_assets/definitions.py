@@ -1,0 +1,38 @@
+"""The project's one Definitions object: assets, jobs, the landing sensor and resources."""
+from dagster import Definitions, in_process_executor
+
+from . import settings
+from .defs.aggregates import mention_sentiment, sentiment_trends
+from .defs.bronze import bronze
+from .defs.gold import gold_tweet_sentiment
+from .defs.jobs import ingest_tweet_batch, refresh_aggregates
+from .defs.resources import (
+    LakeResource,
+    MlflowResource,
+    ObjectStoreResource,
+    SentimentModelResource,
+    SparkResource,
+)
+from .defs.sensors import new_tweet_objects
+from .defs.silver import silver_tweets
+
+
+def default_resources() -> dict:
+    """Resources configured from the environment (see settings.py for each variable's default)."""
+    return {
+        "spark": SparkResource(),
+        "landing": ObjectStoreResource(url=settings.LANDING_URL),
+        "batch_state": ObjectStoreResource(url=settings.STATE_URL),
+        "lake": LakeResource(),
+        "sentiment_model": SentimentModelResource(),
+        "mlflow": MlflowResource(),
+    }
+
+
+defs = Definitions(
+    assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends],
+    jobs=[ingest_tweet_batch, refresh_aggregates],
+    sensors=[new_tweet_objects],
+    resources=default_resources(),
+    executor=in_process_executor,
+)

@@ -1,0 +1,67 @@
+"""Bronze: the batch's landing objects as they landed, and the units that could not be parsed."""
+
+from collections import Counter
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+
+from ..lib import delta_tables
+from ..lib.bronze_batch import BRONZE_COLUMNS, QUARANTINE_COLUMNS, read_batch_objects
+from ..lib.manifests import read_manifest
+from .partitions import tweet_batches
+from .resources import LakeResource, ObjectStoreResource, SparkResource
+from .timing import stopwatch
+
+BRONZE_TYPES = {"record_index": "long", "ingested_at": "timestamp"}
+
+
+def _schema(columns) -> str:
+    return ", ".join(f"`{c}` {BRONZE_TYPES.get(c, 'string')}" for c in columns)
+
+
+def _frame(spark, rows: list[dict], columns: list[str]):
+    pdf = pd.DataFrame(rows, columns=columns).astype({c: "object" for c in columns if c not in BRONZE_TYPES})
+    pdf = pdf.where(pdf.notna(), None)
+    if "ingested_at" in pdf:
+        pdf["ingested_at"] = pd.to_datetime(pdf["ingested_at"], utc=True)
+    return spark.createDataFrame(pdf, schema=_schema(columns))
+
+
+@multi_asset(
+    specs=[
+        AssetSpec("bronze_tweets", group_name="bronze", kinds={"spark", "delta"},
+                  partitions_def=tweet_batches,
+                  description="Every parsed landing record as it landed, with source_file, etag and ingested_at."),
+        AssetSpec("bronze_quarantine", group_name="bronze", kinds={"spark", "delta"},
+                  partitions_def=tweet_batches,
+                  description="Landed units that could not be parsed: raw line, source_file and reason."),
+    ],
+)
+def bronze(context: AssetExecutionContext, spark: SparkResource, landing: ObjectStoreResource,
+           batch_state: ObjectStoreResource, lake: LakeResource):
+    """Read the batch's objects (from its manifest) and replace this batch's rows in both tables."""
+    batch_id = context.partition_key
+    with stopwatch() as timer:
+        manifest = read_manifest(batch_state.store(), batch_id)
+        batch = read_batch_objects(landing.store(), manifest)
+        context.log.info(f"batch {batch_id}: {len(manifest['objects'])} objects, "
+                         f"{len(batch.records)} records, {len(batch.quarantined)} quarantined")
+        session = spark.session()
+        bronze_path, quarantine_path = lake.path("bronze_tweets"), lake.path("bronze_quarantine")
+        records = _frame(session, batch.records, [*BRONZE_COLUMNS, *batch.extra_columns])
+        delta_tables.replace_batch(records, bronze_path, batch_id, keep_sources=batch.superseded)
+        quarantined = _frame(session, batch.quarantined, list(QUARANTINE_COLUMNS))
+        delta_tables.replace_batch(quarantined, quarantine_path, batch_id, keep_sources=batch.superseded)
+        bronze_state = delta_tables.describe(session, bronze_path)
+        quarantine_state = delta_tables.describe(session, quarantine_path)
+    reasons = Counter(q["reason"].split(":")[0] for q in batch.quarantined)
+    common = {"batch_objects": len(manifest["objects"]), "duration_s": timer["seconds"],
+              "superseded_objects": len(batch.superseded)}
+    yield MaterializeResult(asset_key="bronze_tweets", metadata={
+        **common, **bronze_state.metadata(), "batch_rows": len(batch.records),
+        "new_columns": ", ".join(batch.extra_columns) or "none",
+    })
+    yield MaterializeResult(asset_key="bronze_quarantine", metadata={
+        **common, **quarantine_state.metadata(), "batch_rows": len(batch.quarantined),
+        "reasons": MetadataValue.json(dict(reasons)),
+    })

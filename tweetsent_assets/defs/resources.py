@@ -1,0 +1,85 @@
+"""Dagster resources: the Spark session, object stores, the Delta lake, the sentiment model, MLflow."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from .. import settings
+from ..lib import delta_tables
+from ..lib.object_store import ObjectStore, open_store
+from ..lib.sentiment.model import ModelSpec
+
+
+class SparkResource(ConfigurableResource):
+    """One Delta-enabled SparkSession per process, shared by every asset the run executes.
+
+    Replaces dagster-pyspark's PySparkResource, which cannot add Delta's jars before the
+    session exists and never stops it.
+    """
+
+    master: str = Field(default=settings.SPARK_MASTER,
+                        description="local[*], spark://host:7077, sc://host:15002 (Spark Connect), yarn, k8s://…")
+    app_name: str = "tweetsent"
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings.")
+
+    def session(self):
+        from ..lib.spark_session import get_spark
+
+        return get_spark(self.master, self.app_name, self.conf)
+
+
+class ObjectStoreResource(ConfigurableResource):
+    """S3 (AWS, MinIO, moto) through boto3 and its standard credential chain, or a local folder.
+
+    `url` is `s3://bucket/prefix` or a folder path; credentials are never part of the config.
+    """
+
+    url: str = Field(description="s3://bucket/prefix, or a local folder")
+    endpoint_url: Optional[str] = Field(default=os.environ.get("AWS_ENDPOINT_URL") or None,
+                                        description="S3 endpoint for MinIO or moto; empty for AWS")
+    region: Optional[str] = Field(default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None)
+
+    def store(self) -> ObjectStore:
+        return open_store(self.url, endpoint_url=self.endpoint_url, region=self.region)
+
+
+class LakeResource(ConfigurableResource):
+    """Where the Delta tables live: a folder, or s3a://, abfss://, gs:// for a cluster."""
+
+    root: str = Field(default=settings.LAKE_ROOT)
+
+    def path(self, table: str) -> str:
+        root = self.root if "://" in self.root else os.path.abspath(self.root)
+        return delta_tables.table_path(root, table)
+
+
+class SentimentModelResource(ConfigurableResource):
+    """Which model scores gold: `vader` (offline default) or `hf` with a hub id or local folder."""
+
+    kind: str = Field(default=settings.MODEL_KIND, description="vader or hf")
+    model: str = Field(default=settings.MODEL, description="Hugging Face model id or local path (kind=hf)")
+    max_length: int = 128
+    batch_size: int = 64
+
+    def spec(self) -> ModelSpec:
+        if self.kind == "vader":
+            return ModelSpec(kind="vader", model=None, name="vader", version="3.3.2",
+                             max_length=self.max_length, batch_size=self.batch_size)
+        name = os.path.basename(self.model.rstrip("/")) if os.path.isdir(self.model) else self.model
+        return ModelSpec(kind=self.kind, model=self.model, name=name,
+                         max_length=self.max_length, batch_size=self.batch_size)
+
+
+class MlflowResource(ConfigurableResource):
+    """An MlflowClient on a tracking store and registry (sqlite by default, no server needed)."""
+
+    tracking_uri: str = Field(default=settings.MLFLOW_TRACKING_URI)
+    registry_uri: Optional[str] = None
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri or self.tracking_uri)

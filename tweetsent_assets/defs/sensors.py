@@ -1,0 +1,44 @@
+"""The landing sensor: new objects become micro-batch partitions, one run each."""
+
+from datetime import timedelta
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+
+from .. import settings
+from ..lib.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
+from ..lib.manifests import MANIFEST_DIR, write_manifest
+from .jobs import ingest_tweet_batch
+from .partitions import tweet_batches
+from .resources import ObjectStoreResource
+
+MAX_BATCHES_PER_TICK = 100
+
+
+@sensor(
+    job=ingest_tweet_batch,
+    minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=f"Lists the landing prefix; new objects (by key and etag) become micro-batches of at most "
+                f"{settings.MAX_OBJECTS_PER_BATCH} objects (TWEETSENT_MAX_OBJECTS_PER_BATCH), one run each.",
+)
+def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreResource,
+                      batch_state: ObjectStoreResource):
+    """Register each new batch as a partition, write its manifest, and request its run once."""
+    lookback = timedelta(seconds=settings.SENSOR_LOOKBACK_S)
+    cursor = ListingCursor.decode(context.cursor)
+    listing = [o for o in landing.store().list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
+    new = find_new_objects(listing, cursor, lookback)
+    if not new:
+        return SkipReason(f"no new objects among {len(listing)} under {landing.url}")
+    new = new[: settings.MAX_OBJECTS_PER_BATCH * MAX_BATCHES_PER_TICK]
+    batches = plan_batches(new, settings.MAX_OBJECTS_PER_BATCH)
+    state = batch_state.store()
+    for batch in batches:
+        write_manifest(state, batch)
+    context.log.info(f"{len(new)} new objects -> {len(batches)} batches")
+    return SensorResult(
+        run_requests=[RunRequest(run_key=b.key, partition_key=b.key,
+                                 tags={"tweetsent/objects": str(len(b.objects))}) for b in batches],
+        dynamic_partitions_requests=[tweet_batches.build_add_request([b.key for b in batches])],
+        cursor=advance_cursor(cursor, new, lookback).encode(),
+    )

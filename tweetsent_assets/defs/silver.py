@@ -1,0 +1,53 @@
+"""Silver: one clean row per tweet id, typed and normalised, merged batch by batch."""
+
+from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, asset
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+from ..lib import delta_tables
+from ..lib.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
+from .partitions import tweet_batches
+from .resources import LakeResource, SparkResource
+from .timing import stopwatch
+
+
+@asset(
+    deps=["bronze_tweets"],
+    partitions_def=tweet_batches,
+    group_name="silver",
+    kinds={"spark", "delta"},
+    automation_condition=AutomationCondition.eager(),
+)
+def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> MaterializeResult:
+    """Typed timestamp, cleaned text, mentions and hashtags; empty texts dropped; MERGE on id.
+
+    A tweet id belongs to the first batch that brought it: later copies are counted as
+    duplicates, and re-running the owning batch updates its rows in place.
+    """
+    batch_id = context.partition_key
+    with stopwatch() as timer:
+        session = spark.session()
+        bronze = delta_tables.read_batch(session, lake.path("bronze_tweets"), batch_id)
+        bronze = bronze.select(*BRONZE_INPUT_COLUMNS).cache()
+        batch_rows = bronze.count()
+        with_text = bronze.where(F.col("text").isNotNull() & (F.length(F.trim("text")) > 0))
+        silver = with_text.mapInPandas(silver_partitions, SILVER_SCHEMA)
+        first_per_id = Window.partitionBy("id").orderBy("ingested_at", "record_key")
+        deduped = (silver.withColumn("_n", F.row_number().over(first_per_id))
+                   .where("_n = 1").drop("_n").cache())
+        kept = deduped.count()
+        empty_texts = batch_rows - with_text.count()
+        metrics = delta_tables.merge_by_id(session, deduped, lake.path("silver_tweets"),
+                                           update_when="t.batch_id = s.batch_id")
+        state = delta_tables.describe(session, lake.path("silver_tweets"))
+        bronze.unpersist()
+        deduped.unpersist()
+    inserted = metrics.get("numTargetRowsInserted", 0)
+    updated = metrics.get("numTargetRowsUpdated", 0)
+    context.log.info(f"batch {batch_id}: {kept} rows to merge, {inserted} inserted, {updated} updated")
+    return MaterializeResult(metadata={
+        **state.metadata(), "duration_s": timer["seconds"], "batch_rows": batch_rows,
+        "dropped_empty_text": empty_texts, "duplicates_in_batch": batch_rows - empty_texts - kept,
+        "duplicates_of_earlier_batches": kept - inserted - updated,
+        "inserted": inserted, "updated": updated,
+    })

@@ -1,0 +1,139 @@
+"""One interface over S3 (AWS, MinIO, moto) and a local folder, for landing objects and run state."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Iterator, Protocol
+from urllib.parse import urlparse
+
+
+class UnsafeKeyError(ValueError):
+    """An object key that would resolve outside the store's root."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A listed object: its key relative to the store, content tag, modification time and size."""
+
+    key: str
+    etag: str
+    last_modified: datetime
+    size: int
+
+
+class ObjectStore(Protocol):
+    url: str
+
+    def list(self) -> Iterator[ObjectInfo]: ...
+
+    def get(self, key: str) -> tuple[bytes, str]: ...
+
+    def put(self, key: str, data: bytes) -> str: ...
+
+    def uri(self, key: str) -> str: ...
+
+
+def safe_key(key: str) -> str:
+    """The key as a clean relative POSIX path, or UnsafeKeyError if it is absolute or climbs out."""
+    if not key or "\x00" in key or key.startswith(("/", "\\")) or ":" in key.split("/", 1)[0]:
+        raise UnsafeKeyError(f"object key {key!r} is empty, absolute or has a drive/scheme")
+    parts = PurePosixPath(key.replace("\\", "/")).parts
+    if any(part in ("..", ".") for part in parts):
+        raise UnsafeKeyError(f"object key {key!r} contains '.' or '..' segments")
+    return "/".join(parts)
+
+
+class LocalObjectStore:
+    """A folder that behaves like a bucket prefix; the etag is size and mtime, cheap to list."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / safe_key(key)).resolve()
+        if not path.is_relative_to(self.root):
+            raise UnsafeKeyError(f"object key {key!r} resolves outside {self.root}")
+        return path
+
+    def list(self) -> Iterator[ObjectInfo]:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                stat = path.stat()
+                yield ObjectInfo(
+                    key=path.relative_to(self.root).as_posix(),
+                    etag=_stat_etag(stat),
+                    last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
+                    size=stat.st_size,
+                )
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        path = self._path(key)
+        with path.open("rb") as handle:
+            return handle.read(), _stat_etag(os.fstat(handle.fileno()))
+
+    def put(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{path.name}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return _stat_etag(path.stat())
+
+    def uri(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+
+class S3ObjectStore:
+    """A bucket prefix reached with boto3 and the standard credential chain."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
+                 region: str | None = None):
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.url = f"s3://{bucket}/{self.prefix}"
+        self._client = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url or None, region_name=region or None)
+
+    def list(self) -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"][len(self.prefix):]
+                if key and not key.endswith("/"):
+                    yield ObjectInfo(key=key, etag=item["ETag"].strip('"'),
+                                     last_modified=item["LastModified"].astimezone(timezone.utc),
+                                     size=item["Size"])
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        response = self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        return response["Body"].read(), response["ETag"].strip('"')
+
+    def put(self, key: str, data: bytes) -> str:
+        response = self._client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        return response["ETag"].strip('"')
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+
+def open_store(url: str, endpoint_url: str | None = None, region: str | None = None) -> ObjectStore:
+    """`s3://bucket/prefix` (also s3a://) opens S3; anything else is a local folder."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("s3", "s3a"):
+        if not parsed.netloc:
+            raise ValueError(f"S3 URL {url!r} has no bucket; expected s3://bucket/prefix")
+        return S3ObjectStore(parsed.netloc, parsed.path, endpoint_url=endpoint_url, region=region)
+    if parsed.scheme not in ("", "file"):
+        raise ValueError(f"unsupported object store URL {url!r}: use s3://bucket/prefix or a folder path")
+    return LocalObjectStore(parsed.path if parsed.scheme == "file" else url)
+
+
+def _stat_etag(stat: os.stat_result) -> str:
+    return f"{stat.st_size:x}-{stat.st_mtime_ns:x}"

@@ -1,0 +1,95 @@
+"""Model specification, prediction container and the per-process model loader."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .labels import LABELS
+
+KINDS = ("hf", "vader")
+DEFAULT_HF_MODEL = "cardiffnlp/twitter-roberta-base-sentiment-latest"
+
+
+class ModelUnavailableError(RuntimeError):
+    """The requested model cannot be loaded here (not cached locally and the hub is unreachable)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load; small and picklable so Spark executors can load the model themselves."""
+
+    kind: str
+    model: str | None
+    name: str
+    version: str = ""
+    max_length: int = 128
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"model kind must be one of {KINDS}, got {self.kind!r}")
+        if self.max_length < 1 or self.batch_size < 1:
+            raise ValueError("max_length and batch_size must be positive")
+
+
+@dataclass
+class Predictions:
+    """Per-text label, probability of that label, and (n, 3) probabilities in LABELS order."""
+
+    labels: list[str]
+    scores: list[float]
+    probabilities: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def from_probabilities(cls, probabilities: np.ndarray) -> "Predictions":
+        """Predictions taking the most probable label for each row."""
+        probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(LABELS))
+        best = probabilities.argmax(axis=1)
+        return cls(
+            labels=[LABELS[i] for i in best],
+            scores=probabilities[np.arange(len(best)), best].tolist(),
+            probabilities=probabilities,
+        )
+
+
+@runtime_checkable
+class SentimentModel(Protocol):
+    name: str
+    version: str
+
+    def predict(self, texts: list[str]) -> Predictions: ...
+
+
+_CACHE: dict[ModelSpec, SentimentModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_model(spec: ModelSpec) -> SentimentModel:
+    """The model for `spec`, loaded once per process and reused (one load per Spark Python worker)."""
+    with _CACHE_LOCK:
+        model = _CACHE.get(spec)
+        if model is None:
+            model = _CACHE[spec] = _build(spec)
+        return model
+
+
+def clear_model_cache() -> None:
+    """Forget loaded models (tests, or to free memory)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _build(spec: ModelSpec) -> SentimentModel:
+    if spec.kind == "vader":
+        from .vader import VaderModel
+
+        return VaderModel(spec)
+    from .hf import HFSentimentModel
+
+    return HFSentimentModel.load(spec)

@@ -1,0 +1,87 @@
+"""Resolve the JVM jars Spark needs for Delta (and optionally s3a) into a folder with Maven.
+
+Spark's own Ivy resolver is the fallback; a pre-resolved folder makes session start-up
+deterministic and offline once installed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+SCALA_BINARY = "2.13"
+# The delta-spark 4.4.1 wheel is a Python-only patch release: Maven Central's newest jar is 4.4.0.
+DELTA_JAR_VERSION = os.environ.get("TWEETSENT_DELTA_JAR_VERSION", "4.4.0")
+DEFAULT_JAR_DIR = Path(os.environ.get("TWEETSENT_JAR_DIR", Path(__file__).resolve().parents[2] / ".jars"))
+
+
+def delta_coordinates() -> list[str]:
+    """Maven coordinates of the Delta jars matching the installed delta-spark Python package."""
+    spark_minor = ".".join(version("pyspark").split(".")[:2])
+    return [f"io.delta:delta-spark_{spark_minor}_{SCALA_BINARY}:{DELTA_JAR_VERSION}"]
+
+
+def s3a_coordinates() -> list[str]:
+    """hadoop-aws matching the Hadoop client bundled with the installed pyspark."""
+    return [f"org.apache.hadoop:hadoop-aws:{bundled_hadoop_version()}"]
+
+
+def bundled_hadoop_version() -> str:
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    for jar in jars.glob("hadoop-client-api-*.jar"):
+        return jar.stem.removeprefix("hadoop-client-api-")
+    raise RuntimeError(f"no hadoop-client-api jar in {jars}; is pyspark installed correctly?")
+
+
+def _pom(coordinates: list[str]) -> str:
+    deps = []
+    for coordinate in coordinates:
+        group, artifact, ver = coordinate.split(":")
+        deps.append(f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+                    f"<version>{ver}</version></dependency>")
+    return ("<project xmlns='http://maven.apache.org/POM/4.0.0'><modelVersion>4.0.0</modelVersion>"
+            "<groupId>tweetsent</groupId><artifactId>jars</artifactId><version>1</version>"
+            f"<dependencies>{''.join(deps)}</dependencies></project>")
+
+
+def fetch_jars(dest: Path = DEFAULT_JAR_DIR, with_s3a: bool = False) -> list[Path]:
+    """Copy the Delta (and s3a) jars with their runtime dependencies into `dest`, via `mvn`."""
+    coordinates = delta_coordinates() + (s3a_coordinates() if with_s3a else [])
+    if shutil.which("mvn") is None:
+        raise RuntimeError("mvn is not on PATH; install Maven or let Spark resolve "
+                           f"spark.jars.packages={','.join(coordinates)} itself")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        Path(work, "pom.xml").write_text(_pom(coordinates))
+        subprocess.run(
+            ["mvn", "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={dest}",
+             "-DincludeScope=runtime", "-Dmdep.overWriteIfNewer=true"],
+            cwd=work, check=True)
+    return jar_paths(dest)
+
+
+def jar_paths(dest: Path = DEFAULT_JAR_DIR) -> list[Path]:
+    """Jars in `dest` that Spark does not already ship (its own copies win on conflicts)."""
+    import pyspark
+
+    bundled = {_artifact(j.name) for j in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    return sorted(j for j in dest.glob("*.jar") if _artifact(j.name) not in bundled)
+
+
+def _artifact(jar_name: str) -> str:
+    stem = jar_name.removesuffix(".jar")
+    parts = stem.split("-")
+    while len(parts) > 1 and parts[-1][:1].isdigit():
+        parts.pop()
+    return "-".join(parts)
+
+
+if __name__ == "__main__":
+    paths = fetch_jars(with_s3a="--s3a" in sys.argv)
+    print(f"{len(paths)} jars in {DEFAULT_JAR_DIR}: {', '.join(p.name for p in paths)}")

@@ -1,0 +1,63 @@
+"""Run the landing sensor's work in this process: plan batches, then execute each batch's run.
+
+`tweetsent demo`, the tests and the benchmarks use it to drive the real sensor and job against
+a real Dagster instance without a daemon; `dagster dev` does the same through its daemon.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dagster import DagsterInstance, Definitions, SensorResult, SkipReason, build_sensor_context
+
+from .defs.partitions import tweet_batches
+
+CURSOR_KEY = "cursors/new_tweet_objects.json"
+
+
+@dataclass
+class TickOutcome:
+    """What one sensor tick asked for, and the runs executed for it."""
+
+    cursor: str | None
+    partition_keys: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> tuple[SensorResult | None, str | None]:
+    """Evaluate new_tweet_objects once; returns its result (None when it skipped) and the new cursor."""
+    sensor_def = defs.get_repository_def().get_sensor_def("new_tweet_objects")
+    context = build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
+                                   sensor_name="new_tweet_objects")
+    result = sensor_def(context)
+    if result is None or isinstance(result, SkipReason):
+        return None, cursor
+    return result, result.cursor
+
+
+def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResult) -> TickOutcome:
+    """Register the requested partitions and execute each requested run in-process."""
+    outcome = TickOutcome(cursor=result.cursor)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(tweet_batches.name, list(request.partition_keys))
+    job = defs.get_job_def("ingest_tweet_batch")
+    for run_request in result.run_requests or []:
+        done = job.execute_in_process(instance=instance, partition_key=run_request.partition_key,
+                                      tags=dict(run_request.tags), raise_on_error=False)
+        outcome.partition_keys.append(run_request.partition_key)
+        outcome.run_ids.append(done.run_id)
+        if not done.success:
+            outcome.failed.append(run_request.partition_key)
+    return outcome
+
+
+def process_new_objects(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> TickOutcome:
+    """One tick plus its runs; an empty outcome when nothing new has landed."""
+    result, new_cursor = tick_sensor(defs, instance, cursor)
+    if result is None:
+        return TickOutcome(cursor=new_cursor)
+    return run_batches(defs, instance, result)
+
+
+def refresh_aggregates(defs: Definitions, instance: DagsterInstance) -> bool:
+    return defs.get_job_def("refresh_aggregates").execute_in_process(instance=instance).success

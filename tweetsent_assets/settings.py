@@ -1,0 +1,33 @@
+"""Defaults for every setting, each overridable by an environment variable (documented in README)."""
+from __future__ import annotations
+
+import os
+
+from .lib.sentiment.model import DEFAULT_HF_MODEL
+
+
+def env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} must be a whole number") from None
+
+
+DATA_DIR = env("TWEETSENT_DATA_DIR", "data")
+LANDING_URL = env("TWEETSENT_LANDING_URL", os.path.join(DATA_DIR, "landing"))
+STATE_URL = env("TWEETSENT_STATE_URL", os.path.join(DATA_DIR, "state"))
+LAKE_ROOT = env("TWEETSENT_LAKE_ROOT", os.path.join(DATA_DIR, "lake"))
+MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", f"sqlite:///{os.path.abspath(os.path.join(DATA_DIR, 'mlflow.db'))}")
+SPARK_MASTER = env("TWEETSENT_SPARK_MASTER", "local[*]")
+MODEL_KIND = env("TWEETSENT_MODEL_KIND", "vader")
+MODEL = env("TWEETSENT_MODEL", DEFAULT_HF_MODEL)
+MAX_OBJECTS_PER_BATCH = env_int("TWEETSENT_MAX_OBJECTS_PER_BATCH", 20)
+SENSOR_INTERVAL_S = env_int("TWEETSENT_SENSOR_INTERVAL_S", 10)
+SENSOR_LOOKBACK_S = env_int("TWEETSENT_SENSOR_LOOKBACK_S", 900)
+TREND_WINDOW = env("TWEETSENT_TREND_WINDOW", "1 hour")
