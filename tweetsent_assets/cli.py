@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Callable, NoReturn, Sequence
 
+from .demo import add_demo_command
 from .lib.object_store import open_store
 from .lib.replay import replay
 from .lib.sources import read_source
@@ -78,7 +79,7 @@ def add_replay_command(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_replay)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from .defs.gold import gold_tweet_sentiment
 from .defs.jobs import ingest_tweet_batch, refresh_aggregates
 from .defs.resources import (
     LakeResource,
+    MicroBatchResource,
     MlflowResource,
     ObjectStoreResource,
     SentimentModelResource,
@@ -23,16 +24,22 @@ def default_resources() -> dict:
         "spark": SparkResource(),
         "landing": ObjectStoreResource(url=settings.LANDING_URL),
         "batch_state": ObjectStoreResource(url=settings.STATE_URL),
+        "micro_batching": MicroBatchResource(),
         "lake": LakeResource(),
         "sentiment_model": SentimentModelResource(),
         "mlflow": MlflowResource(),
     }
 
 
-defs = Definitions(
-    assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends],
-    jobs=[ingest_tweet_batch, refresh_aggregates],
-    sensors=[new_tweet_objects],
-    resources=default_resources(),
-    executor=in_process_executor,
-)
+def build_defs(resources: dict) -> Definitions:
+    """All definitions bound to `resources` (tests and benchmarks pass their own)."""
+    return Definitions(
+        assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends],
+        jobs=[ingest_tweet_batch, refresh_aggregates],
+        sensors=[new_tweet_objects],
+        resources=resources,
+        executor=in_process_executor,
+    )
+
+
+defs = build_defs(default_resources())

@@ -11,7 +11,7 @@ from dagster import DagsterInstance, Definitions, SensorResult, SkipReason, buil
 
 from .defs.partitions import tweet_batches
 
-CURSOR_KEY = "cursors/new_tweet_objects.json"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -35,15 +35,17 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
     return result, result.cursor
 
 
-def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResult) -> TickOutcome:
+def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResult,
+                run_config: dict | None = None) -> TickOutcome:
     """Register the requested partitions and execute each requested run in-process."""
     outcome = TickOutcome(cursor=result.cursor)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(tweet_batches.name, list(request.partition_keys))
-    job = defs.get_job_def("ingest_tweet_batch")
+    job = defs.resolve_job_def("ingest_tweet_batch")
     for run_request in result.run_requests or []:
         done = job.execute_in_process(instance=instance, partition_key=run_request.partition_key,
-                                      tags=dict(run_request.tags), raise_on_error=False)
+                                      tags=dict(run_request.tags), run_config=run_config,
+                                      raise_on_error=False)
         outcome.partition_keys.append(run_request.partition_key)
         outcome.run_ids.append(done.run_id)
         if not done.success:
@@ -51,13 +53,15 @@ def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResu
     return outcome
 
 
-def process_new_objects(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> TickOutcome:
+def process_new_objects(defs: Definitions, instance: DagsterInstance, cursor: str | None,
+                        run_config: dict | None = None) -> TickOutcome:
     """One tick plus its runs; an empty outcome when nothing new has landed."""
     result, new_cursor = tick_sensor(defs, instance, cursor)
     if result is None:
         return TickOutcome(cursor=new_cursor)
-    return run_batches(defs, instance, result)
+    return run_batches(defs, instance, result, run_config)
 
 
-def refresh_aggregates(defs: Definitions, instance: DagsterInstance) -> bool:
-    return defs.get_job_def("refresh_aggregates").execute_in_process(instance=instance).success
+def refresh_aggregates(defs: Definitions, instance: DagsterInstance, run_config: dict | None = None) -> bool:
+    job = defs.resolve_job_def("refresh_aggregates")
+    return job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False).success

@@ -47,21 +47,29 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
         context.log.info(f"batch {batch_id}: {len(manifest['objects'])} objects, "
                          f"{len(batch.records)} records, {len(batch.quarantined)} quarantined")
         session = spark.session()
-        bronze_path, quarantine_path = lake.path("bronze_tweets"), lake.path("bronze_quarantine")
-        records = _frame(session, batch.records, [*BRONZE_COLUMNS, *batch.extra_columns])
-        delta_tables.replace_batch(records, bronze_path, batch_id, keep_sources=batch.superseded)
-        quarantined = _frame(session, batch.quarantined, list(QUARANTINE_COLUMNS))
-        delta_tables.replace_batch(quarantined, quarantine_path, batch_id, keep_sources=batch.superseded)
-        bronze_state = delta_tables.describe(session, bronze_path)
-        quarantine_state = delta_tables.describe(session, quarantine_path)
+        sources = sorted({r["source_file"] for r in batch.records + batch.quarantined})
+        written = {}
+        for table, rows, columns in (
+            ("bronze_tweets", batch.records, [*BRONZE_COLUMNS, *batch.extra_columns]),
+            ("bronze_quarantine", batch.quarantined, list(QUARANTINE_COLUMNS)),
+        ):
+            path = lake.path(table)
+            frame = delta_tables.without_keys_in_other_batches(
+                session, _frame(session, rows, columns), path, batch_id, sources).cache()
+            written[table] = frame.count()
+            delta_tables.replace_batch(frame, path, batch_id, keep_sources=batch.superseded)
+            frame.unpersist()
+        bronze_state = delta_tables.describe(session, lake.path("bronze_tweets"))
+        quarantine_state = delta_tables.describe(session, lake.path("bronze_quarantine"))
     reasons = Counter(q["reason"].split(":")[0] for q in batch.quarantined)
     common = {"batch_objects": len(manifest["objects"]), "duration_s": timer["seconds"],
               "superseded_objects": len(batch.superseded)}
     yield MaterializeResult(asset_key="bronze_tweets", metadata={
-        **common, **bronze_state.metadata(), "batch_rows": len(batch.records),
+        **common, **bronze_state.metadata(), "batch_rows": written["bronze_tweets"],
+        "already_in_other_batches": len(batch.records) - written["bronze_tweets"],
         "new_columns": ", ".join(batch.extra_columns) or "none",
     })
     yield MaterializeResult(asset_key="bronze_quarantine", metadata={
-        **common, **quarantine_state.metadata(), "batch_rows": len(batch.quarantined),
+        **common, **quarantine_state.metadata(), "batch_rows": written["bronze_quarantine"],
         "reasons": MetadataValue.json(dict(reasons)),
     })

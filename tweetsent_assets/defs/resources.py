@@ -46,6 +46,15 @@ class ObjectStoreResource(ConfigurableResource):
         return open_store(self.url, endpoint_url=self.endpoint_url, region=self.region)
 
 
+class MicroBatchResource(ConfigurableResource):
+    """How the landing sensor cuts new objects into micro-batch runs."""
+
+    max_objects_per_batch: int = Field(default=settings.MAX_OBJECTS_PER_BATCH, ge=1)
+    max_batches_per_tick: int = Field(default=100, ge=1)
+    lookback_seconds: int = Field(default=settings.SENSOR_LOOKBACK_S, ge=0,
+                                  description="How late an object may appear in a listing and still be picked up")
+
+
 class LakeResource(ConfigurableResource):
     """Where the Delta tables live: a folder, or s3a://, abfss://, gs:// for a cluster."""
 

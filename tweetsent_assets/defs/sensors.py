@@ -9,29 +9,27 @@ from ..lib.batching import ListingCursor, advance_cursor, find_new_objects, plan
 from ..lib.manifests import MANIFEST_DIR, write_manifest
 from .jobs import ingest_tweet_batch
 from .partitions import tweet_batches
-from .resources import ObjectStoreResource
-
-MAX_BATCHES_PER_TICK = 100
+from .resources import MicroBatchResource, ObjectStoreResource
 
 
 @sensor(
     job=ingest_tweet_batch,
     minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
-    description=f"Lists the landing prefix; new objects (by key and etag) become micro-batches of at most "
-                f"{settings.MAX_OBJECTS_PER_BATCH} objects (TWEETSENT_MAX_OBJECTS_PER_BATCH), one run each.",
+    description="Lists the landing prefix; new objects (by key and etag) become micro-batches of at most "
+                "micro_batching.max_objects_per_batch objects, one run each.",
 )
 def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreResource,
-                      batch_state: ObjectStoreResource):
+                      batch_state: ObjectStoreResource, micro_batching: MicroBatchResource):
     """Register each new batch as a partition, write its manifest, and request its run once."""
-    lookback = timedelta(seconds=settings.SENSOR_LOOKBACK_S)
+    lookback = timedelta(seconds=micro_batching.lookback_seconds)
     cursor = ListingCursor.decode(context.cursor)
     listing = [o for o in landing.store().list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
     new = find_new_objects(listing, cursor, lookback)
     if not new:
         return SkipReason(f"no new objects among {len(listing)} under {landing.url}")
-    new = new[: settings.MAX_OBJECTS_PER_BATCH * MAX_BATCHES_PER_TICK]
-    batches = plan_batches(new, settings.MAX_OBJECTS_PER_BATCH)
+    new = new[: micro_batching.max_objects_per_batch * micro_batching.max_batches_per_tick]
+    batches = plan_batches(new, micro_batching.max_objects_per_batch)
     state = batch_state.store()
     for batch in batches:
         write_manifest(state, batch)

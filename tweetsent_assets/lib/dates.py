@@ -36,12 +36,15 @@ def _parse_twitter_form(value: str) -> datetime | None:
     if not match:
         return None
     month = _MONTHS.get(match["mon"].title())
-    tz = _offset(match["zone"])
-    if month is None or tz is None:
+    try:
+        tz = _offset(match["zone"])
+        if month is None or tz is None:
+            return None
+        local = datetime(int(match["year"]), month, int(match["day"]),
+                         int(match["h"]), int(match["m"]), int(match["s"]), tzinfo=tz)
+        return local.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # Feb 31, hour 25, offset +9999, year 0, out of range
         return None
-    local = datetime(int(match["year"]), month, int(match["day"]),
-                     int(match["h"]), int(match["m"]), int(match["s"]), tzinfo=tz)
-    return local.astimezone(timezone.utc)
 
 
 def _parse_iso(value: str) -> datetime | None:
@@ -51,11 +54,11 @@ def _parse_iso(value: str) -> datetime | None:
         text = f"{spaced['base']}{spaced['sign']}{spaced['hh']}:{spaced['mm']}"
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: e.g. 0001-01-01T00:00+01:00 shifted out of range
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def parse_tweet_timestamp(value: object) -> datetime | None:

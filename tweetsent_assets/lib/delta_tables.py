@@ -51,6 +51,22 @@ def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = ()) ->
        .save(path))
 
 
+def without_keys_in_other_batches(spark, df, path: str, batch_id: str, sources: list[str]):
+    """Drop rows whose record_key another batch already wrote (same object version re-listed).
+
+    Only rows from the same source files are looked at, so the check stays proportional to the
+    batch rather than to the table.
+    """
+    if not sources or not exists(spark, path):
+        return df
+    from pyspark.sql import functions as F
+
+    earlier = (spark.read.format("delta").load(path)
+               .where(F.col("source_file").isin(sources) & (F.col("batch_id") != batch_id))
+               .select("record_key"))
+    return df.join(earlier, "record_key", "left_anti")
+
+
 def read_batch(spark, path: str, batch_id: str):
     return spark.read.format("delta").load(path).where(batch_predicate(batch_id))
 

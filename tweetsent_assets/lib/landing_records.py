@@ -16,9 +16,6 @@ MAX_TEXT_CHARS = 10_000
 MAX_LINE_BYTES = 2_000_000
 MAX_RAW_CHARS = 1_100_000
 _COLUMN_SAFE = re.compile(r"[^0-9a-z_]+")
-RESERVED_COLUMNS = frozenset(KNOWN_FIELDS) | {
-    "batch_id", "source_file", "source_etag", "record_index", "record_key", "raw", "ingested_at",
-}
 
 
 @dataclass
@@ -50,6 +47,7 @@ def parse_object(data: bytes, key: str, max_text_chars: int = MAX_TEXT_CHARS) ->
         except (OSError, EOFError, zlib.error) as exc:
             _quarantine(result, 0, _preview(data), f"corrupt gzip object: {exc}")
             return result
+    data = data.removeprefix(b"\xef\xbb\xbf")
     if b"\x00" in data[:4096]:
         _quarantine(result, 0, _preview(data), f"binary content, not JSON text (key {key!r})")
         return result
@@ -114,9 +112,8 @@ def _add_value(result: ParsedObject, index: int, raw: str, value, max_text_chars
         record[name] = _as_text(value.get(name))
     for name, item in value.items():
         if name not in KNOWN_FIELDS:
-            column = extra_column_name(name)
-            if column not in RESERVED_COLUMNS:
-                record[column] = item if isinstance(item, str) or item is None else _compact_json(item)
+            record.setdefault(extra_column_name(name),
+                              item if isinstance(item, str) or item is None else _compact_json(item))
     result.records.append(record)
 
 

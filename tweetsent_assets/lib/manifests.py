@@ -23,7 +23,7 @@ def read_manifest(store: ObjectStore, batch_id: str) -> dict:
     key = f"{MANIFEST_DIR}/{batch_id}.json"
     try:
         data, _ = store.get(key)
-    except Exception as exc:
+    except FileNotFoundError as exc:
         raise LookupError(
             f"no manifest for batch {batch_id!r} at {store.uri(key)}: batches are registered by the "
             f"new_tweet_objects sensor (or `tweetsent demo`), which writes this file first") from exc

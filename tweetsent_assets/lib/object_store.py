@@ -40,7 +40,7 @@ def safe_key(key: str) -> str:
     if not key or "\x00" in key or key.startswith(("/", "\\")) or ":" in key.split("/", 1)[0]:
         raise UnsafeKeyError(f"object key {key!r} is empty, absolute or has a drive/scheme")
     parts = PurePosixPath(key.replace("\\", "/")).parts
-    if any(part in ("..", ".") for part in parts):
+    if not parts or any(part in ("..", ".") for part in parts):  # "." and "./" name the root itself
         raise UnsafeKeyError(f"object key {key!r} contains '.' or '..' segments")
     return "/".join(parts)
 
@@ -112,7 +112,11 @@ class S3ObjectStore:
                                      size=item["Size"])
 
     def get(self, key: str) -> tuple[bytes, str]:
-        response = self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        """The object's bytes and etag; FileNotFoundError when it does not exist, as for a folder."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self._client.exceptions.NoSuchKey:
+            raise FileNotFoundError(f"no object {self.uri(key)}") from None
         return response["Body"].read(), response["ETag"].strip('"')
 
     def put(self, key: str, data: bytes) -> str:

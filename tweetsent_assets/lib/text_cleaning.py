@@ -20,7 +20,7 @@ def clean_text(text: str) -> str:
     Mentions become `@user` and URLs `http`, the convention the cardiffnlp Twitter models were
     trained with; mis-decoded replacement characters are dropped and whitespace is collapsed.
     """
-    text = unicodedata.normalize("NFC", html.unescape(html.unescape(text)))
+    text = unicodedata.normalize("NFC", _unescape(text))
     text = _MOJIBAKE.sub("", text)
     text = URL.sub("http", text)
     text = MENTION.sub("@user", text)
@@ -29,18 +29,23 @@ def clean_text(text: str) -> str:
 
 def extract_mentions(text: str) -> list[str]:
     """Lower-cased @handles in order of first appearance, without the @."""
-    return _unique_lower(MENTION.findall(html.unescape(text)))
+    return _unique_lower(MENTION.findall(_unescape(text)))
 
 
 def extract_hashtags(text: str) -> list[str]:
     """Lower-cased #tags in order of first appearance, without the #."""
-    return _unique_lower(HASHTAG.findall(URL.sub(" ", html.unescape(text))))
+    return _unique_lower(HASHTAG.findall(URL.sub(" ", _unescape(text))))
 
 
 def content_hash_id(user: str | None, text: str) -> str:
     """A stable id for tweets that arrive without one: same user and text, same id."""
     digest = hashlib.sha1(f"{user or ''}\x1f{text}".encode("utf-8")).hexdigest()[:24]
     return f"h_{digest}"
+
+
+def _unescape(text: str) -> str:
+    """HTML entities decoded twice: scraped tweets are often escaped twice (`&amp;amp;`)."""
+    return html.unescape(html.unescape(text))
 
 
 def _unique_lower(items: list[str]) -> list[str]:

@@ -1,0 +1,46 @@
+"""Helpers the test modules share: the real data sets in ../shared/data and a local S3 server."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """`../shared/data` next to the project, or $TWEETSENT_SHARED_DATA."""
+    override = os.environ.get("TWEETSENT_SHARED_DATA")
+    return Path(override) if override else PROJECT_ROOT.parent / "shared" / "data"
+
+
+def shared(relative: str) -> Path:
+    """A file or folder of the shared data; the test is skipped, saying where it looked, if absent."""
+    path = shared_data_dir() / relative
+    if not path.exists():
+        pytest.skip(f"shared data {path} not found (set TWEETSENT_SHARED_DATA to the data folder)")
+    return path
+
+
+@contextmanager
+def moto_s3_server():
+    """moto's S3 API served on 127.0.0.1 (a free port); yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing-key-id",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
