@@ -5,7 +5,16 @@ from . import settings
 from .defs.aggregates import mention_sentiment, sentiment_trends
 from .defs.bronze import bronze
 from .defs.gold import gold_tweet_sentiment
-from .defs.jobs import ingest_tweet_batch, refresh_aggregates
+from .defs.checks import challenger_loads_and_predicts, gold_labels_and_scores_valid
+from .defs.jobs import evaluate_candidates, ingest_tweet_batch, refresh_aggregates, rescore_gold
+from .defs.ml_assets import (
+    champion_decision,
+    champion_model,
+    finetuned_sentiment_model,
+    labeled_tweets,
+    model_evaluations,
+)
+from .defs.schedules import nightly_model_evaluation
 from .defs.resources import (
     LakeResource,
     MicroBatchResource,
@@ -14,7 +23,7 @@ from .defs.resources import (
     SentimentModelResource,
     SparkResource,
 )
-from .defs.sensors import new_tweet_objects
+from .defs.sensors import follow_upstream, new_tweet_objects
 from .defs.silver import silver_tweets
 
 
@@ -34,9 +43,12 @@ def default_resources() -> dict:
 def build_defs(resources: dict) -> Definitions:
     """All definitions bound to `resources` (tests and benchmarks pass their own)."""
     return Definitions(
-        assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends],
-        jobs=[ingest_tweet_batch, refresh_aggregates],
-        sensors=[new_tweet_objects],
+        assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends,
+                labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
+        asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid],
+        jobs=[ingest_tweet_batch, refresh_aggregates, rescore_gold, evaluate_candidates],
+        sensors=[new_tweet_objects, follow_upstream],
+        schedules=[nightly_model_evaluation],
         resources=resources,
         executor=in_process_executor,
     )

@@ -1,6 +1,7 @@
 """Defaults for every setting, each overridable by an environment variable (documented in README)."""
 from __future__ import annotations
 
+import json
 import os
 
 from .lib.sentiment.model import DEFAULT_HF_MODEL
@@ -23,11 +24,37 @@ DATA_DIR = env("TWEETSENT_DATA_DIR", "data")
 LANDING_URL = env("TWEETSENT_LANDING_URL", os.path.join(DATA_DIR, "landing"))
 STATE_URL = env("TWEETSENT_STATE_URL", os.path.join(DATA_DIR, "state"))
 LAKE_ROOT = env("TWEETSENT_LAKE_ROOT", os.path.join(DATA_DIR, "lake"))
+MLFLOW_ARTIFACT_ROOT = env("TWEETSENT_MLFLOW_ARTIFACTS", os.path.abspath(os.path.join(DATA_DIR, "mlflow-artifacts")))
+MODELS_DIR = env("TWEETSENT_MODELS_DIR", os.path.join(DATA_DIR, "models"))
+LABELED_DATA_DIR = env("TWEETSENT_LABELED_DATA_DIR", env("TWEETSENT_SHARED_DATA", "../shared/data"))
 MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", f"sqlite:///{os.path.abspath(os.path.join(DATA_DIR, 'mlflow.db'))}")
 SPARK_MASTER = env("TWEETSENT_SPARK_MASTER", "local[*]")
-MODEL_KIND = env("TWEETSENT_MODEL_KIND", "vader")
+MODEL_KIND = env("TWEETSENT_MODEL_KIND", "champion")
 MODEL = env("TWEETSENT_MODEL", DEFAULT_HF_MODEL)
 MAX_OBJECTS_PER_BATCH = env_int("TWEETSENT_MAX_OBJECTS_PER_BATCH", 20)
 SENSOR_INTERVAL_S = env_int("TWEETSENT_SENSOR_INTERVAL_S", 10)
 SENSOR_LOOKBACK_S = env_int("TWEETSENT_SENSOR_LOOKBACK_S", 900)
 TREND_WINDOW = env("TWEETSENT_TREND_WINDOW", "1 hour")
+
+
+DEFAULT_CANDIDATES = [
+    {"name": "vader", "kind": "vader"},
+    {"name": "minilm-finetuned", "kind": "finetuned"},
+    {"name": "twitter-roberta", "kind": "hf", "model": "cardiffnlp/twitter-roberta-base-sentiment-latest"},
+    {"name": "bertweet", "kind": "hf", "model": "finiteautomata/bertweet-base-sentiment-analysis"},
+]
+
+
+def candidates() -> list[dict]:
+    """Candidate models (TWEETSENT_CANDIDATES: a JSON list of {name, kind, model}); names are partitions."""
+    raw = env("TWEETSENT_CANDIDATES", "")
+    if not raw:
+        return DEFAULT_CANDIDATES
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"TWEETSENT_CANDIDATES is not valid JSON: {exc}") from None
+    names = [c.get("name") for c in parsed]
+    if not parsed or None in names or len(set(names)) != len(names):
+        raise ValueError("TWEETSENT_CANDIDATES must be a non-empty list of objects with unique 'name's")
+    return parsed

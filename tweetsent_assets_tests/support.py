@@ -17,10 +17,15 @@ def shared_data_dir() -> Path:
 
 
 def shared(relative: str) -> Path:
-    """A file or folder of the shared data; the test is skipped, saying where it looked, if absent."""
+    """A file or folder of the shared data. If absent the test is skipped, saying where it looked;
+    under CI (where the data must be there) it fails instead, so a missing folder cannot pass green.
+    """
     path = shared_data_dir() / relative
     if not path.exists():
-        pytest.skip(f"shared data {path} not found (set TWEETSENT_SHARED_DATA to the data folder)")
+        message = f"shared data {path} not found (set TWEETSENT_SHARED_DATA to the data folder)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return path
 
 

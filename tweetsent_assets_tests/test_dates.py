@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import csv
-import os
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
 from tweetsent_assets.lib.dates import parse_tweet_timestamp
+
+from .support import shared
 
 
 def utc(*parts) -> datetime:
@@ -77,16 +77,8 @@ def test_invalid_values_give_none_never_raise(value):
     assert parse_tweet_timestamp(value) is None
 
 
-def shared_data_dir() -> Path:
-    override = os.environ.get("TWEETSENT_SHARED_DATA")
-    return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
 def shared_column(relative: str, column: str) -> list[str]:
-    path = shared_data_dir() / relative
-    if not path.exists():
-        pytest.skip(f"shared data {path} not found (set TWEETSENT_SHARED_DATA to the data folder)")
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+    with shared(relative).open(newline="", encoding="utf-8", errors="replace") as handle:
         return [row[column] for row in csv.DictReader(handle)]
 
 

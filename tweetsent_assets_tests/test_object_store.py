@@ -122,19 +122,8 @@ def test_open_store_unsupported_scheme(url):
         open_store(url)
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(moto_endpoint, monkeypatch):
+def s3(s3_endpoint, monkeypatch):
     import boto3
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -143,10 +132,10 @@ def s3(moto_endpoint, monkeypatch):
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     bucket = f"tweets-{os.urandom(4).hex()}"
     client.create_bucket(Bucket=bucket)
-    return client, bucket, moto_endpoint
+    return client, bucket, s3_endpoint
 
 
 def test_s3_put_get_list_under_prefix(s3):

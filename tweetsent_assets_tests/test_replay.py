@@ -2,30 +2,21 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import datetime, timezone
 from itertools import islice
-from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tweetsent_assets.cli import main
 from tweetsent_assets.lib.object_store import open_store
 from tweetsent_assets.lib.replay import REPLAY_FIELDS, encode_object, replay
 from tweetsent_assets.lib.sources import read_demo, read_sentiment140, read_source
 
+from .support import shared
+
 FIXED_NOW = datetime(2026, 11, 20, 14, 3, 11, tzinfo=timezone.utc)
-
-
-def shared(relative: str) -> Path:
-    override = os.environ.get("TWEETSENT_SHARED_DATA")
-    base = Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not (base / relative).exists():
-        pytest.skip(f"shared data {base / relative} not found (set TWEETSENT_SHARED_DATA to the data folder)")
-    return base / relative
 
 
 def read_lines(data: bytes) -> list[dict]:
@@ -68,23 +59,14 @@ class RecordingStore:
         return str(len(self.objects))
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(moto_endpoint, monkeypatch):
+def s3(s3_endpoint, monkeypatch):
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
 
 
 def test_replay_demo_to_local_folder(tmp_path):
@@ -101,10 +83,10 @@ def test_replay_demo_to_local_folder(tmp_path):
     assert "☕" in raw and ", " not in raw.split('"text"')[0]
 
 
-def test_replay_to_moto_s3_matches_first_150_sentiment140_tweets(s3, moto_endpoint):
+def test_replay_to_moto_s3_matches_first_150_sentiment140_tweets(s3, s3_endpoint):
     path = shared("sentiment140/sentiment140_sample_20k.csv")
     s3.create_bucket(Bucket="landing")
-    store = open_store("s3://landing/raw/tweets", endpoint_url=moto_endpoint, region="us-east-1")
+    store = open_store("s3://landing/raw/tweets", endpoint_url=s3_endpoint, region="us-east-1")
     keys = replay(read_source(str(path)), store, tweets_per_object=50, objects_per_second=0,
                   max_objects=3, run_id="s140")
     assert keys == ["replay/s140-000000.jsonl", "replay/s140-000001.jsonl", "replay/s140-000002.jsonl"]
@@ -209,9 +191,9 @@ def test_cli_limit_and_max_objects_without_verbose(tmp_path, capsys):
     assert len(list((tmp_path / "m").rglob("*.jsonl"))) == 1
 
 
-def test_cli_to_s3_with_endpoint_from_environment(s3, moto_endpoint, monkeypatch, capsys):
+def test_cli_to_s3_with_endpoint_from_environment(s3, s3_endpoint, monkeypatch, capsys):
     s3.create_bucket(Bucket="cli-landing")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     assert main(["replay", "demo", "--to", "s3://cli-landing/in", "--objects-per-second", "0",
                  "--tweets-per-object", "40"]) == 0
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket="cli-landing")["Contents"]]
@@ -241,13 +223,13 @@ def test_cli_bad_numbers_exit_2_in_one_line(tmp_path, capsys, argv, named):
     assert named in err and err.count("\n") == 1
 
 
-def test_cli_unknown_format_and_missing_bucket(tmp_path, capsys, s3, moto_endpoint):
+def test_cli_unknown_format_and_missing_bucket(tmp_path, capsys, s3, s3_endpoint):
     odd = tmp_path / "tweets.txt"
     odd.write_text("hi\n")
     assert main(["replay", str(odd), "--to", str(tmp_path), "--objects-per-second", "0",
                  "--tweets-per-object", "5"]) == 2
     assert str(odd) in capsys.readouterr().err
-    assert main(["replay", "demo", "--to", "s3://does-not-exist/x", "--endpoint-url", moto_endpoint,
+    assert main(["replay", "demo", "--to", "s3://does-not-exist/x", "--endpoint-url", s3_endpoint,
                  "--objects-per-second", "0", "--tweets-per-object", "5"]) == 1
     err = capsys.readouterr().err
     assert "NoSuchBucket" in err and err.count("\n") == 1

@@ -2,29 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from .support import shared
 from tweetsent_assets.lib.sources import (
-    SOURCE_KINDS, detect_source, normalize_sentiment, read_airline, read_csv, read_demo, read_jsonl,
+    SOURCE_KINDS, detect_source, normalize_sentiment, read_csv, read_demo, read_jsonl,
     read_sentiment140, read_source, read_tweeteval,
 )
-
-
-def shared_data_dir() -> Path:
-    """`../shared/data` next to the project, or $TWEETSENT_SHARED_DATA."""
-    override = os.environ.get("TWEETSENT_SHARED_DATA")
-    return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared(relative: str) -> Path:
-    path = shared_data_dir() / relative
-    if not path.exists():
-        pytest.skip(f"shared data {path} not found (set TWEETSENT_SHARED_DATA to the data folder)")
-    return path
 
 
 def sentiments(records) -> Counter:

@@ -1,6 +1,7 @@
 """Jobs: one micro-batch through bronze, silver and gold; and the aggregates refresh."""
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
+from .ml_assets import candidate_partitions
 from .partitions import tweet_batches
 
 BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
@@ -16,4 +17,15 @@ ingest_tweet_batch = define_asset_job(
 refresh_aggregates = define_asset_job(
     "refresh_aggregates", selection=AssetSelection.assets("mention_sentiment", "sentiment_trends"),
     executor_def=in_process_executor,
+)
+rescore_gold = define_asset_job(
+    "rescore_gold", selection=AssetSelection.assets("gold_tweet_sentiment"), partitions_def=tweet_batches,
+    executor_def=in_process_executor,
+    description="Re-score gold batch partitions with the current champion (launch as a backfill); "
+                "bronze and silver are left alone.",
+)
+evaluate_candidates = define_asset_job(
+    "evaluate_candidates", selection=AssetSelection.assets("model_evaluations"), partitions_def=candidate_partitions,
+    executor_def=in_process_executor,
+    description="Evaluate one candidate model (one partition per candidate) and register it in MLflow.",
 )

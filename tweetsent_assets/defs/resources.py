@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 from dagster import ConfigurableResource
@@ -66,15 +67,27 @@ class LakeResource(ConfigurableResource):
 
 
 class SentimentModelResource(ConfigurableResource):
-    """Which model scores gold: `vader` (offline default) or `hf` with a hub id or local folder."""
+    """Which model scores gold: the registry's `champion` (default), `vader`, or `hf` (hub id or folder).
 
-    kind: str = Field(default=settings.MODEL_KIND, description="vader or hf")
+    With kind `champion` the alias is resolved once per run to a pinned `models:/…/<version>` URI,
+    which the executors load themselves; until a champion exists, VADER scores.
+    """
+
+    kind: str = Field(default=settings.MODEL_KIND, description="champion, vader or hf")
     model: str = Field(default=settings.MODEL, description="Hugging Face model id or local path (kind=hf)")
     max_length: int = 128
     batch_size: int = 64
 
-    def spec(self) -> ModelSpec:
-        if self.kind == "vader":
+    def spec(self, mlflow: "MlflowResource | None" = None) -> ModelSpec:
+        if self.kind == "champion":
+            from ..lib.registry import champion_spec
+
+            if mlflow is None:
+                raise ValueError("kind 'champion' needs the mlflow resource to resolve the alias")
+            found = champion_spec(mlflow.client(), mlflow.tracking_uri)
+            if found is not None:
+                return found
+        if self.kind in ("vader", "champion"):
             return ModelSpec(kind="vader", model=None, name="vader", version="3.3.2",
                              max_length=self.max_length, batch_size=self.batch_size)
         name = os.path.basename(self.model.rstrip("/")) if os.path.isdir(self.model) else self.model
@@ -83,12 +96,27 @@ class SentimentModelResource(ConfigurableResource):
 
 
 class MlflowResource(ConfigurableResource):
-    """An MlflowClient on a tracking store and registry (sqlite by default, no server needed)."""
+    """An MlflowClient on a tracking store and registry (sqlite by default, no server needed).
+
+    Replaces dagster-mlflow's beta `mlflow_tracking` resource, whose global run stays open
+    unless a hook closes it; runs here are created and ended explicitly through the client.
+    """
 
     tracking_uri: str = Field(default=settings.MLFLOW_TRACKING_URI)
-    registry_uri: Optional[str] = None
+    artifact_root: str = Field(default=settings.MLFLOW_ARTIFACT_ROOT,
+                               description="Artifact location for experiments this project creates")
 
     def client(self):
         from mlflow.tracking import MlflowClient
 
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri or self.tracking_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def experiment_id(self, name: str) -> str:
+        """The experiment's id, creating it (with artifacts under artifact_root) if needed."""
+        client = self.client()
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = self.artifact_root if "://" in self.artifact_root else os.path.abspath(self.artifact_root)
+        uri = location if "://" in location else Path(location).as_uri()
+        return client.create_experiment(name, artifact_location=f"{uri.rstrip('/')}/{name}")

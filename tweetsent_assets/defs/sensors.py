@@ -2,7 +2,16 @@
 
 from datetime import timedelta
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from .. import settings
 from ..lib.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
@@ -40,3 +49,12 @@ def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreReso
         dynamic_partitions_requests=[tweet_batches.build_add_request([b.key for b in batches])],
         cursor=advance_cursor(cursor, new, lookback).encode(),
     )
+
+
+follow_upstream = AutomationConditionSensorDefinition(
+    "follow_upstream",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
+    description="Evaluates the assets' AutomationConditions: silver, gold and the aggregates follow bronze.",
+)

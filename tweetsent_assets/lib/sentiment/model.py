@@ -1,6 +1,7 @@
 """Model specification, prediction container and the per-process model loader."""
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -9,7 +10,8 @@ import numpy as np
 
 from .labels import LABELS
 
-KINDS = ("hf", "vader")
+KINDS = ("hf", "vader", "mlflow")
+_PINNED_MODEL_URI = re.compile(r"^models:/[^/@]+/\d+$")
 DEFAULT_HF_MODEL = "cardiffnlp/twitter-roberta-base-sentiment-latest"
 
 
@@ -27,10 +29,13 @@ class ModelSpec:
     version: str = ""
     max_length: int = 128
     batch_size: int = 64
+    tracking_uri: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"model kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "mlflow" and not _PINNED_MODEL_URI.match(self.model or ""):
+            raise ValueError(f"kind 'mlflow' needs a pinned model URI like models:/name/3, got {self.model!r}")
         if self.max_length < 1 or self.batch_size < 1:
             raise ValueError("max_length and batch_size must be positive")
 
@@ -90,6 +95,10 @@ def _build(spec: ModelSpec) -> SentimentModel:
         from .vader import VaderModel
 
         return VaderModel(spec)
+    if spec.kind == "mlflow":
+        from .mlflow_model import load_registered_model
+
+        return load_registered_model(spec)
     from .hf import HFSentimentModel
 
     return HFSentimentModel.load(spec)

@@ -1,0 +1,288 @@
+"""Model assets: labeled tweets, the fine-tuned candidate, per-candidate evaluations, the champion."""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AutomationCondition,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    StaticPartitionsDefinition,
+    asset,
+)
+from pydantic import Field
+
+from .. import settings
+from ..lib import delta_tables
+from ..lib.evaluation import confusion_matrix_png, evaluate
+from ..lib.labeled_data import LabeledSource, hold_out, read_labeled
+from ..lib.model_runs import (
+    DECISION_EXPERIMENT,
+    EVALUATION_EXPERIMENT,
+    FINETUNE_EXPERIMENT,
+    candidate_spec,
+    code_version,
+    latest_decision,
+    load_candidates,
+    png_markdown,
+)
+from ..lib.promotion import decide
+from ..lib.registry import get_alias_version, log_and_register, log_model, promote, CHAMPION
+from ..lib.sentiment.model import load_model
+from ..lib.text_cleaning import clean_text
+from .resources import LakeResource, MlflowResource, ObjectStoreResource, SparkResource
+from .timing import stopwatch
+
+CANDIDATES = {c["name"]: c for c in settings.candidates()}
+candidate_partitions = StaticPartitionsDefinition(list(CANDIDATES))
+
+
+class LabeledSourceConfig(Config):
+    path: str = Field(description="Local path or s3:// URL: TweetEval folder, Sentiment140/airline CSV, CSV/JSONL")
+    split: str = Field(description="train, val or eval")
+    limit: Optional[int] = None
+    text_column: str = "text"
+    label_column: str = "sentiment"
+
+
+def _default_sources() -> list[LabeledSourceConfig]:
+    base = settings.LABELED_DATA_DIR
+    return [
+        LabeledSourceConfig(path=f"{base}/tweeteval_sentiment", split="eval"),
+        LabeledSourceConfig(path=f"{base}/airline/Tweets.csv", split="train"),
+        LabeledSourceConfig(path=f"{base}/sentiment140/sentiment140_sample_20k.csv", split="train"),
+    ]
+
+
+class LabeledTweetsConfig(Config):
+    sources: list[LabeledSourceConfig] = Field(default_factory=_default_sources)
+    holdout_fraction: float = Field(default=0.1, description="Share of train rows moved to val (early stopping)")
+
+
+@asset(group_name="ml", kinds={"spark", "delta"})
+def labeled_tweets(context: AssetExecutionContext, config: LabeledTweetsConfig, spark: SparkResource,
+                   lake: LakeResource, landing: ObjectStoreResource) -> MaterializeResult:
+    """Labeled tweets (text, label, source, split) from the configured sources; evaluations record its version."""
+    rows = []
+    for source in config.sources:
+        found = list(read_labeled(LabeledSource(**source.model_dump()), endpoint_url=landing.endpoint_url))
+        context.log.info(f"{source.path}: {len(found)} labeled rows -> {source.split}")
+        rows.extend(found)
+    frame = pd.DataFrame(hold_out(rows, config.holdout_fraction), columns=["text", "label", "source", "split"])
+    session = spark.session()
+    delta_tables.overwrite(session.createDataFrame(frame), lake.path("labeled_tweets"))
+    state = delta_tables.describe(session, lake.path("labeled_tweets"))
+    counts = frame.groupby(["split", "label"]).size().unstack(fill_value=0)
+    return MaterializeResult(metadata={**state.metadata(), "rows_per_split_and_label": MetadataValue.md(counts.to_markdown())})
+
+
+def _labeled(lake: LakeResource) -> tuple[pd.DataFrame, int]:
+    """The labeled table (read without Spark) and its Delta version, rows in a stable order."""
+    from deltalake import DeltaTable
+
+    table = DeltaTable(lake.path("labeled_tweets"))
+    frame = table.to_pandas().sort_values(["split", "source", "text", "label"], kind="stable")
+    return frame.reset_index(drop=True), table.version()
+
+
+class FinetuneAssetConfig(Config):
+    base_model: Optional[str] = Field(default=None, description="Encoder path or id; default: the packaged MiniLM")
+    train_size: int = 6000
+    val_size: int = 1000
+    max_epochs: int = 2
+    time_budget_s: float = 900.0
+    max_length: int = 64
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    patience: int = 2
+    eval_every_steps: Optional[int] = None
+
+
+@asset(deps=[labeled_tweets], group_name="ml", kinds={"pytorch", "mlflow"})
+def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAssetConfig, lake: LakeResource,
+                              mlflow: MlflowResource) -> MaterializeResult:
+    """Fine-tunes the encoder on the train split with early stopping on val; logs the curve and model to MLflow."""
+    from ..lib.finetune import FinetuneConfig, finetune
+
+    labeled, dataset_version = _labeled(lake)
+    train = labeled[labeled.split == "train"].sample(frac=1.0, random_state=0).head(config.train_size)
+    val = labeled[labeled.split == "val"].sample(frac=1.0, random_state=0).head(config.val_size)
+    client = mlflow.client()
+    run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name="minilm-finetune",
+                            tags={"dataset_version": str(dataset_version)})
+    run_id = run.info.run_id
+    params = {**config.model_dump(), "dataset_version": dataset_version, "code_version": code_version(),
+              "train_rows": len(train), "val_rows": len(val)}
+    for key, value in params.items():
+        client.log_param(run_id, key, value)
+
+    def log_curve(step: int, epoch: float, train_loss: float, val_metrics: dict) -> None:
+        client.log_metric(run_id, "train_loss", train_loss, step=step)
+        for name, value in val_metrics.items():
+            client.log_metric(run_id, f"val_{name}", float(value), step=step)
+        context.log.info(f"step {step} epoch {epoch:.2f}: loss {train_loss:.4f}, val {val_metrics}")
+
+    output = Path(settings.MODELS_DIR).resolve() / "minilm-finetuned"
+    scratch = Path(tempfile.mkdtemp(prefix="finetune-", dir=output.parent if output.parent.exists() else None))
+    try:
+        result = finetune(
+            [clean_text(t) for t in train.text], list(train.label), [clean_text(t) for t in val.text], list(val.label),
+            FinetuneConfig(base_model=config.base_model, max_length=config.max_length, batch_size=config.batch_size,
+                           learning_rate=config.learning_rate, max_epochs=config.max_epochs,
+                           time_budget_s=config.time_budget_s, patience=config.patience,
+                           eval_every_steps=config.eval_every_steps),
+            scratch, on_eval=log_curve)
+        spec = candidate_spec({"name": "minilm-finetuned", "kind": "finetuned"}, str(scratch))
+        log_model(client, run_id, spec, hf_model_dir=scratch)
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(output, ignore_errors=True)
+    os.replace(scratch, output)
+    curve = pd.DataFrame(result.curve)
+    return MaterializeResult(metadata={
+        "model_path": str(output), "mlflow_run_id": run_id, "best_val_macro_recall": result.best_val_macro_recall,
+        "best_step": result.best_step, "stopped_reason": result.stopped_reason, "duration_s": round(result.seconds, 1),
+        "training_curve": MetadataValue.md(curve.to_markdown(index=False) if len(curve) else "no evaluations"),
+    })
+
+
+class EvaluationConfig(Config):
+    batch_size: int = 64
+    max_examples: Optional[int] = Field(default=None, description="Evaluate on the first N eval rows only")
+
+
+@asset(
+    deps=[labeled_tweets, finetuned_sentiment_model],
+    partitions_def=candidate_partitions,
+    group_name="ml",
+    kinds={"mlflow", "pytorch"},
+    automation_condition=AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()),
+)
+def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, lake: LakeResource,
+                      mlflow: MlflowResource) -> MaterializeResult:
+    """Evaluates one candidate on the eval split in its own MLflow run and registers it as a version.
+
+    A candidate that cannot load (offline hub id, not trained yet) is recorded as unavailable.
+    """
+    candidate = CANDIDATES[context.partition_key]
+    labeled, dataset_version = _labeled(lake)
+    eval_rows = labeled[labeled.split == "eval"].head(config.max_examples or len(labeled))
+    client = mlflow.client()
+    run = client.create_run(mlflow.experiment_id(EVALUATION_EXPERIMENT), run_name=f"eval-{candidate['name']}",
+                            tags={"candidate": candidate["name"], "kind": candidate["kind"],
+                                  "dataset_version": str(dataset_version)})
+    run_id = run.info.run_id
+    spec = candidate_spec(candidate, str(Path(settings.MODELS_DIR).resolve() / candidate["name"]))
+    for key, value in {"model": spec.model or spec.kind, "kind": candidate["kind"], "dataset_version": dataset_version,
+                       "code_version": code_version(), "eval_rows": len(eval_rows)}.items():
+        client.log_param(run_id, key, value)
+    try:
+        model = load_model(spec)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        client.set_tag(run_id, "available", "false")
+        client.set_tag(run_id, "unavailable_reason", reason[:5000])
+        client.set_terminated(run_id, "FINISHED")
+        context.log.warning(f"candidate {candidate['name']} unavailable: {reason}")
+        return MaterializeResult(metadata={"available": False, "reason": reason, "mlflow_run_id": run_id,
+                                           "dataset_version": dataset_version})
+    with stopwatch() as timer:
+        result = evaluate(model, [clean_text(t) for t in eval_rows.text], list(eval_rows.label), config.batch_size)
+    metrics = result.metrics()
+    client.log_batch(run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
+    with tempfile.TemporaryDirectory() as scratch:
+        png = confusion_matrix_png(result, Path(scratch, "confusion_matrix.png"), f"{candidate['name']} on eval")
+        predictions = Path(scratch, "predictions.csv")
+        result.predictions.to_csv(predictions, index=False)
+        client.log_artifact(run_id, str(png))
+        client.log_artifact(run_id, str(predictions))
+        confusion_md = png_markdown(png)
+    hf_dir = spec.model if spec.kind == "hf" and spec.model and os.path.isdir(spec.model) else None
+    version = log_and_register(client, run_id, spec, hf_model_dir=hf_dir)
+    client.set_tag(run_id, "available", "true")
+    client.set_tag(run_id, "registered_version", version)
+    client.set_terminated(run_id, "FINISHED")
+    return MaterializeResult(metadata={
+        "available": True, "registered_version": version, "mlflow_run_id": run_id, "dataset_version": dataset_version,
+        **{k: round(float(v), 4) for k, v in metrics.items()}, "duration_s": timer["seconds"],
+        "confusion_matrix": MetadataValue.md(confusion_md),
+    })
+
+
+def _metric(key: str, value: float):
+    import time
+
+    from mlflow.entities import Metric
+
+    return Metric(key, float(value), int(time.time() * 1000), 0)
+
+
+class ChampionConfig(Config):
+    primary_metric: str = Field(default="macro_recall", description="macro_recall, accuracy or macro_f1")
+    margin: float = Field(default=0.01, description="Required lower bound of the paired-bootstrap improvement")
+    min_tweets_per_s: float = Field(default=20.0, description="Throughput floor for the stream")
+    n_boot: int = 1000
+    seed: int = 0
+
+
+@asset(deps=[model_evaluations], group_name="ml", kinds={"mlflow"},
+       automation_condition=AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()))
+def champion_decision(context: AssetExecutionContext, config: ChampionConfig, lake: LakeResource,
+                      mlflow: MlflowResource) -> MaterializeResult:
+    """Picks the best registered candidate; a challenger wins only by a bootstrap-significant margin."""
+    client = mlflow.client()
+    _, dataset_version = _labeled(lake)
+    candidates, labels = load_candidates(client, mlflow.experiment_id(EVALUATION_EXPERIMENT), list(CANDIDATES),
+                                         dataset_version)
+    champion_version = get_alias_version(client, CHAMPION)
+    decision = decide(candidates, champion_version, labels, primary_metric=config.primary_metric,
+                      margin=config.margin, min_tweets_per_s=config.min_tweets_per_s, n_boot=config.n_boot,
+                      seed=config.seed)
+    winner_version = decision.winner.version if decision.winner else None
+    run = client.create_run(mlflow.experiment_id(DECISION_EXPERIMENT), run_name="champion-decision", tags={
+        "promote": str(decision.promote).lower(), "winner": decision.winner.name if decision.winner else "",
+        "winner_version": winner_version or "", "previous_champion_version": champion_version or "",
+        "dataset_version": str(dataset_version)})
+    client.set_tag(run.info.run_id, "reason", decision.reason[:5000])
+    for key, value in config.model_dump().items():
+        client.log_param(run.info.run_id, key, value)
+    client.log_dict(run.info.run_id, {"table": decision.table, "reason": decision.reason}, "decision.json")
+    client.set_terminated(run.info.run_id, "FINISHED")
+    context.log.info(decision.reason)
+    return MaterializeResult(metadata={
+        "promote": decision.promote, "winner": decision.winner.name if decision.winner else "none",
+        "winner_version": winner_version or "none", "champion_before": champion_version or "none",
+        "reason": decision.reason, "mlflow_run_id": run.info.run_id, "dataset_version": dataset_version,
+        "candidates": MetadataValue.md(pd.DataFrame(decision.table).to_markdown(index=False)),
+    })
+
+
+@asset(deps=[champion_decision], group_name="ml", kinds={"mlflow"}, output_required=False,
+       automation_condition=AutomationCondition.eager())
+def champion_model(context: AssetExecutionContext, mlflow: MlflowResource):
+    """Moves the `champion` alias (old one to `previous-champion`) when the last decision promotes.
+
+    Materializes only when the alias moves, so gold re-scores only after a real change.
+    """
+    client = mlflow.client()
+    decision = latest_decision(client, mlflow.experiment_id(DECISION_EXPERIMENT))
+    before = get_alias_version(client, CHAMPION)
+    if decision is None or decision["promote"] != "true" or decision["winner_version"] in ("", before):
+        context.log.info(f"champion unchanged (version {before}): "
+                         f"{decision['reason'] if decision else 'no decision recorded yet'}")
+        return
+    promote(client, decision["winner_version"])
+    yield MaterializeResult(metadata={
+        "champion_version": decision["winner_version"], "champion": decision["winner"],
+        "previous_champion_version": before or "none", "reason": decision["reason"],
+        "model_uri": f"models:/tweet-sentiment@{CHAMPION}",
+    })

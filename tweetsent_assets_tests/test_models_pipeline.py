@@ -1,0 +1,154 @@
+"""The model assets on real parts: labeled tweets in Delta, MLflow (sqlite + registry aliases), Dagster.
+
+Labeled data from ../shared/data, a tiny locally built encoder as the fine-tune base, then the
+candidates' evaluations, the champion decision with its blocking check, the alias move, and gold
+scoring with `models:/tweet-sentiment@champion`.
+"""
+from __future__ import annotations
+
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, instance_for_test
+
+from tweetsent_assets import settings
+from tweetsent_assets.definitions import build_defs
+from tweetsent_assets.defs.resources import (
+    LakeResource,
+    MicroBatchResource,
+    MlflowResource,
+    ObjectStoreResource,
+    SentimentModelResource,
+    SparkResource,
+)
+from tweetsent_assets.lib.registry import CHAMPION, get_alias_version
+from tweetsent_assets.lib.replay import replay
+from tweetsent_assets.lib.sources import read_demo
+
+from .support import shared
+from .tiny_models import build_tiny_roberta
+
+EVAL_ROWS = 300
+
+
+def run_config(base_model: str) -> dict:
+    data = shared("")
+    return {"ops": {
+        "labeled_tweets": {"config": {"sources": [
+            {"path": str(data / "tweeteval_sentiment"), "split": "eval", "limit": EVAL_ROWS},
+            {"path": str(data / "airline" / "Tweets.csv"), "split": "train", "limit": 500},
+            {"path": str(data / "sentiment140" / "sentiment140_sample_20k.csv"), "split": "train", "limit": 300},
+        ], "holdout_fraction": 0.2}},
+        "finetuned_sentiment_model": {"config": {"base_model": base_model, "train_size": 300, "val_size": 100,
+                                                 "max_epochs": 1, "max_length": 32, "batch_size": 16}},
+    }}
+
+
+@pytest.fixture(scope="module")
+def models(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models-pipeline")
+    mlflow = MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "artifacts"))
+    resources = {
+        "spark": SparkResource(master="local[2]"),
+        "landing": ObjectStoreResource(url=str(root / "landing")),
+        "batch_state": ObjectStoreResource(url=str(root / "state")),
+        "micro_batching": MicroBatchResource(max_objects_per_batch=5),
+        "lake": LakeResource(root=str(root / "lake")),
+        "sentiment_model": SentimentModelResource(kind="champion"),
+        "mlflow": mlflow,
+    }
+    base = build_tiny_roberta(root / "tiny-base")
+    saved_models_dir = settings.MODELS_DIR
+    settings.MODELS_DIR = str(root / "models")
+    with instance_for_test() as instance:
+        yield {"defs": build_defs(resources), "instance": instance, "mlflow": mlflow, "root": root,
+               "base": str(base), "spark": spark, "lake": resources["lake"]}
+    settings.MODELS_DIR = saved_models_dir
+
+
+def execute(p, assets: list[str], partition: str | None = None, run_config: dict | None = None):
+    job = p["defs"].resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={AssetKey(a) for a in assets})
+    return job.execute_in_process(instance=p["instance"], partition_key=partition, run_config=run_config or {},
+                                  raise_on_error=False)
+
+
+def latest_metadata(p, asset: str, partition: str | None = None) -> dict:
+    records = p["instance"].fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition] if partition else None),
+        limit=1).records
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def test_labeled_and_finetuned(models):
+    result = execute(models, ["labeled_tweets", "finetuned_sentiment_model"], run_config=run_config(models["base"]))
+    assert result.success
+    labeled = models["spark"].read.format("delta").load(models["lake"].path("labeled_tweets")).toPandas()
+    assert (labeled.split == "eval").sum() == EVAL_ROWS
+    assert set(labeled.label) == {"negative", "neutral", "positive"}
+    assert {"train", "val"} <= set(labeled.split)
+    assert (labeled[labeled.split == "eval"].source.str.endswith("tweeteval_sentiment")).all()
+    finetune = latest_metadata(models, "finetuned_sentiment_model")
+    assert finetune["stopped_reason"] in ("epochs", "early_stopping")
+    assert 0.0 <= finetune["best_val_macro_recall"] <= 1.0
+    client = models["mlflow"].client()
+    curve = client.get_metric_history(finetune["mlflow_run_id"], "train_loss")
+    assert len(curve) >= 1
+
+
+def test_evaluations_register_available_and_record_unavailable(models):
+    for name in ("vader", "minilm-finetuned", "twitter-roberta"):
+        assert execute(models, ["model_evaluations"], partition=name).success, name
+    vader = latest_metadata(models, "model_evaluations", "vader")
+    assert vader["available"] is True and vader["registered_version"] == "1"
+    assert 0.4 < vader["macro_recall"] < 0.8 and vader["tweets_per_s"] > 0
+    assert vader["confusion_matrix"].startswith("![confusion_matrix](data:image/png;base64,")
+    finetuned = latest_metadata(models, "model_evaluations", "minilm-finetuned")
+    assert finetuned["available"] is True and finetuned["registered_version"] == "2"
+    roberta = latest_metadata(models, "model_evaluations", "twitter-roberta")
+    assert roberta["available"] is False
+    assert "cardiffnlp/twitter-roberta-base-sentiment-latest" in roberta["reason"]
+    client = models["mlflow"].client()
+    run = client.get_run(vader["mlflow_run_id"])
+    assert run.data.params["dataset_version"] == str(vader["dataset_version"])
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"confusion_matrix.png", "predictions.csv"}
+
+
+def test_first_champion_is_promoted_after_blocking_check(models):
+    result = execute(models, ["champion_decision", "champion_model"])
+    assert result.success
+    checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [c.event_specific_data.passed for c in checks] == [True]
+    decision = latest_metadata(models, "champion_decision")
+    assert decision["promote"] is True
+    client = models["mlflow"].client()
+    assert get_alias_version(client, CHAMPION) == decision["winner_version"]
+    assert decision["winner"] in ("vader", "minilm-finetuned")
+
+
+def test_unchanged_evaluations_do_not_move_the_alias(models):
+    client = models["mlflow"].client()
+    before = get_alias_version(client, CHAMPION)
+    for name in ("vader", "minilm-finetuned"):
+        assert execute(models, ["model_evaluations"], partition=name).success
+    result = execute(models, ["champion_decision", "champion_model"])
+    assert result.success
+    decision = latest_metadata(models, "champion_decision")
+    assert decision["promote"] is False, decision["reason"]
+    assert get_alias_version(client, CHAMPION) == before
+    assert not [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+                and e.asset_key == AssetKey("champion_model")]
+
+
+def test_gold_scores_with_the_champion_version(models):
+    from tweetsent_assets import runner
+
+    client = models["mlflow"].client()
+    champion = get_alias_version(client, CHAMPION)
+    landing = models["defs"].resources["landing"].store()
+    replay(read_demo(limit=30), landing, tweets_per_object=15, objects_per_second=None)
+    outcome = runner.process_new_objects(models["defs"], models["instance"], None)
+    assert outcome.failed == [] and len(outcome.partition_keys) == 1
+    gold = models["spark"].read.format("delta").load(models["lake"].path("gold_tweet_sentiment")).toPandas()
+    assert len(gold) > 0
+    assert set(gold.model_version) == {champion}
+    champion_name = client.get_model_version("tweet-sentiment", champion).tags["candidate"]
+    assert set(gold.model_name) == {champion_name}
