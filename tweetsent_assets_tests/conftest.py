@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import boto3
 import pytest
@@ -41,6 +42,6 @@ def s3_endpoint(aws_env):
 @pytest.fixture
 def s3_bucket(s3_endpoint, request):
     """A fresh bucket per test, named after it."""
-    name = "t-" + request.node.name.lower().replace("_", "-")[:50].strip("-")
+    name = "t-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:50].strip("-")
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
     return name

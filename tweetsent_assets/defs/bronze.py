@@ -6,13 +6,14 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from ..lib import delta_tables
-from ..lib.bronze_batch import BRONZE_COLUMNS, QUARANTINE_COLUMNS, read_batch_objects
+from ..lib.bronze_batch import BRONZE_COLUMNS, LEDGER_COLUMNS, QUARANTINE_COLUMNS, ledger_rows, read_batch_objects
+from ..lib.faults import fault_point
 from ..lib.manifests import read_manifest
 from .partitions import tweet_batches
 from .resources import LakeResource, ObjectStoreResource, SparkResource
 from .timing import stopwatch
 
-BRONZE_TYPES = {"record_index": "long", "ingested_at": "timestamp"}
+BRONZE_TYPES = {"record_index": "long", "ingested_at": "timestamp", "landed": "long"}
 
 
 def _schema(columns) -> str:
@@ -59,6 +60,9 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
             written[table] = frame.count()
             delta_tables.replace_batch(frame, path, batch_id, keep_sources=batch.superseded)
             frame.unpersist()
+        ledger = _frame(session, ledger_rows(manifest, batch), list(LEDGER_COLUMNS))
+        delta_tables.replace_batch(ledger, lake.path("landing_ledger"), batch_id, keep_sources=batch.superseded)
+        fault_point("bronze_committed")
         bronze_state = delta_tables.describe(session, lake.path("bronze_tweets"))
         quarantine_state = delta_tables.describe(session, lake.path("bronze_quarantine"))
     reasons = Counter(q["reason"].split(":")[0] for q in batch.quarantined)

@@ -1,6 +1,7 @@
 """Asset checks: the challenger must load and predict before the alias moves; gold holds valid scores."""
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
+from ..lib import delta_tables, reconcile
 from ..lib.model_runs import DECISION_EXPERIMENT, latest_decision
 from ..lib.registry import version_spec
 from ..lib.sentiment.labels import LABELS
@@ -38,10 +39,40 @@ def challenger_loads_and_predicts(context: AssetCheckExecutionContext, mlflow: M
 
 
 @asset_check(asset="gold_tweet_sentiment", description="Every gold row has a known label and non-null scores.")
-def gold_labels_and_scores_valid(spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
+def gold_labels_and_scores_valid(context: AssetCheckExecutionContext, spark: SparkResource,
+                                 lake: LakeResource) -> AssetCheckResult:
     gold = spark.session().read.format("delta").load(lake.path("gold_tweet_sentiment"))
+    if context.has_partition_key:
+        gold = gold.where(delta_tables.batch_predicate(context.partition_key))
     label_list = ", ".join(f"'{label}'" for label in LABELS)
     bad = gold.where(f"label IS NULL OR label NOT IN ({label_list}) OR score IS NULL OR p_negative IS NULL "
                      "OR p_neutral IS NULL OR p_positive IS NULL OR model_version IS NULL").count()
     return AssetCheckResult(passed=bad == 0, severity=AssetCheckSeverity.ERROR,
                             metadata={"invalid_rows": bad})
+
+
+
+
+def _batch(context: AssetCheckExecutionContext) -> str | None:
+    return context.partition_key if context.has_partition_key else None
+
+
+@asset_check(asset="bronze_tweets", description="Landed units = bronze + quarantine, each record key exactly once.")
+def landed_equals_bronze_plus_quarantine(context: AssetCheckExecutionContext, spark: SparkResource,
+                                         lake: LakeResource) -> AssetCheckResult:
+    result = reconcile.landing_vs_bronze(spark.session(), lake.path("landing_ledger"), lake.path("bronze_tweets"),
+                                         lake.path("bronze_quarantine"), _batch(context))
+    return AssetCheckResult(passed=result.ok, metadata=result.as_dict())
+
+
+@asset_check(asset="silver_tweets", description="Each tweet id of the batch occurs once in silver.")
+def silver_ids_unique(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
+    duplicates = reconcile.duplicate_silver_ids(spark.session(), lake.path("silver_tweets"), _batch(context))
+    return AssetCheckResult(passed=duplicates == 0, metadata={"duplicated_ids": duplicates})
+
+
+@asset_check(asset="gold_tweet_sentiment", description="After scoring, gold holds exactly silver's ids for the batch.")
+def gold_covers_silver(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
+    result = reconcile.gold_vs_silver(spark.session(), lake.path("gold_tweet_sentiment"), lake.path("silver_tweets"),
+                                      _batch(context))
+    return AssetCheckResult(passed=not any(result.values()), metadata=result)

@@ -1,10 +1,14 @@
 """Gold: silver rows scored by the current sentiment model, merged on id."""
 
+import time
+from dataclasses import dataclass, field
+
 from dagster import AssetExecutionContext, AssetSelection, AutomationCondition, MaterializeResult, MetadataValue, asset
 from pyspark.sql import functions as F
 
-from ..lib import delta_tables
+from ..lib import delta_tables, prediction_cache
 from ..lib.inference import SCORE_SCHEMA, make_scorer
+from ..lib.sentiment import ModelSpec
 from .partitions import tweet_batches
 from .resources import LakeResource, MlflowResource, SentimentModelResource, SparkResource
 from .timing import stopwatch
@@ -15,6 +19,88 @@ FOLLOW_SILVER_AND_CHAMPION = AutomationCondition.eager().without(~AutomationCond
 
 GOLD_CONTEXT_COLUMNS = ("id", "batch_id", "created_at", "user", "text", "cleaned_text", "mentions",
                         "hashtags", "lang", "given_sentiment")
+GOLD_TABLE = "gold_tweet_sentiment"
+
+
+@dataclass
+class GoldBatch:
+    """What scoring one batch did: rows, label counts, cache use, and seconds per step."""
+
+    batch_rows: int = 0
+    labels: dict = field(default_factory=dict)
+    cache_hits: int = 0
+    texts_scored: int = 0
+    table: delta_tables.TableState | None = None
+    seconds: dict = field(default_factory=dict)
+
+
+def task_slots(session) -> int:
+    """Concurrent Python tasks the session runs (defaultParallelism); 2 when it cannot be read."""
+    try:
+        return max(1, int(session.sparkContext.defaultParallelism))
+    except Exception:
+        return 2
+
+
+def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use_cache: bool | None = None) -> GoldBatch:
+    """Score one batch's silver rows into gold; each distinct text is scored once, cached ones not at all.
+
+    Distinct texts are spread over one partition per task slot, so every slot runs one worker
+    with OMP_NUM_THREADS (= spark.task.cpus) torch threads and the cores are used without oversubscription.
+    """
+    result, clock = GoldBatch(), time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.seconds[name] = round(now - clock, 3)
+        clock = now
+
+    use_cache = prediction_cache.cacheable(spec) if use_cache is None else use_cache
+    cache_path = lake.path(prediction_cache.TABLE)
+    silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id).select(*GOLD_CONTEXT_COLUMNS)
+    keyed = prediction_cache.with_text_key(silver).cache()
+    hits = None
+    if use_cache:
+        hashes = [r.text_hash for r in keyed.select("text_hash").distinct().collect()]
+        hits = prediction_cache.lookup(session, cache_path, hashes, spec)
+    lap("read_silver_and_lookup")
+    misses = keyed if hits is None else keyed.join(hits.select("text_hash"), "text_hash", "left_anti")
+    distinct = misses.select("text_hash", "norm_text").dropDuplicates(["text_hash"]).repartition(task_slots(session))
+    scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
+    scored = distinct.mapInPandas(scorer, SCORE_SCHEMA).withColumnRenamed("id", "text_hash").cache()
+    predictions = scored.withColumn("_cached", F.lit(False))
+    if hits is not None:
+        predictions = predictions.unionByName(hits.withColumn("_cached", F.lit(True)))
+    gold = (keyed.join(predictions, "text_hash")
+            .withColumn("scored_at", F.current_timestamp())).cache()
+    counts = gold.groupBy("label", "_cached").count().collect()
+    result.texts_scored = scored.count()
+    lap("inference")
+    result.labels = {}
+    for row in counts:
+        result.labels[row["label"]] = result.labels.get(row["label"], 0) + row["count"]
+        result.cache_hits += row["count"] if row["_cached"] else 0
+    result.batch_rows = sum(result.labels.values())
+    delta_tables.merge_by_id(session, gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE))
+    lap("merge_gold")
+    if use_cache and result.texts_scored:
+        prediction_cache.store(session, cache_path, scored)
+    lap("store_cache")
+    result.table = table_state(session, lake.path(GOLD_TABLE))
+    lap("describe")
+    for frame in (gold, scored, keyed):
+        frame.unpersist()
+    return result
+
+
+def table_state(session, path: str) -> delta_tables.TableState:
+    """Version and row count from the Delta log alone: COUNT(*) is answered from file statistics."""
+    from delta.tables import DeltaTable
+
+    version = DeltaTable.forPath(session, path).history(1).select("version").first().version
+    rows = session.sql(f"SELECT COUNT(*) AS n FROM delta.`{path}`").first().n
+    return delta_tables.TableState(path=path, version=int(version), rows=int(rows))
 
 
 @asset(
@@ -29,26 +115,23 @@ def gold_tweet_sentiment(context: AssetExecutionContext, spark: SparkResource, l
     """Label, score, per-class probabilities and model name/version for the batch's silver rows.
 
     Scores with `models:/tweet-sentiment@champion` (pinned to its version for the whole run);
-    executors load the model once per Python worker. A new champion re-scores every partition.
+    executors load the model once per Python worker. Texts already in the prediction cache for
+    that version skip the model. A new champion re-scores every partition.
     """
     batch_id = context.partition_key
     spec = sentiment_model.spec(mlflow)
     with stopwatch() as timer:
+        started = time.perf_counter()
         session = spark.session()
-        silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id)
-        silver = silver.select(*GOLD_CONTEXT_COLUMNS)
-        scores = silver.select("id", "cleaned_text").mapInPandas(make_scorer(spec), SCORE_SCHEMA)
-        gold = (silver.join(scores, "id")
-                .withColumn("scored_at", F.current_timestamp())).cache()
-        scored = gold.count()
-        label_counts = {r["label"]: r["count"] for r in gold.groupBy("label").count().collect()}
-        delta_tables.merge_by_id(session, gold, lake.path("gold_tweet_sentiment"))
-        state = delta_tables.describe(session, lake.path("gold_tweet_sentiment"))
-        gold.unpersist()
-    tweets_per_s = scored / timer["seconds"] if timer["seconds"] else 0.0
-    context.log.info(f"batch {batch_id}: scored {scored} tweets with {spec.name} ({tweets_per_s:.1f} tweets/s)")
+        session_s = round(time.perf_counter() - started, 3)
+        done = score_batch(session, lake, batch_id, spec)
+    tweets_per_s = done.batch_rows / timer["seconds"] if timer["seconds"] else 0.0
+    context.log.info(f"batch {batch_id}: scored {done.batch_rows} tweets with {spec.name} "
+                     f"({tweets_per_s:.1f} tweets/s, {done.cache_hits} from the prediction cache)")
     return MaterializeResult(metadata={
-        **state.metadata(), "duration_s": timer["seconds"], "batch_rows": scored,
+        **done.table.metadata(), "duration_s": timer["seconds"], "batch_rows": done.batch_rows,
         "model_name": spec.name, "model_version": spec.version or "unversioned",
-        "labels": MetadataValue.json(label_counts), "tweets_per_s": round(tweets_per_s, 1),
+        "labels": MetadataValue.json(done.labels), "tweets_per_s": round(tweets_per_s, 1),
+        "cache_hits": done.cache_hits, "texts_scored": done.texts_scored,
+        "step_seconds": MetadataValue.json({"spark_session": session_s, **done.seconds}),
     })

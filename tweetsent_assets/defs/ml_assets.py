@@ -95,12 +95,16 @@ class FinetuneAssetConfig(Config):
     train_size: int = 6000
     val_size: int = 1000
     max_epochs: int = 2
-    time_budget_s: float = 900.0
+    time_budget_s: float = 480.0
     max_length: int = 64
     batch_size: int = 32
     learning_rate: float = 5e-5
-    patience: int = 2
-    eval_every_steps: Optional[int] = None
+    patience: int = 3
+    eval_every_steps: Optional[int] = 100
+    polar_fraction: float = Field(default=0.5, description=(
+        "Share of two-class (Sentiment140) rows whose loss ignores neutral: it has no neutral tweets, so "
+        "training them as 3-class teaches that ordinary tweets are never neutral"))
+    torch_threads: Optional[int] = None
 
 
 @asset(deps=[labeled_tweets], group_name="ml", kinds={"pytorch", "mlflow"})
@@ -135,8 +139,8 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
             FinetuneConfig(base_model=config.base_model, max_length=config.max_length, batch_size=config.batch_size,
                            learning_rate=config.learning_rate, max_epochs=config.max_epochs,
                            time_budget_s=config.time_budget_s, patience=config.patience,
-                           eval_every_steps=config.eval_every_steps),
-            scratch, on_eval=log_curve)
+                           eval_every_steps=config.eval_every_steps, torch_threads=config.torch_threads),
+            scratch, on_eval=log_curve, train_polar_only=_polar_only(train, config.polar_fraction))
         spec = candidate_spec({"name": "minilm-finetuned", "kind": "finetuned"}, str(scratch))
         log_model(client, run_id, spec, hf_model_dir=scratch)
         client.set_terminated(run_id, "FINISHED")
@@ -153,6 +157,13 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
         "best_step": result.best_step, "stopped_reason": result.stopped_reason, "duration_s": round(result.seconds, 1),
         "training_curve": MetadataValue.md(curve.to_markdown(index=False) if len(curve) else "no evaluations"),
     })
+
+
+def _polar_only(train: pd.DataFrame, fraction: float) -> list[bool]:
+    """Flags `fraction` of the rows from two-class sources (no neutral label), spread evenly."""
+    two_class = train.groupby("source").label.transform(lambda labels: "neutral" not in set(labels))
+    seen = two_class.cumsum()
+    return [bool(flag) and int(n * fraction) != int((n - 1) * fraction) for flag, n in zip(two_class, seen)]
 
 
 class EvaluationConfig(Config):

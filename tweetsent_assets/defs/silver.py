@@ -42,8 +42,8 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
         state = delta_tables.describe(session, lake.path("silver_tweets"))
         bronze.unpersist()
         deduped.unpersist()
-    inserted = metrics.get("numTargetRowsInserted", 0)
-    updated = metrics.get("numTargetRowsUpdated", 0)
+    inserted = metrics.get("num_inserted_rows", 0)
+    updated = metrics.get("num_updated_rows", 0)
     context.log.info(f"batch {batch_id}: {kept} rows to merge, {inserted} inserted, {updated} updated")
     return MaterializeResult(metadata={
         **state.metadata(), "duration_s": timer["seconds"], "batch_rows": batch_rows,

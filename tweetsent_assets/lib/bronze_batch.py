@@ -12,6 +12,7 @@ BRONZE_COLUMNS = ("batch_id", "source_file", "source_etag", "record_index", "rec
                   *KNOWN_FIELDS, "raw", "ingested_at")
 QUARANTINE_COLUMNS = ("batch_id", "source_file", "source_etag", "record_index", "record_key",
                       "raw", "reason", "ingested_at")
+LEDGER_COLUMNS = ("batch_id", "source_file", "source_etag", "landed", "ingested_at")
 
 
 @dataclass
@@ -20,7 +21,7 @@ class BronzeBatch:
 
     records: list[dict] = field(default_factory=list)
     quarantined: list[dict] = field(default_factory=list)
-    landed_per_object: dict[str, int] = field(default_factory=dict)
+    landed_per_object: dict[tuple[str, str], int] = field(default_factory=dict)
     superseded: list[str] = field(default_factory=list)
 
     @property
@@ -45,7 +46,10 @@ def read_batch_objects(store: ObjectStore, manifest: dict,
     out = BronzeBatch()
     for entry in manifest["objects"]:
         key, listed_etag = entry["key"], entry["etag"]
-        source_file = store.uri(key)
+        try:
+            source_file = store.uri(key)
+        except ValueError:
+            source_file = key
         try:
             data, etag = store.get(key)
         except Exception as exc:
@@ -67,5 +71,12 @@ def read_batch_objects(store: ObjectStore, manifest: dict,
         for row in parsed_quarantine:
             out.quarantined.append({**row, **provenance,
                                     "record_key": record_key(source_file, etag, row["record_index"])})
-        out.landed_per_object[key] = len(parsed_records) + len(parsed_quarantine)
+        out.landed_per_object[(source_file, etag)] = len(parsed_records) + len(parsed_quarantine)
     return out
+
+
+def ledger_rows(manifest: dict, batch: BronzeBatch) -> list[dict]:
+    """One row per object version read: how many units it landed, for reconciliation."""
+    ingested_at = datetime.now(timezone.utc)
+    return [{"batch_id": manifest["batch_id"], "source_file": source, "source_etag": etag, "landed": landed,
+             "ingested_at": ingested_at} for (source, etag), landed in batch.landed_per_object.items()]

@@ -1,8 +1,19 @@
 """Delta writes the layers share: replace one batch, MERGE by id, and describe a table."""
 from __future__ import annotations
 
+import logging
+import random
 import re
+import time
 from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+from .faults import fault_point
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+_CONFLICT_MARKERS = ("Concurrent", "DELTA_CONCURRENT", "ProtocolChanged", "DELTA_PROTOCOL_CHANGED",
+                     "MetadataChanged", "DELTA_METADATA_CHANGED")
 
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
@@ -17,6 +28,27 @@ class TableState:
 
     def metadata(self) -> dict:
         return {"table_path": self.path, "delta_version": self.version, "table_rows": self.rows}
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Delta's optimistic-concurrency failures: another writer committed first; retrying is safe."""
+    text = f"{type(exc).__name__} {exc}"
+    return any(marker in text for marker in _CONFLICT_MARKERS)
+
+
+def retry_on_conflict(action: Callable[[], T], attempts: int = 6, base_delay_s: float = 0.5) -> T:
+    """Run `action`, retrying with jittered exponential backoff when a concurrent commit conflicts."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:
+            if attempt == attempts or not is_write_conflict(exc):
+                raise
+            delay = base_delay_s * 2 ** (attempt - 1) * (0.5 + random.random())
+            log.warning("Delta write conflict (attempt %d/%d), retrying in %.1fs: %s",
+                        attempt, attempts, delay, type(exc).__name__)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def table_path(lake_root: str, name: str) -> str:
@@ -41,14 +73,15 @@ def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = ()) ->
 
     Rows from `keep_sources` (objects not re-read this time) stay as they are.
     """
+    fault_point(f"write:{_table_name(path)}")
     predicate = batch_predicate(batch_id)
     if keep_sources:
         quoted = ", ".join("'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'" for s in keep_sources)
         predicate += f" AND source_file NOT IN ({quoted})"
-    (df.write.format("delta").mode("overwrite")
-       .option("replaceWhere", predicate)
-       .option("mergeSchema", "true")
-       .save(path))
+    retry_on_conflict(lambda: (df.write.format("delta").mode("overwrite")
+                               .option("replaceWhere", predicate)
+                               .option("mergeSchema", "true")
+                               .save(path)))
 
 
 def without_keys_in_other_batches(spark, df, path: str, batch_id: str, sources: list[str]):
@@ -79,24 +112,35 @@ def merge_by_id(spark, df, path: str, update_when: str | None = None) -> dict:
     from delta.tables import DeltaTable
 
     if not exists(spark, path):
-        df.limit(0).write.format("delta").mode("ignore").save(path)
-    target = DeltaTable.forPath(spark, path)
-    (target.alias("t").merge(df.alias("s"), "t.id = s.id")
-        .whenMatchedUpdateAll(condition=update_when)
-        .whenNotMatchedInsertAll()
-        .execute())
-    return last_operation_metrics(spark, path)
+        retry_on_conflict(lambda: df.limit(0).write.format("delta").mode("ignore").save(path))
+
+    def merge() -> dict:
+        fault_point(f"merge:{_table_name(path)}")
+        result = (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), "t.id = s.id")
+                  .whenMatchedUpdateAll(condition=update_when)
+                  .whenNotMatchedInsertAll()
+                  .execute())
+        return _merge_metrics(result)
+
+    metrics = retry_on_conflict(merge)
+    fault_point(f"merged:{_table_name(path)}")
+    return metrics
 
 
 def overwrite(df, path: str) -> None:
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    retry_on_conflict(lambda: df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path))
 
 
-def last_operation_metrics(spark, path: str) -> dict:
-    from delta.tables import DeltaTable
+def _table_name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
-    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
-    return {k: int(v) for k, v in (row.operationMetrics or {}).items() if str(v).isdigit()}
+
+def _merge_metrics(result) -> dict:
+    """MERGE's own metrics row (Delta returns one from execute()); robust to a None result."""
+    if result is None:
+        return {}
+    row = result.first()
+    return {} if row is None else {k: int(v) for k, v in row.asDict().items() if v is not None}
 
 
 def describe(spark, path: str) -> TableState:

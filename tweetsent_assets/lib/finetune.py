@@ -38,7 +38,7 @@ def default_base_model() -> str:
 
 @dataclass
 class FinetuneConfig:
-    """Training settings; the defaults are the best CPU run of benchmarks/finetune_minilm.py."""
+    """Training settings; defaults as in the benchmarks/finetune_minilm.py runs (MiniLM, CPU)."""
 
     base_model: str | None = None
     max_length: int = 64

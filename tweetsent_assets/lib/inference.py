@@ -25,21 +25,25 @@ _threads_lock = threading.Lock()
 _threads_set = False
 
 
-def configure_torch_threads() -> int:
-    """Set torch's intra-op threads once per process to OMP_NUM_THREADS (Spark sets it to spark.task.cpus).
+def configure_torch_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads once per process: `threads`, else OMP_NUM_THREADS, else 1.
 
-    With N task slots per executor each running a worker, slots x threads stays at the core count
-    instead of every worker grabbing all cores. Falls back to 1 when the variable is unset or invalid.
+    Spark sets OMP_NUM_THREADS to spark.task.cpus in its Python workers, so task slots x threads
+    stays at the core count instead of every worker grabbing all cores (oversubscription). The
+    tokenizer's own thread pool is turned off for the same reason.
     """
     global _threads_set
-    try:
-        threads = max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
-    except ValueError:
-        threads = 1
+    if threads is None:
+        try:
+            threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
+        except ValueError:
+            threads = 1
+    threads = max(1, threads)
     with _threads_lock:
         if not _threads_set:
             import torch
 
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             torch.set_num_threads(threads)
             _threads_set = True
     return threads
@@ -81,11 +85,12 @@ def score_frame(frame: pd.DataFrame, model: SentimentModel, text_column: str, id
 
 
 def make_scorer(
-    spec: ModelSpec, text_column: str = "cleaned_text", id_column: str = "id",
+    spec: ModelSpec, text_column: str = "cleaned_text", id_column: str = "id", threads: int | None = None,
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """A function for `df.mapInPandas(fn, SCORE_SCHEMA)` scoring `text_column` with `spec`'s model.
 
-    The model is loaded at the first non-empty batch, so empty partitions never load it.
+    The model is loaded at the first non-empty batch (once per Python worker, then reused), so
+    empty partitions never load it; torch threads follow configure_torch_threads(threads).
     """
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -95,8 +100,8 @@ def make_scorer(
                 yield empty_scores()
                 continue
             if model is None:
-                if spec.kind == "hf":
-                    configure_torch_threads()
+                if spec.kind != "vader":
+                    configure_torch_threads(threads)
                 model = load_model(spec)
             yield score_frame(frame, model, text_column, id_column)
 

@@ -85,7 +85,8 @@ class LocalObjectStore:
         return _stat_etag(path.stat())
 
     def uri(self, key: str) -> str:
-        return self._path(key).as_uri()
+        """file:// URI of the key as named (links are not followed); UnsafeKeyError for keys that climb out."""
+        return (self.root / safe_key(key)).as_uri()
 
 
 class S3ObjectStore:

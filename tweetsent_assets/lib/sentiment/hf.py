@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,31 +30,56 @@ class HFSentimentModel:
         self.model = model.eval()
         self._spec = spec
         self._targets = list(logit_order(model.config.id2label))
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     @classmethod
     def load(cls, spec: ModelSpec) -> "HFSentimentModel":
-        """Load `spec.model` (default DEFAULT_HF_MODEL) or raise ModelUnavailableError within seconds."""
+        """Load `spec.model` (default DEFAULT_HF_MODEL) or raise ModelUnavailableError within seconds.
+
+        With `spec.quantize` the Linear layers become int8 dynamically quantized ones (a distinct version).
+        """
         model_id = spec.model or DEFAULT_HF_MODEL
         tokenizer, model, folder = _load_pretrained(model_id)
-        return cls(tokenizer, model, spec, spec.version or _model_version(model_id, folder))
+        version = spec.version or _model_version(model_id, folder)
+        if spec.quantize:
+            model = quantize_int8(model)
+            version = version if spec.version else f"{version}-int8"
+        return cls(tokenizer, model, spec, version)
 
     def predict(self, texts: list[str]) -> Predictions:
-        """Score texts in length-sorted, dynamically padded batches; results come back in input order."""
+        """Tokenize once, then score in token-length-sorted, dynamically padded batches; input order kept."""
         texts = list(texts)
         probabilities = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        if not texts:
+            return Predictions.from_probabilities(probabilities)
+        ids = self.tokenizer(texts, truncation=True, max_length=self._spec.max_length)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         batch_size = self._spec.batch_size
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
-                encoded = self.tokenizer(
-                    [texts[i] for i in rows], padding=True, truncation=True,
-                    max_length=self._spec.max_length, return_tensors="pt",
-                )
-                logits = self.model(**encoded).logits
+                input_ids, attention_mask = self._pad([ids[i] for i in rows])
+                logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
                 batch = torch.softmax(logits.double(), dim=-1).cpu().numpy()
                 probabilities[np.ix_(rows, self._targets)] = batch
         return Predictions.from_probabilities(probabilities)
+
+    def _pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pad to the longest sequence of this batch (dynamic padding)."""
+        width = max(len(s) for s in sequences)
+        input_ids = torch.full((len(sequences), width), self._pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            input_ids[row, :len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+            attention_mask[row, :len(sequence)] = 1
+        return input_ids, attention_mask
+
+
+def quantize_int8(model: Any) -> Any:
+    """int8 dynamic quantization of the Linear layers (weights int8, activations quantized per batch)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
+        return torch.ao.quantization.quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _offline() -> bool:

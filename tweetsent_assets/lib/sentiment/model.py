@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..faults import fault_point
 from .labels import LABELS
 
 KINDS = ("hf", "vader", "mlflow")
@@ -30,6 +31,7 @@ class ModelSpec:
     max_length: int = 128
     batch_size: int = 64
     tracking_uri: str | None = None
+    quantize: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,6 +82,7 @@ def load_model(spec: ModelSpec) -> SentimentModel:
     with _CACHE_LOCK:
         model = _CACHE.get(spec)
         if model is None:
+            fault_point("model_load")
             model = _CACHE[spec] = _build(spec)
         return model
 

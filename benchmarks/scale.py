@@ -1,0 +1,128 @@
+"""Replay Sentiment140 + airline (~35k tweets) through bronze -> silver -> gold, then time one small batch.
+
+Reports total and per-layer time of the replay, then one 100-tweet micro-batch on top of the full
+tables against the same batch on empty tables (repeated with different batches; medians). Run:
+
+    .venv/bin/python benchmarks/scale.py
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import load_note, median, shared_data_dir  # noqa: E402
+
+LAYERS = ("bronze_tweets", "silver_tweets", "gold_tweet_sentiment")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=None, help="tweets per source (default: all)")
+    parser.add_argument("--tweets-per-object", type=int, default=100)
+    parser.add_argument("--batch-tweets", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--master", default="local[2]")
+    return parser.parse_args(argv)
+
+
+class Lake:
+    """A landing folder, state folder, Delta lake and Dagster instance under one temp folder."""
+
+    def __init__(self, root: Path, master: str) -> None:
+        from dagster import DagsterInstance
+
+        from tweetsent_assets.definitions import build_defs
+        from tweetsent_assets.defs.resources import (
+            LakeResource, MicroBatchResource, MlflowResource, ObjectStoreResource, SentimentModelResource,
+            SparkResource,
+        )
+        from tweetsent_assets.lib.object_store import open_store
+
+        root.mkdir(parents=True)
+        self.landing = open_store(str(root / "landing"))
+        self.defs = build_defs({
+            "spark": SparkResource(master=master),
+            "landing": ObjectStoreResource(url=str(root / "landing")),
+            "batch_state": ObjectStoreResource(url=str(root / "state")),
+            "micro_batching": MicroBatchResource(),
+            "lake": LakeResource(root=str(root / "lake")),
+            "sentiment_model": SentimentModelResource(kind="vader"),
+            "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}"),
+        })
+        self.instance = DagsterInstance.local_temp(str(root / "dagster"))
+        self.cursor = None
+
+    def land(self, records: list[dict], tweets_per_object: int, prefix: str) -> int:
+        from tweetsent_assets.lib.replay import replay
+
+        return len(replay(records, self.landing, tweets_per_object=tweets_per_object, objects_per_second=None,
+                          key_prefix=prefix))
+
+    def run_all(self) -> tuple[float, int]:
+        """Tick and run until nothing new is left; (seconds, runs)."""
+        from tweetsent_assets import runner
+
+        started, runs = time.perf_counter(), 0
+        while True:
+            outcome = runner.process_new_objects(self.defs, self.instance, self.cursor)
+            self.cursor = outcome.cursor
+            if outcome.failed:
+                raise RuntimeError(f"batches failed: {outcome.failed}")
+            if not outcome.run_ids:
+                return time.perf_counter() - started, runs
+            runs += len(outcome.run_ids)
+
+    def layer_seconds(self, last: int | None = None) -> dict[str, float]:
+        """Sum of each layer's duration_s over its materializations (the `last` ones only, if given)."""
+        from dagster import AssetKey
+
+        totals = {}
+        for layer in LAYERS:
+            records = self.instance.fetch_materializations(AssetKey(layer), limit=10_000).records
+            records = records[:last] if last else records
+            totals[layer] = sum(r.asset_materialization.metadata["duration_s"].value for r in records)
+        return totals
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tweetsent_assets.lib.sources import read_airline, read_sentiment140, read_tweeteval
+
+    data = shared_data_dir()
+    records = list(read_sentiment140(data / "sentiment140" / "sentiment140_sample_20k.csv", limit=args.limit))
+    records += list(read_airline(data / "airline" / "Tweets.csv", limit=args.limit))
+    small = list(read_tweeteval(data / "tweeteval_sentiment", "val"))
+    scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-scale-"))
+    full = Lake(scratch / "full", args.master)
+    objects = full.land(records, args.tweets_per_object, "replay")
+    seconds, runs = full.run_all()
+    layers = full.layer_seconds()
+    print(f"replay: {len(records)} tweets in {objects} objects, {runs} runs, {seconds:.1f} s total "
+          f"({len(records) / seconds:.1f} tweets/s end to end; {load_note()})")
+    for layer, value in layers.items():
+        print(f"  {layer}: {value:.1f} s ({len(records) / value:.1f} tweets/s)")
+
+    ratios = []
+    for i in range(args.repeats):
+        batch = small[i * args.batch_tweets:(i + 1) * args.batch_tweets]
+        full.land(batch, args.batch_tweets, f"extra{i}")
+        on_full, _ = full.run_all()
+        empty = Lake(scratch / f"empty{i}", args.master)
+        empty.land(batch, args.batch_tweets, f"extra{i}")
+        on_empty, _ = empty.run_all()
+        ratios.append(on_full / on_empty)
+        per_layer = " ".join(f"{k.split('_')[0]}={full.layer_seconds(1)[k]:.2f}/{empty.layer_seconds(1)[k]:.2f}"
+                             for k in LAYERS)
+        print(f"batch {i + 1}: {len(batch)} tweets on full tables {on_full:.2f} s, on empty tables {on_empty:.2f} s "
+              f"(ratio {on_full / on_empty:.2f}); per layer full/empty s: {per_layer}; {load_note()}", flush=True)
+    print(f"incremental_ratio={median(ratios):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Delta cache of predictions keyed by (text_hash, model_name, model_version): repeats skip the model.
+
+Texts are normalised (whitespace runs collapsed, ends trimmed) and hashed with SHA-256 the same
+way in Python and in Spark SQL, so a retweet or a replayed tweet scored by one batch is a hit for
+any later batch scored by the same model version.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .sentiment import ModelSpec
+
+TABLE = "prediction_cache"
+SCHEMA = ("text_hash string, model_name string, model_version string, label string, score double, "
+          "p_negative double, p_neutral double, p_positive double")
+PREDICTION_COLUMNS = ("label", "score", "p_negative", "p_neutral", "p_positive", "model_name", "model_version")
+_SPACES = "[ \\t\\n\\x0B\\f\\r]+"
+_SPACES_RE = re.compile(_SPACES)
+
+
+def normalize_text(text: str | None) -> str:
+    """Whitespace runs as one space, ends trimmed; None as ''. Same result as `normalized_text_column`."""
+    return _SPACES_RE.sub(" ", text or "").strip(" ")
+
+
+def text_hash(text: str | None) -> str:
+    """SHA-256 hex of the normalised text; equals Spark's sha2(normalized_text_column(...), 256)."""
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+def cacheable(spec: ModelSpec) -> bool:
+    """Only pinned transformer models: VADER is cheaper than a lookup, and an unversioned model has no key."""
+    return spec.kind != "vader" and bool(spec.version)
+
+
+def normalized_text_column(column: str):
+    """Spark expression of normalize_text over `column`."""
+    from pyspark.sql import functions as F
+
+    return F.trim(F.regexp_replace(F.coalesce(F.col(column), F.lit("")), _SPACES, " "))
+
+
+def with_text_key(df, text_column: str = "cleaned_text"):
+    """`df` plus `norm_text` (what the model scores) and `text_hash` (the cache key)."""
+    from pyspark.sql import functions as F
+
+    return (df.withColumn("norm_text", normalized_text_column(text_column))
+              .withColumn("text_hash", F.sha2(F.col("norm_text"), 256)))
+
+
+def lookup(spark, path: str, hashes: list[str], spec: ModelSpec):
+    """Cached predictions of `spec`'s model for `hashes` (one row per hash), or None if there are none.
+
+    The hash IN-list and version equality are literal filters, so Delta skips files by their stats.
+    """
+    from pyspark.sql import functions as F
+
+    from .delta_tables import exists
+
+    if not hashes or not exists(spark, path):
+        return None
+    cached = (spark.read.format("delta").load(path)
+              .where((F.col("model_version") == spec.version) & (F.col("model_name") == spec.name)
+                     & F.col("text_hash").isin(hashes))
+              .dropDuplicates(["text_hash"]))
+    return cached.select("text_hash", *PREDICTION_COLUMNS)
+
+
+def store(spark, path: str, predictions) -> None:
+    """Insert predictions (SCHEMA's columns) whose key the cache does not hold yet; never overwrites."""
+    from delta.tables import DeltaTable
+
+    from .delta_tables import exists
+
+    rows = predictions.select(*[part.split()[0] for part in SCHEMA.split(", ")]).where("label is not null")
+    if not exists(spark, path):
+        spark.createDataFrame([], SCHEMA).write.format("delta").mode("ignore").save(path)
+    key = "t.text_hash = s.text_hash AND t.model_version = s.model_version AND t.model_name = s.model_name"
+    DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), key).whenNotMatchedInsertAll().execute()

@@ -1,0 +1,123 @@
+"""Fault injection: SIGKILL the run process at named and random points, retry, then reconcile every layer.
+
+Run by name: `pytest -m faults` (make test-faults). Each trial is a real run process (a
+subprocess with its own Spark driver and the shared on-disk Dagster instance) killed with
+SIGKILL; the retry re-executes the partitions as Dagster's run retries would.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from tweetsent_assets import runner
+from tweetsent_assets.definitions import build_defs
+from tweetsent_assets.lib import reconcile
+from tweetsent_assets.lib.object_store import open_store
+from tweetsent_assets.lib.replay import replay
+from tweetsent_assets.lib.sources import read_sentiment140
+
+from .fault_worker import resources
+from .support import shared
+
+pytestmark = pytest.mark.faults
+
+OBJECTS, TWEETS_PER_OBJECT = 8, 60
+NAMED_POINTS = [
+    "write:bronze_tweets:0.3",       # during the bronze write
+    "write:bronze_tweets",
+    "write:bronze_quarantine",
+    "write:landing_ledger",
+    "bronze_committed",              # after the Delta commits, before Dagster records the materialization
+    "merge:silver_tweets:0.4",
+    "merged:silver_tweets",
+    "merge:gold_tweet_sentiment:0.3",  # during the gold MERGE
+    "merge:gold_tweet_sentiment:1.0",
+    "merged:gold_tweet_sentiment",   # gold committed, materialization not yet recorded
+    "model_load",                    # in a Spark Python worker, loading the model
+    "model_load:0.05",
+]
+RANDOM_KILLS = 10
+DIRTY_LINES = ["{broken json", json.dumps({"id": "x-1", "text": "fine tweet @brand"}),
+               json.dumps({"id": {"bad": 1}, "text": "wrong id type"}), json.dumps({"id": "x-2", "text": ""})]
+
+
+def worker(root: Path, partitions: list[str], fault: str | None = None, kill_after: float | None = None) -> int:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("TWEETSENT_FAULT", None)
+    if fault:
+        env["TWEETSENT_FAULT"] = fault
+    proc = subprocess.Popen([sys.executable, "-m", "tweetsent_assets_tests.fault_worker", str(root), *partitions],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=Path(__file__).resolve().parents[1])
+    try:
+        return proc.wait(timeout=kill_after) if kill_after else proc.wait(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        return proc.wait()
+
+
+def landed_lines(landing: Path) -> int:
+    return sum(sum(1 for line in p.read_bytes().splitlines() if line.strip()) for p in landing.rglob("*") if p.is_file())
+
+
+def test_sigkill_at_named_and_random_points_loses_and_duplicates_nothing(spark, tmp_path, monkeypatch):
+    root = tmp_path
+    records = list(read_sentiment140(shared("sentiment140/sentiment140_sample_20k.csv"), limit=OBJECTS * TWEETS_PER_OBJECT))
+    landing = open_store(str(root / "landing"))
+    replay(records, landing, tweets_per_object=TWEETS_PER_OBJECT, objects_per_second=None)
+    replay(records[:TWEETS_PER_OBJECT], landing, tweets_per_object=TWEETS_PER_OBJECT, objects_per_second=None,
+           key_prefix="again")
+    landing.put("dirty.jsonl", "\n".join(DIRTY_LINES).encode())
+    (root / "dagster_home").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    defs = build_defs(resources(root))
+    with DagsterInstance.get() as instance:
+        result, _ = runner.tick_sensor(defs, instance, None)
+        partitions = [r.partition_key for r in result.run_requests]
+        instance.add_dynamic_partitions("tweet_batches", partitions)
+
+    rng = random.Random(20261122)
+    trials = [(p, None) for p in NAMED_POINTS] + [(None, rng.uniform(8.0, 40.0)) for _ in range(RANDOM_KILLS)]
+    outcomes = []
+    for index, (fault, kill_after) in enumerate(trials):
+        partition = partitions[index % len(partitions)]
+        started = time.monotonic()
+        code = worker(root, [partition], fault=fault, kill_after=kill_after)
+        outcomes.append({"partition": partition, "fault": fault or f"random@{kill_after:.1f}s",
+                         "killed": code == -signal.SIGKILL, "seconds": round(time.monotonic() - started, 1)})
+    print(json.dumps(outcomes, indent=1))
+    killed = [o for o in outcomes if o["killed"]]
+    assert len(outcomes) >= 20
+    named_killed = [o for o in killed if not o["fault"].startswith("random")]
+    assert len(named_killed) == len(NAMED_POINTS), "every named point must be reached and kill the run"
+
+    assert worker(root, partitions) == 0, "the retry of every partition must succeed"
+
+    lake = resources(root)["lake"]
+    landing_total = landed_lines(root / "landing")
+    result = reconcile.landing_vs_bronze(spark, lake.path("landing_ledger"), lake.path("bronze_tweets"),
+                                         lake.path("bronze_quarantine"))
+    print("kills:", len(killed), "reconciliation:", result.as_dict())
+    assert result.landed == landing_total
+    assert result.missing == 0 and result.duplicated_keys == 0
+    bronze = spark.read.format("delta").load(lake.path("bronze_tweets"))
+    quarantine = spark.read.format("delta").load(lake.path("bronze_quarantine"))
+    assert bronze.count() + quarantine.count() == landing_total
+    assert quarantine.count() == 2
+    assert reconcile.duplicate_silver_ids(spark, lake.path("silver_tweets")) == 0
+    expected_ids = {r["id"] for r in records if r["text"].strip()} | {"x-1"}
+    silver_ids = {r.id for r in spark.read.format("delta").load(lake.path("silver_tweets")).select("id").collect()}
+    assert silver_ids == expected_ids
+    assert reconcile.gold_vs_silver(spark, lake.path("gold_tweet_sentiment"), lake.path("silver_tweets")) == {
+        "missing_in_gold": 0, "not_in_silver": 0}
