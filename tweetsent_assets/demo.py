@@ -21,6 +21,10 @@ def add_demo_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", default="demo", help="what to land first (default: the built-in sample)")
     parser.add_argument("--tweets-per-object", type=int, default=20)
     parser.add_argument("--limit", type=int, default=None, help="read at most N tweets from SOURCE")
+    parser.add_argument("--skip-models", action="store_true",
+                        help="skip labeled data, fine-tuning, evaluation and champion selection")
+    parser.add_argument("--finetune-seconds", type=float, default=float(os.environ.get("TWEETSENT_DEMO_FINETUNE_S", 90)),
+                        help="time budget of the demo's fine-tune (default 90 s; the asset's own default is 480)")
     parser.set_defaults(func=run_demo)
 
 
@@ -45,11 +49,36 @@ def run_demo(args: argparse.Namespace) -> int:
         outcome = runner.process_new_objects(defs, instance, cursor, runner.QUIET)
         state.put(DEMO_CURSOR, (outcome.cursor or "").encode())
         print(f"ran {len(outcome.run_ids)} micro-batch runs ({len(outcome.failed)} failed)")
+        models_ok = args.skip_models or _select_champion(defs, instance, args.finetune_seconds)
         aggregates_ok = runner.refresh_aggregates(defs, instance, runner.QUIET)
     print_summary()
     print(f"done in {time.perf_counter() - started:.0f} s. Open the Dagster UI with `make dev` "
           f"(http://127.0.0.1:3000) to see the runs and materializations.")
-    return 0 if not outcome.failed and aggregates_ok else 1
+    return 0 if not outcome.failed and aggregates_ok and models_ok else 1
+
+
+def _select_champion(defs, instance, finetune_seconds: float) -> bool:
+    """The model chain on demo-sized settings, then a re-score of gold if the champion moved."""
+    from . import runner
+    from .defs.ml_assets import CANDIDATES
+    from .lib.registry import CHAMPION, get_alias_version
+
+    if not os.path.isdir(settings.LABELED_DATA_DIR):
+        print(f"skipping model selection: no labeled data at {settings.LABELED_DATA_DIR} "
+              "(set TWEETSENT_LABELED_DATA_DIR to the folder with tweeteval_sentiment/, airline/, sentiment140/)")
+        return True
+    client = defs.resources["mlflow"].client()
+    before = get_alias_version(client, CHAMPION)
+    finetune = {"config": {"train_size": 3000, "time_budget_s": finetune_seconds, "eval_every_steps": 50}}
+    done = runner.select_champion(defs, instance, list(CANDIDATES),
+                                  {**runner.QUIET, "ops": {"finetuned_sentiment_model": finetune}})
+    for step, ok in done.items():
+        print(f"  {step:<40} {'ok' if ok else 'FAILED'}")
+    after = get_alias_version(client, CHAMPION)
+    if after != before:
+        failed = runner.rescore_gold(defs, instance, runner.QUIET)
+        print(f"champion moved {before} -> {after}: re-scored gold ({len(failed)} partitions failed)")
+    return all(done.values())
 
 
 def _load_cursor(state) -> str | None:
@@ -73,3 +102,30 @@ def print_summary() -> None:
     print("gold tweets per sentiment:")
     for row in gold.groupBy("label").count().orderBy(F.desc("count")).collect():
         print(f"  {row['label']:<22} {row['count']:>7}")
+    models = gold.groupBy("model_name", "model_version").count().collect()
+    print("scored by: " + ", ".join(f"{r['model_name']} (version {r['model_version']}): {r['count']}" for r in models))
+    _print_candidates()
+
+
+def _print_candidates() -> None:
+    from .defs.resources import MlflowResource
+    from .lib.model_runs import EVALUATION_EXPERIMENT, latest_run
+    from .lib.registry import CHAMPION, get_alias_version
+
+    mlflow = MlflowResource()
+    client = mlflow.client()
+    if client.get_experiment_by_name(EVALUATION_EXPERIMENT) is None:
+        return
+    from .defs.ml_assets import CANDIDATES
+
+    experiment = mlflow.experiment_id(EVALUATION_EXPERIMENT)
+    print(f"candidates (champion: version {get_alias_version(client, CHAMPION) or 'none'}):")
+    for name in CANDIDATES:
+        run = latest_run(client, experiment, f"tags.candidate = '{name}'")
+        if run is None or run.data.tags.get("available") != "true":
+            reason = "not evaluated" if run is None else run.data.tags.get("unavailable_reason", "")[:70]
+            print(f"  {name:<22} unavailable: {reason}")
+            continue
+        m = run.data.metrics
+        print(f"  {name:<22} version {run.data.tags.get('registered_version')}: macro recall "
+              f"{m.get('macro_recall', 0):.3f}, accuracy {m.get('accuracy', 0):.3f}, {m.get('tweets_per_s', 0):.0f} tweets/s")

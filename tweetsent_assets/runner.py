@@ -65,3 +65,39 @@ def process_new_objects(defs: Definitions, instance: DagsterInstance, cursor: st
 def refresh_aggregates(defs: Definitions, instance: DagsterInstance, run_config: dict | None = None) -> bool:
     job = defs.resolve_job_def("refresh_aggregates")
     return job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False).success
+
+
+def _assets_job(defs: Definitions, *assets: str):
+    from dagster import AssetKey
+
+    return defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={AssetKey(a) for a in assets})
+
+
+def select_champion(defs: Definitions, instance: DagsterInstance, candidates: list[str],
+                    run_config: dict | None = None) -> dict[str, bool]:
+    """labeled_tweets → finetuned model → each candidate's evaluation → decision (+ blocking check) → champion.
+
+    Returns each step's success; `run_config` may carry op config for any of these assets.
+    """
+    config = dict(run_config or {})
+    ops = config.pop("ops", {})
+
+    def run(assets: tuple[str, ...], partition: str | None = None) -> bool:
+        own = {"ops": {k: v for k, v in ops.items() if k in assets}, **config}
+        return _assets_job(defs, *assets).execute_in_process(
+            instance=instance, partition_key=partition, run_config=own, raise_on_error=False).success
+
+    done = {"labeled_tweets": run(("labeled_tweets",)),
+            "finetuned_sentiment_model": run(("finetuned_sentiment_model",))}
+    for name in candidates:
+        done[f"model_evaluations[{name}]"] = run(("model_evaluations",), name)
+    done["champion"] = run(("champion_decision", "champion_model"))
+    return done
+
+
+def rescore_gold(defs: Definitions, instance: DagsterInstance, run_config: dict | None = None) -> list[str]:
+    """Re-score every batch partition of gold with the current champion; returns the partitions that failed."""
+    job = defs.resolve_job_def("rescore_gold")
+    partitions = instance.get_dynamic_partitions(tweet_batches.name)
+    return [p for p in partitions if not job.execute_in_process(
+        instance=instance, partition_key=p, run_config=run_config, raise_on_error=False).success]

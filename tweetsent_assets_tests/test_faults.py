@@ -6,7 +6,6 @@ SIGKILL; the retry re-executes the partitions as Dagster's run retries would.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -14,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from itertools import islice
 from pathlib import Path
 
 import pytest

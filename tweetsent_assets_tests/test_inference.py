@@ -142,3 +142,48 @@ def test_module_imports_neither_pyspark_nor_torch():
             "assert 'pyspark' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)[:5]")
     env = {**os.environ, "PYTHONPATH": str(root)}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env, timeout=60)
+
+
+def test_hf_batched_sorted_padded_scores_equal_one_by_one(tmp_path):
+    from tweetsent_assets.lib.sentiment import load_model
+
+    path = build_tiny_roberta(tmp_path / "tiny")
+    texts = [NEUTRAL, POSITIVE + " " + NEGATIVE, "ok", NEGATIVE, "", POSITIVE]
+    model = load_model(ModelSpec(kind="hf", model=str(path), name="tiny", batch_size=4, max_length=12))
+    together = model.predict(texts).probabilities
+    alone = np.vstack([model.predict([t]).probabilities for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert len(model.predict([])) == 0
+
+
+def test_int8_variant_is_a_distinct_version_with_quantized_linears(tmp_path):
+    import torch
+
+    from tweetsent_assets.lib.sentiment import load_model
+
+    path = build_tiny_roberta(tmp_path / "tiny")
+    fp32 = load_model(ModelSpec(kind="hf", model=str(path), name="tiny"))
+    int8 = load_model(ModelSpec(kind="hf", model=str(path), name="tiny", quantize=True))
+    assert int8.version == fp32.version + "-int8"
+    assert not any(type(m) is torch.nn.Linear for m in int8.model.modules())
+    assert any(type(m) is torch.nn.Linear for m in fp32.model.modules())
+    texts = [POSITIVE, NEGATIVE, NEUTRAL]
+    q, f = int8.predict(texts).probabilities, fp32.predict(texts).probabilities
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-9)
+    assert q.shape == f.shape and not np.allclose(q, f, atol=1e-7)
+    pinned = ModelSpec(kind="hf", model=str(path), name="tiny", version="7", quantize=True)
+    assert load_model(pinned).version == "7"
+
+
+def test_scorer_sets_the_requested_torch_threads(tmp_path, monkeypatch):
+    import torch
+
+    path = build_tiny_roberta(tmp_path / "tiny")
+    monkeypatch.setattr(inference, "_threads_set", False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        list(make_scorer(ModelSpec(kind="hf", model=str(path), name="t"), threads=2)(iter(_frames()[:1])))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

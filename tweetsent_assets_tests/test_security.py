@@ -3,7 +3,6 @@ services bind to 127.0.0.1.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import boto3

@@ -2,6 +2,7 @@
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -32,7 +33,7 @@ from ..lib.model_runs import (
     png_markdown,
 )
 from ..lib.promotion import decide
-from ..lib.registry import get_alias_version, log_and_register, log_model, promote, CHAMPION
+from ..lib.registry import CHAMPION, get_alias_version, log_and_register, log_model, promote
 from ..lib.sentiment.model import load_model
 from ..lib.text_cleaning import clean_text
 from .resources import LakeResource, MlflowResource, ObjectStoreResource, SparkResource
@@ -230,8 +231,6 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
 
 
 def _metric(key: str, value: float):
-    import time
-
     from mlflow.entities import Metric
 
     return Metric(key, float(value), int(time.time() * 1000), 0)
