@@ -65,7 +65,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import mlflow
     from mlflow import MlflowClient
-    from pyspark.sql import functions as F
 
     from tweetsent_assets.defs.gold import score_batch
     from tweetsent_assets.defs.resources import LakeResource

@@ -31,6 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--objects", type=int, default=20)
     parser.add_argument("--tweets-per-object", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one object")
+    parser.add_argument("--budget", type=float, default=None, help="stop landing objects after this many seconds")
     return parser.parse_args(argv)
 
 
@@ -50,14 +51,14 @@ def run_breakdown(instance, run_id: str, written_at: float) -> dict[str, float]:
     """Seconds per phase of one run, from its events and gold's step_seconds metadata."""
     from dagster import DagsterEventType
 
-    record = instance.get_run_record_by_id(run_id)
+    run_events = (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_START)
     events = instance.all_logs(run_id)
     first = {}
     steps: dict[str, list[float]] = {}
     gold_steps = {}
     for event in events:
         kind = event.dagster_event.event_type if event.dagster_event else None
-        if kind in (DagsterEventType.RUN_START, DagsterEventType.RUN_SUCCESS) and kind not in first:
+        if kind in run_events and kind not in first:
             first[kind] = event.timestamp
         if kind in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS):
             steps.setdefault(event.step_key, []).append(event.timestamp)
@@ -65,8 +66,10 @@ def run_breakdown(instance, run_id: str, written_at: float) -> dict[str, float]:
             materialization = event.dagster_event.step_materialization_data.materialization
             if materialization.asset_key.to_user_string() == GOLD and "step_seconds" in materialization.metadata:
                 gold_steps = materialization.metadata["step_seconds"].value
-    created = record.create_timestamp.timestamp()
-    phases = {"sensor_wait": created - written_at, "run_start": first[DagsterEventType.RUN_START] - created}
+    enqueued = first.get(DagsterEventType.RUN_ENQUEUED, first[DagsterEventType.RUN_START])
+    starting = first.get(DagsterEventType.RUN_STARTING, enqueued)
+    phases = {"sensor_wait": enqueued - written_at, "run_queue": starting - enqueued,
+              "run_start": first[DagsterEventType.RUN_START] - starting}
     for step, stamps in steps.items():
         phases[f"step:{step}"] = max(stamps) - min(stamps)
     for name, seconds in gold_steps.items():
@@ -113,7 +116,11 @@ def main(argv=None) -> int:
         time.sleep(5)
         instance = DagsterInstance.get()
         print(f"dagster dev on 127.0.0.1:{port}, DAGSTER_HOME={home} ({load_note()})", flush=True)
+        started = time.time()
         for i in range(args.objects):
+            if args.budget and time.time() - started > args.budget:
+                print(f"budget of {args.budget:.0f} s spent after {i} objects")
+                break
             chunk = records[i * args.tweets_per_object:(i + 1) * args.tweets_per_object]
             seen = {run_id for run_id, _ in gold_runs(instance)}
             written_at = time.time()
@@ -132,11 +139,15 @@ def main(argv=None) -> int:
             print(f"object {i + 1}: {latencies[-1]:.1f} s " + " ".join(f"{k}={v:.2f}" for k, v in phases.items()),
                   flush=True)
     finally:
-        os.killpg(dev.pid, signal.SIGTERM)
+        os.killpg(dev.pid, signal.SIGINT)
         try:
             dev.wait(timeout=60)
         except subprocess.TimeoutExpired:
+            pass
+        try:
             os.killpg(dev.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if not latencies:
         print("p50_s=nan p95_s=nan")
         return 1

@@ -54,6 +54,7 @@ class Lake:
             "sentiment_model": SentimentModelResource(kind="vader"),
             "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}"),
         })
+        (root / "dagster").mkdir()
         self.instance = DagsterInstance.local_temp(str(root / "dagster"))
         self.cursor = None
 
@@ -69,7 +70,7 @@ class Lake:
 
         started, runs = time.perf_counter(), 0
         while True:
-            outcome = runner.process_new_objects(self.defs, self.instance, self.cursor)
+            outcome = runner.process_new_objects(self.defs, self.instance, self.cursor, runner.QUIET)
             self.cursor = outcome.cursor
             if outcome.failed:
                 raise RuntimeError(f"batches failed: {outcome.failed}")

@@ -11,24 +11,9 @@ from pathlib import Path
 
 
 def resources(root: Path) -> dict:
-    from tweetsent_assets.defs.resources import (
-        LakeResource,
-        MicroBatchResource,
-        MlflowResource,
-        ObjectStoreResource,
-        SentimentModelResource,
-        SparkResource,
-    )
+    from tweetsent_assets_tests.support import pipeline_resources
 
-    return {
-        "spark": SparkResource(master="local[2]"),
-        "landing": ObjectStoreResource(url=str(root / "landing")),
-        "batch_state": ObjectStoreResource(url=str(root / "state")),
-        "micro_batching": MicroBatchResource(max_objects_per_batch=1),
-        "lake": LakeResource(root=str(root / "lake")),
-        "sentiment_model": SentimentModelResource(kind="vader"),
-        "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "mlartifacts")),
-    }
+    return pipeline_resources(root, max_objects_per_batch=1)
 
 
 def main(argv: list[str]) -> int:

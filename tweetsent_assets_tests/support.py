@@ -49,3 +49,27 @@ FAKE_AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+
+
+def pipeline_resources(root: Path, *, landing_url: str | None = None, state_url: str | None = None,
+                       endpoint_url: str | None = None, max_objects_per_batch: int = 100,
+                       model_kind: str = "vader") -> dict:
+    """Every resource the definitions need, on folders under `root` (landing may be s3:// on moto)."""
+    from tweetsent_assets.defs.resources import (
+        LakeResource,
+        MicroBatchResource,
+        MlflowResource,
+        ObjectStoreResource,
+        SentimentModelResource,
+        SparkResource,
+    )
+
+    return {
+        "spark": SparkResource(master="local[2]"),
+        "landing": ObjectStoreResource(url=landing_url or str(root / "landing"), endpoint_url=endpoint_url),
+        "batch_state": ObjectStoreResource(url=state_url or str(root / "state"), endpoint_url=endpoint_url),
+        "micro_batching": MicroBatchResource(max_objects_per_batch=max_objects_per_batch),
+        "lake": LakeResource(root=str(root / "lake")),
+        "sentiment_model": SentimentModelResource(kind=model_kind),
+        "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "mlartifacts")),
+    }

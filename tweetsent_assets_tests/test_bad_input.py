@@ -12,17 +12,11 @@ from dagster import AssetCheckKey, AssetKey, instance_for_test
 
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
-from tweetsent_assets.defs.resources import (
-    LakeResource,
-    MicroBatchResource,
-    MlflowResource,
-    ObjectStoreResource,
-    SentimentModelResource,
-    SparkResource,
-)
 from tweetsent_assets.lib.batching import ListingCursor, find_new_objects, plan_batches
 from tweetsent_assets.lib.bronze_batch import read_batch_objects
 from tweetsent_assets.lib.object_store import open_store
+
+from .support import pipeline_resources
 
 
 def line(**fields) -> str:
@@ -94,15 +88,8 @@ def test_all_kinds_mixed_through_the_pipeline(spark, s3_endpoint, s3_bucket, tmp
     for objects, *_ in CATALOGUE.values():
         for key, data in objects:
             store.put(key, data)
-    resources = {
-        "spark": SparkResource(master="local[2]"),
-        "landing": ObjectStoreResource(url=landing_url, endpoint_url=s3_endpoint),
-        "batch_state": ObjectStoreResource(url=str(tmp_path / "state")),
-        "micro_batching": MicroBatchResource(max_objects_per_batch=100),
-        "lake": LakeResource(root=str(tmp_path / "lake")),
-        "sentiment_model": SentimentModelResource(kind="vader"),
-        "mlflow": MlflowResource(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "art")),
-    }
+    resources = pipeline_resources(tmp_path, landing_url=landing_url, state_url=str(tmp_path / "state"),
+                                   endpoint_url=s3_endpoint)
     defs = build_defs(resources)
     with instance_for_test() as instance:
         outcome = runner.process_new_objects(defs, instance, None)

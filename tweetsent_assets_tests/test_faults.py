@@ -57,12 +57,22 @@ def worker(root: Path, partitions: list[str], fault: str | None = None, kill_aft
         env["TWEETSENT_FAULT"] = fault
     proc = subprocess.Popen([sys.executable, "-m", "tweetsent_assets_tests.fault_worker", str(root), *partitions],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[1], start_new_session=True)
     try:
-        return proc.wait(timeout=kill_after) if kill_after else proc.wait(timeout=600)
+        return proc.wait(timeout=kill_after) if kill_after else proc.wait(timeout=900)
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         return proc.wait()
+    finally:
+        _kill_leftovers(proc.pid)
+
+
+def _kill_leftovers(group: int) -> None:
+    """What a dead run leaves behind in its session (log tailers, a Spark JVM), as a host would reap it."""
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def landed_lines(landing: Path) -> int:

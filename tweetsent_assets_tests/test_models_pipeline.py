@@ -11,19 +11,11 @@ from dagster import AssetKey, AssetRecordsFilter, instance_for_test
 
 from tweetsent_assets import settings
 from tweetsent_assets.definitions import build_defs
-from tweetsent_assets.defs.resources import (
-    LakeResource,
-    MicroBatchResource,
-    MlflowResource,
-    ObjectStoreResource,
-    SentimentModelResource,
-    SparkResource,
-)
 from tweetsent_assets.lib.registry import CHAMPION, get_alias_version
 from tweetsent_assets.lib.replay import replay
 from tweetsent_assets.lib.sources import read_demo
 
-from .support import shared
+from .support import pipeline_resources, shared
 from .tiny_models import build_tiny_roberta
 
 EVAL_ROWS = 300
@@ -45,16 +37,8 @@ def run_config(base_model: str) -> dict:
 @pytest.fixture(scope="module")
 def models(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("models-pipeline")
-    mlflow = MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "artifacts"))
-    resources = {
-        "spark": SparkResource(master="local[2]"),
-        "landing": ObjectStoreResource(url=str(root / "landing")),
-        "batch_state": ObjectStoreResource(url=str(root / "state")),
-        "micro_batching": MicroBatchResource(max_objects_per_batch=5),
-        "lake": LakeResource(root=str(root / "lake")),
-        "sentiment_model": SentimentModelResource(kind="champion"),
-        "mlflow": mlflow,
-    }
+    resources = pipeline_resources(root, max_objects_per_batch=5, model_kind="champion")
+    mlflow = resources["mlflow"]
     base = build_tiny_roberta(root / "tiny-base")
     saved_models_dir = settings.MODELS_DIR
     settings.MODELS_DIR = str(root / "models")

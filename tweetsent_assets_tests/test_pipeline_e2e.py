@@ -15,19 +15,12 @@ from dagster import AssetKey, instance_for_test
 
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
-from tweetsent_assets.defs.resources import (
-    LakeResource,
-    MicroBatchResource,
-    MlflowResource,
-    ObjectStoreResource,
-    SentimentModelResource,
-    SparkResource,
-)
+from tweetsent_assets.defs.resources import SentimentModelResource
 from tweetsent_assets.lib.object_store import open_store
 from tweetsent_assets.lib.replay import replay
 from tweetsent_assets.lib.sources import read_sentiment140
 
-from .support import shared
+from .support import pipeline_resources, shared
 
 TWEETS_PER_OBJECT = 150
 S140_OBJECTS = 3
@@ -50,23 +43,16 @@ def s140_rows(n: int) -> list[dict]:
 def pipeline(spark, s3_endpoint, tmp_path_factory):
     bucket = "e2e-landing"
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
-    lake_root = str(tmp_path_factory.mktemp("lake"))
-    resources = {
-        "spark": SparkResource(master="local[2]"),
-        "landing": ObjectStoreResource(url=f"s3://{bucket}/landing", endpoint_url=s3_endpoint),
-        "batch_state": ObjectStoreResource(url=f"s3://{bucket}/_state", endpoint_url=s3_endpoint),
-        "micro_batching": MicroBatchResource(max_objects_per_batch=2),
-        "lake": LakeResource(root=lake_root),
-        "sentiment_model": SentimentModelResource(kind="vader"),
-        "mlflow": MlflowResource(tracking_uri=f"sqlite:///{lake_root}/mlflow.db"),
-    }
+    resources = pipeline_resources(tmp_path_factory.mktemp("e2e"), landing_url=f"s3://{bucket}/landing",
+                                   state_url=f"s3://{bucket}/_state", endpoint_url=s3_endpoint,
+                                   max_objects_per_batch=2)
     records = list(read_sentiment140(shared("sentiment140/sentiment140_sample_20k.csv"),
                                      limit=TWEETS_PER_OBJECT * S140_OBJECTS))
     landing = open_store(f"s3://{bucket}/landing", endpoint_url=s3_endpoint)
     keys = replay(records, landing, tweets_per_object=TWEETS_PER_OBJECT, objects_per_second=None)
     landing.put("zz-dirty.jsonl", ("\n".join(DIRTY_LINES) + "\n").encode())
     with instance_for_test() as instance:
-        yield {"defs": build_defs(resources), "instance": instance, "lake": LakeResource(root=lake_root),
+        yield {"defs": build_defs(resources), "instance": instance, "lake": resources["lake"],
                "spark": spark, "keys": keys, "state": {}}
 
 

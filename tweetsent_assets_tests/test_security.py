@@ -11,18 +11,10 @@ from dagster import AssetKey, instance_for_test
 
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
-from tweetsent_assets.defs.resources import (
-    LakeResource,
-    MicroBatchResource,
-    MlflowResource,
-    ObjectStoreResource,
-    SentimentModelResource,
-    SparkResource,
-)
 from tweetsent_assets.lib.bronze_batch import read_batch_objects
 from tweetsent_assets.lib.object_store import LocalObjectStore, open_store
 
-from .support import PROJECT_ROOT, shared
+from .support import PROJECT_ROOT, pipeline_resources, shared
 
 PLANTED = "planted-SECRET-7f3c9e1d2b4a6f80"
 ODD_KEYS = ["../escape.jsonl", "a/../../up.jsonl", "/leading-slash.jsonl", "odd name ✓ %20 #?.jsonl", "C:\\win.jsonl"]
@@ -41,16 +33,9 @@ def test_planted_secret_never_written_anywhere(spark, s3_endpoint, tmp_path, mon
     for number, key in enumerate(ODD_KEYS):
         store.put(key, f'{{"id": "odd-{number}", "text": "tweet under an odd key @brand"}}\n'.encode())
     store.put("broken.jsonl", b"{not json")
-    mlflow = MlflowResource(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "mlartifacts"))
-    resources = {
-        "spark": SparkResource(master="local[2]"),
-        "landing": ObjectStoreResource(url=landing_url, endpoint_url=s3_endpoint),
-        "batch_state": ObjectStoreResource(url=str(tmp_path / "state")),
-        "micro_batching": MicroBatchResource(max_objects_per_batch=50),
-        "lake": LakeResource(root=str(tmp_path / "lake")),
-        "sentiment_model": SentimentModelResource(kind="vader"),
-        "mlflow": mlflow,
-    }
+    resources = pipeline_resources(tmp_path, landing_url=landing_url, state_url=str(tmp_path / "state"),
+                                   endpoint_url=s3_endpoint)
+    mlflow = resources["mlflow"]
     defs = build_defs(resources)
     data = shared("")
     labeled_config = {"ops": {"labeled_tweets": {"config": {"sources": [

@@ -18,7 +18,9 @@ def fault_point(name: str) -> None:
     spec = os.environ.get(FAULT_ENV)
     if not spec:
         return
-    point, _, delay = spec.partition(":")
+    point, _, delay = spec.rpartition(":")
+    if not point or not delay.replace(".", "", 1).isdigit():
+        point, delay = spec, ""
     if point != name:
         return
     target = int(os.environ.get("TWEETSENT_FAULT_PID") or os.getpid())

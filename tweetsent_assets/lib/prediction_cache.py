@@ -68,13 +68,17 @@ def lookup(spark, path: str, hashes: list[str], spec: ModelSpec):
 
 
 def store(spark, path: str, predictions) -> None:
-    """Insert predictions (SCHEMA's columns) whose key the cache does not hold yet; never overwrites."""
+    """Insert predictions (SCHEMA's columns) whose key the cache does not hold yet; never overwrites.
+
+    Concurrent gold runs may both insert: Delta's conflict on the cache is retried like the layers' writes.
+    """
     from delta.tables import DeltaTable
 
-    from .delta_tables import exists
+    from .delta_tables import exists, retry_on_conflict
 
     rows = predictions.select(*[part.split()[0] for part in SCHEMA.split(", ")]).where("label is not null")
     if not exists(spark, path):
-        spark.createDataFrame([], SCHEMA).write.format("delta").mode("ignore").save(path)
+        retry_on_conflict(lambda: spark.createDataFrame([], SCHEMA).write.format("delta").mode("ignore").save(path))
     key = "t.text_hash = s.text_hash AND t.model_version = s.model_version AND t.model_name = s.model_name"
-    DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), key).whenNotMatchedInsertAll().execute()
+    retry_on_conflict(lambda: DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), key)
+                      .whenNotMatchedInsertAll().execute())
