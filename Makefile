@@ -34,5 +34,8 @@ test-slow: install
 test-faults: install
 	$(PY) -m pytest -m faults
 
+dashboard: install
+	$(VENV)/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $${TWEETSENT_DASHBOARD_PORT:-8501} --server.headless true --browser.gatherUsageStats false
+
 clean:
 	rm -rf data .jars $(VENV)

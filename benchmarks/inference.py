@@ -131,8 +131,9 @@ def main(argv=None) -> int:
     score_batch(spark, lake, "tweeteval", specs[fp32_version], use_cache=True)
 
     rates: dict[str, list[float]] = {k: [] for k in ("a", "b", "c", "c_int8", "c_cache")}
-    recall = {}
+    recall, gemm = {}, [gflops]
     for round_ in range(args.rounds):
+        gemm.append(matmul_gflops(CORES))
         rates["a"].append(len(texts) / timed(run_a))
         rates["b"].append(len(texts) / timed(run_b))
         rates["c"].append(len(texts) / timed(lambda: score_batch(spark, lake, "tweeteval", specs[fp32_version],
@@ -145,9 +146,12 @@ def main(argv=None) -> int:
         seconds = timed(lambda: done.update(r=score_batch(spark, lake, f"replay{round_}", specs[fp32_version])))
         rates["c_cache"].append(len(texts) / seconds)
         print(f"round {round_ + 1}: " + " ".join(f"{k}={v[-1]:.1f}" for k, v in rates.items())
-              + f" tweets/s; replay cache_hits={done['r'].cache_hits} texts_scored={done['r'].texts_scored}; "
+              + f" tweets/s; matmul {gemm[-1]:.1f} GFLOP/s; replay cache_hits={done['r'].cache_hits} "
+              + f"texts_scored={done['r'].texts_scored}; "
               + load_note(), flush=True)
 
+    gflops = median(gemm)
+    limit = gflops * 1e9 / flops
     a, b, c = median(rates["a"]), median(rates["b"]), median(rates["c"])
     c8, cc = median(rates["c_int8"]), median(rates["c_cache"])
     print(f"(a) per-row Python UDF, pipeline cached per worker: {a:.1f} tweets/s")
@@ -157,6 +161,7 @@ def main(argv=None) -> int:
           f"fp32 {recall['fp32']:.4f} int8 {recall['int8']:.4f} (drop {100 * (recall['fp32'] - recall['int8']):.2f} points)")
     print(f"(c) gold path, fp32, cache on, replay with {args.repeat_fraction:.0%} repeated texts: {cc:.1f} tweets/s "
           f"({cc / a:.2f}x a)")
+    print(f"matmul fp32 GFLOP/s per measurement (start, then each round): {' '.join(f'{g:.1f}' for g in gemm)}")
     print(f"matmul_gflops={gflops:.1f} flops_per_tweet={flops:.3e} fp32_limit_tweets_per_s={limit:.1f}")
     print(f"ratio_vs_per_row={c / a:.2f} fraction_of_fp32_limit={c / limit:.2f} tweets_per_s={c:.1f}")
     return 0

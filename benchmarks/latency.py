@@ -130,7 +130,7 @@ def main(argv=None) -> int:
                 time.sleep(0.5)
                 found = next(((r, t) for r, t in gold_runs(instance) if r not in seen), None)
             if found is None:
-                print(f"object {i}: not in gold after {args.timeout:.0f} s; see {home / 'dagster-dev.log'}")
+                print(f"object {i + 1}: not in gold after {args.timeout:.0f} s; see {home / 'dagster-dev.log'}")
                 break
             run_id, visible_at = found
             latencies.append(visible_at - written_at)

@@ -2,8 +2,10 @@
 from dagster import Definitions, in_process_executor
 
 from . import settings
-from .defs.aggregates import mention_sentiment, sentiment_trends
+from .defs.active_learning import active_learning_queue
+from .defs.aggregates import mention_sentiment, sentiment_spikes, sentiment_trends
 from .defs.bronze import bronze
+from .defs.eda import tweet_eda
 from .defs.gold import gold_tweet_sentiment
 from .defs.checks import (
     challenger_loads_and_predicts,
@@ -50,6 +52,7 @@ def build_defs(resources: dict) -> Definitions:
     """All definitions bound to `resources` (tests and benchmarks pass their own)."""
     return Definitions(
         assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends,
+                sentiment_spikes, tweet_eda, active_learning_queue,
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
         asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
                       landed_equals_bronze_plus_quarantine, silver_ids_unique],

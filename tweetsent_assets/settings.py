@@ -40,6 +40,7 @@ TREND_WINDOW = env("TWEETSENT_TREND_WINDOW", "1 hour")
 DEFAULT_CANDIDATES = [
     {"name": "vader", "kind": "vader"},
     {"name": "minilm-finetuned", "kind": "finetuned"},
+    {"name": "minilm-finetuned-int8", "kind": "finetuned", "from": "minilm-finetuned", "quantize": True},
     {"name": "twitter-roberta", "kind": "hf", "model": "cardiffnlp/twitter-roberta-base-sentiment-latest"},
     {"name": "bertweet", "kind": "hf", "model": "finiteautomata/bertweet-base-sentiment-analysis"},
 ]

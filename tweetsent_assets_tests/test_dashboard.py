@@ -239,7 +239,6 @@ def gold_counts(lake_path: str) -> dict[str, int]:
     return {"total": len(labels), **{l: int((labels == l).sum()) for l in data.LABELS}}
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian's chromium is not installed ({CHROMIUM} missing)")
 def test_dashboard_in_headless_chromium(lake, tmp_path):
     with streamlit_app(lake["lake"], lake["uri"], tmp_path / "data") as url, chromium(tmp_path / "profile") as ws:

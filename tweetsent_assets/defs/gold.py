@@ -82,7 +82,8 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use
         result.labels[row["label"]] = result.labels.get(row["label"], 0) + row["count"]
         result.cache_hits += row["count"] if row["_cached"] else 0
     result.batch_rows = sum(result.labels.values())
-    delta_tables.merge_by_id(session, gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE))
+    delta_tables.merge_by_id(session, gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE),
+                             target_predicate="t." + delta_tables.batch_predicate(batch_id))
     lap("merge_gold")
     if use_cache and result.texts_scored:
         prediction_cache.store(session, cache_path, scored)

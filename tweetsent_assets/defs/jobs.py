@@ -15,7 +15,7 @@ ingest_tweet_batch = define_asset_job(
     tags={"tweetsent/kind": "micro-batch"},
 )
 refresh_aggregates = define_asset_job(
-    "refresh_aggregates", selection=AssetSelection.assets("mention_sentiment", "sentiment_trends"),
+    "refresh_aggregates", selection=AssetSelection.assets("mention_sentiment", "sentiment_trends", "sentiment_spikes"),
     executor_def=in_process_executor,
 )
 rescore_gold = define_asset_job(

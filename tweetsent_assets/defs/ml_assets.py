@@ -20,6 +20,7 @@ from pydantic import Field
 
 from .. import settings
 from ..lib import delta_tables
+from ..lib.active_learning import labeled_sources
 from ..lib.evaluation import confusion_matrix_png, evaluate
 from ..lib.labeled_data import LabeledSource, hold_out, read_labeled
 from ..lib.model_runs import (
@@ -63,6 +64,8 @@ def _default_sources() -> list[LabeledSourceConfig]:
 class LabeledTweetsConfig(Config):
     sources: list[LabeledSourceConfig] = Field(default_factory=_default_sources)
     holdout_fraction: float = Field(default=0.1, description="Share of train rows moved to val (early stopping)")
+    active_learning_dir: Optional[str] = Field(default=os.path.join(settings.DATA_DIR, "active_learning"),
+                                               description="Labeled queue CSVs in <dir>/labeled/*.csv join as train sources")
 
 
 @asset(group_name="ml", kinds={"spark", "delta"})
@@ -70,8 +73,10 @@ def labeled_tweets(context: AssetExecutionContext, config: LabeledTweetsConfig, 
                    lake: LakeResource, landing: ObjectStoreResource) -> MaterializeResult:
     """Labeled tweets (text, label, source, split) from the configured sources; evaluations record its version."""
     rows = []
-    for source in config.sources:
-        found = list(read_labeled(LabeledSource(**source.model_dump()), endpoint_url=landing.endpoint_url))
+    sources = [LabeledSource(**s.model_dump()) for s in config.sources] + (
+        labeled_sources(config.active_learning_dir) if config.active_learning_dir else [])
+    for source in sources:
+        found = list(read_labeled(source, endpoint_url=landing.endpoint_url))
         context.log.info(f"{source.path}: {len(found)} labeled rows -> {source.split}")
         rows.extend(found)
     frame = pd.DataFrame(hold_out(rows, config.holdout_fraction), columns=["text", "label", "source", "split"])
@@ -193,7 +198,8 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
                             tags={"candidate": candidate["name"], "kind": candidate["kind"],
                                   "dataset_version": str(dataset_version)})
     run_id = run.info.run_id
-    spec = candidate_spec(candidate, str(Path(settings.MODELS_DIR).resolve() / candidate["name"]))
+    model_dir = Path(settings.MODELS_DIR).resolve() / candidate.get("from", candidate["name"])
+    spec = candidate_spec(candidate, str(model_dir))
     for key, value in {"model": spec.model or spec.kind, "kind": candidate["kind"], "dataset_version": dataset_version,
                        "code_version": code_version(), "eval_rows": len(eval_rows)}.items():
         client.log_param(run_id, key, value)

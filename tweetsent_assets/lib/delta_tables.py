@@ -104,10 +104,12 @@ def read_batch(spark, path: str, batch_id: str):
     return spark.read.format("delta").load(path).where(batch_predicate(batch_id))
 
 
-def merge_by_id(spark, df, path: str, update_when: str | None = None) -> dict:
+def merge_by_id(spark, df, path: str, update_when: str | None = None, target_predicate: str | None = None) -> dict:
     """MERGE `df` into the table on `id` (creating it from df's schema first); returns MERGE metrics.
 
-    `update_when` restricts which matched rows are replaced (None: all of them).
+    `update_when` restricts which matched rows are replaced (None: all of them). `target_predicate`
+    (on alias `t`) lets Delta skip target files by their statistics when the caller knows where
+    matches can be, so a batch's cost does not grow with the table.
     """
     from delta.tables import DeltaTable
 
@@ -116,7 +118,8 @@ def merge_by_id(spark, df, path: str, update_when: str | None = None) -> dict:
 
     def merge() -> dict:
         fault_point(f"merge:{_table_name(path)}")
-        result = (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), "t.id = s.id")
+        result = (DeltaTable.forPath(spark, path).alias("t").merge(
+            df.alias("s"), "t.id = s.id" + (f" AND ({target_predicate})" if target_predicate else ""))
                   .whenMatchedUpdateAll(condition=update_when)
                   .whenNotMatchedInsertAll()
                   .execute())
@@ -146,6 +149,6 @@ def _merge_metrics(result) -> dict:
 def describe(spark, path: str) -> TableState:
     from delta.tables import DeltaTable
 
-    table = DeltaTable.forPath(spark, path)
-    version = table.history(1).select("version").first().version
-    return TableState(path=path, version=int(version), rows=table.toDF().count())
+    version = DeltaTable.forPath(spark, path).history(1).select("version").first().version
+    rows = spark.sql(f"SELECT COUNT(*) AS n FROM delta.`{path}`").first().n
+    return TableState(path=path, version=int(version), rows=int(rows))

@@ -19,14 +19,19 @@ DECISION_EXPERIMENT = "tweetsent-champion"
 
 
 def candidate_spec(candidate: dict, local_dir: str) -> ModelSpec:
-    """What to load for a configured candidate: `vader`, `hf` (id or path) or `finetuned` (its output folder)."""
+    """What to load for a configured candidate: `vader`, `hf` (id or path) or `finetuned` (its output folder).
+
+    `quantize: true` makes an int8 (dynamic quantization) variant, evaluated as a candidate of its own.
+    """
     name, kind = candidate["name"], candidate["kind"]
     if kind == "vader":
         return ModelSpec(kind="vader", model=None, name=name)
     if kind == "hf":
-        return ModelSpec(kind="hf", model=candidate["model"], name=name, max_length=candidate.get("max_length", 128))
+        return ModelSpec(kind="hf", model=candidate["model"], name=name, max_length=candidate.get("max_length", 128),
+                         quantize=candidate.get("quantize", False))
     if kind == "finetuned":
-        return ModelSpec(kind="hf", model=local_dir, name=name, max_length=candidate.get("max_length", 64))
+        return ModelSpec(kind="hf", model=local_dir, name=name, max_length=candidate.get("max_length", 64),
+                         quantize=candidate.get("quantize", False))
     raise ValueError(f"candidate {name!r} has unknown kind {kind!r}; expected vader, hf or finetuned")
 
 

@@ -29,16 +29,18 @@ def with_shares(trends: pd.DataFrame, rolling: str) -> pd.DataFrame:
     return frame
 
 
-def score_windows(trends: pd.DataFrame, baseline: str) -> pd.DataFrame:
+def score_windows(trends: pd.DataFrame, baseline: str, min_tweets: int = 1) -> pd.DataFrame:
     """Each window's negative share against the windows of the preceding `baseline` span (itself excluded).
 
-    The scale is the larger of the baseline windows' standard deviation and the binomial
-    standard error of this window's share, so a window of a few tweets cannot fake a spike.
+    The scale is the larger of the spread of the baseline windows' shares (windows with at least
+    `min_tweets` tweets, so a quiet night does not inflate it) and the binomial standard error of
+    this window's share, so a window of a few tweets cannot fake a spike either.
     """
     frame = trends.sort_values("window_start").reset_index(drop=True)
     share = (frame["negative"] / frame["total"].where(frame["total"] > 0)).to_numpy(dtype=float)
     indexed = pd.DataFrame({"negative": frame["negative"].to_numpy(dtype=float),
-                            "total": frame["total"].to_numpy(dtype=float), "share": share},
+                            "total": frame["total"].to_numpy(dtype=float),
+                            "share": np.where(frame["total"].to_numpy() >= min_tweets, share, np.nan)},
                            index=pd.DatetimeIndex(frame["window_start"]))
     past = indexed.rolling(pd.Timedelta(baseline), closed="left")
     sums, spread, count = past.sum(), past["share"].std(), past["share"].count()
@@ -59,7 +61,7 @@ def detect_spikes(trends: pd.DataFrame, z: float, baseline: str, min_baseline_wi
     Only windows with at least `min_tweets` tweets and `min_baseline_windows` earlier windows in
     the baseline span count; with `two_sided` False only rises are flagged.
     """
-    scored = score_windows(trends, baseline)
+    scored = score_windows(trends, baseline, min_tweets)
     departure = scored["z_score"] if not two_sided else scored["z_score"].abs()
     keep = ((scored["baseline_windows"] >= min_baseline_windows) & (scored["total"] >= min_tweets)
             & (departure > z))
