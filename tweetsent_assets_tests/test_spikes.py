@@ -16,16 +16,10 @@ from dagster import instance_for_test, materialize
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.defs.aggregates import sentiment_spikes, sentiment_trends
-from tweetsent_assets.defs.resources import (
-    LakeResource,
-    MicroBatchResource,
-    MlflowResource,
-    ObjectStoreResource,
-    SentimentModelResource,
-    SparkResource,
-)
 from tweetsent_assets.lib.replay import replay
 from tweetsent_assets.lib.spikes import detect_spikes, score_windows, with_shares
+
+from .support import pipeline_resources
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 HOURS, PER_HOUR, SPIKE_HOUR = 48, 20, 36
@@ -92,15 +86,7 @@ def synthetic_tweets() -> list[dict]:
 @pytest.fixture(scope="module")
 def replayed(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("spikes")
-    resources = {
-        "spark": SparkResource(master="local[2]"),
-        "landing": ObjectStoreResource(url=str(root / "landing")),
-        "batch_state": ObjectStoreResource(url=str(root / "state")),
-        "micro_batching": MicroBatchResource(max_objects_per_batch=20),
-        "lake": LakeResource(root=str(root / "lake")),
-        "sentiment_model": SentimentModelResource(kind="vader"),
-        "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "artifacts")),
-    }
+    resources = pipeline_resources(root, max_objects_per_batch=20)
     replay(synthetic_tweets(), resources["landing"].store(), tweets_per_object=240, objects_per_second=None)
     with instance_for_test() as instance:
         outcome = runner.process_new_objects(build_defs(resources), instance, None)
