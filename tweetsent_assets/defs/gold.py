@@ -88,20 +88,11 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use
     if use_cache and result.texts_scored:
         prediction_cache.store(session, cache_path, scored)
     lap("store_cache")
-    result.table = table_state(session, lake.path(GOLD_TABLE))
+    result.table = delta_tables.describe(session, lake.path(GOLD_TABLE))
     lap("describe")
     for frame in (gold, scored, keyed):
         frame.unpersist()
     return result
-
-
-def table_state(session, path: str) -> delta_tables.TableState:
-    """Version and row count from the Delta log alone: COUNT(*) is answered from file statistics."""
-    from delta.tables import DeltaTable
-
-    version = DeltaTable.forPath(session, path).history(1).select("version").first().version
-    rows = session.sql(f"SELECT COUNT(*) AS n FROM delta.`{path}`").first().n
-    return delta_tables.TableState(path=path, version=int(version), rows=int(rows))
 
 
 @asset(
