@@ -139,11 +139,16 @@ def streamlit_app(lake_root: str, uri: str, data_dir: Path):
         wait_for(lambda: _get(f"http://127.0.0.1:{port}/_stcore/health") == "ok", 120, "streamlit health")
         yield f"http://127.0.0.1:{port}/"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
+
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @contextmanager
@@ -161,11 +166,7 @@ def chromium(profile: Path):
         targets = json.loads(_get(f"http://127.0.0.1:{port}/json/list"))
         yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
 
 
 class DevTools:

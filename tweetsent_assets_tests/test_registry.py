@@ -14,15 +14,8 @@ from tweetsent_assets.lib.registry import (
 )
 from tweetsent_assets.lib.sentiment import ModelSpec, ModelUnavailableError, clear_model_cache, load_model
 from tweetsent_assets.lib.sentiment.mlflow_model import OUTPUT_COLUMNS
-from tweetsent_assets_tests.tiny_models import build_tiny_roberta
+from tweetsent_assets_tests.tiny_models import TEXTS, build_tiny_roberta
 
-TEXTS = [
-    "great flight, the crew was amazing :)",
-    "worst airline ever, lost my bag again",
-    "ok",
-    "the plane boarded at gate 10 this morning and we were on time, thanks @user",
-    "",
-]
 VADER = ModelSpec(kind="vader", model=None, name="vader")
 
 

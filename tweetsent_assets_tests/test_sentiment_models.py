@@ -20,15 +20,8 @@ from tweetsent_assets.lib.sentiment import (
     normalize_label,
 )
 from tweetsent_assets.lib.sentiment.vader import compound_probabilities, label_for
-from tweetsent_assets_tests.tiny_models import build_tiny_roberta
+from tweetsent_assets_tests.tiny_models import TEXTS, build_tiny_roberta
 
-TEXTS = [
-    "great flight, the crew was amazing :)",
-    "worst airline ever, lost my bag again",
-    "ok",
-    "the plane boarded at gate 10 this morning and we were on time, thanks @user",
-    "",
-]
 
 
 @pytest.fixture(scope="module")

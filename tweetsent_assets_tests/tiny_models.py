@@ -17,6 +17,15 @@ _WORDS = (
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 
+# Short texts of every kind (positive, negative, tiny, long with a mention, empty) for model tests.
+TEXTS = [
+    "great flight, the crew was amazing :)",
+    "worst airline ever, lost my bag again",
+    "ok",
+    "the plane boarded at gate 10 this morning and we were on time, thanks @user",
+    "",
+]
+
 def tiny_corpus(size: int = 400, seed: int = 0) -> list[str]:
     """Deterministic short tweet-like strings to train the tiny tokenizer on."""
     rng = random.Random(seed)
