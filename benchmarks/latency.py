@@ -1,8 +1,9 @@
 """Seconds from a landing object's write to its rows in gold, with the real daemon and sensor running.
 
 Starts `dagster dev` on 127.0.0.1 in a temp DAGSTER_HOME (this repo's dagster.yaml, temp
-TWEETSENT_DATA_DIR, embedded defaults otherwise), lands objects of TweetEval tweets one by one,
-waits for each batch's gold materialization, and splits the time with run/step events. Run:
+TWEETSENT_DATA_DIR, embedded defaults otherwise) and lands objects of TweetEval tweets one by
+one. Each object is its own batch, so its latency ends at the first gold materialization of a
+new partition; run and step events split the time. Run:
 
     .venv/bin/python benchmarks/latency.py --objects 20
 """
@@ -48,14 +49,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_breakdown(instance, run_id: str, written_at: float) -> dict[str, float]:
-    """Seconds per phase of one run, from its events and gold's step_seconds metadata."""
+    """Seconds per phase of one run, from its events and each asset's step_seconds metadata."""
     from dagster import DagsterEventType
 
     run_events = (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_START)
     events = instance.all_logs(run_id)
     first = {}
     steps: dict[str, list[float]] = {}
-    gold_steps = {}
+    asset_steps = {}
     for event in events:
         kind = event.dagster_event.event_type if event.dagster_event else None
         if kind in run_events and kind not in first:
@@ -64,25 +65,28 @@ def run_breakdown(instance, run_id: str, written_at: float) -> dict[str, float]:
             steps.setdefault(event.step_key, []).append(event.timestamp)
         if kind == DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.dagster_event.step_materialization_data.materialization
-            if materialization.asset_key.to_user_string() == GOLD and "step_seconds" in materialization.metadata:
-                gold_steps = materialization.metadata["step_seconds"].value
+            if "step_seconds" in materialization.metadata:
+                asset = materialization.asset_key.to_user_string().split("_")[0]
+                asset_steps.update({f"{asset}:{k}": v for k, v in materialization.metadata["step_seconds"].value.items()})
     enqueued = first.get(DagsterEventType.RUN_ENQUEUED, first[DagsterEventType.RUN_START])
     starting = first.get(DagsterEventType.RUN_STARTING, enqueued)
     phases = {"sensor_wait": enqueued - written_at, "run_queue": starting - enqueued,
               "run_start": first[DagsterEventType.RUN_START] - starting}
     for step, stamps in steps.items():
         phases[f"step:{step}"] = max(stamps) - min(stamps)
-    for name, seconds in gold_steps.items():
-        phases[f"gold:{name}"] = seconds
+    phases.update(asset_steps)
     return phases
 
 
-def gold_runs(instance) -> list[tuple[str, float]]:
-    """(run_id, event time) of every gold materialization so far, oldest first."""
+def gold_partitions(instance) -> dict[str, tuple[str, float]]:
+    """Partition -> (run_id, event time) of its first gold materialization so far."""
     from dagster import AssetKey
 
-    records = instance.fetch_materializations(AssetKey(GOLD), limit=1000).records
-    return sorted(((r.run_id, r.timestamp) for r in records), key=lambda x: x[1])
+    records = instance.fetch_materializations(AssetKey(GOLD), limit=10_000).records
+    first: dict[str, tuple[str, float]] = {}
+    for record in sorted(records, key=lambda r: r.timestamp):
+        first.setdefault(record.partition_key, (record.run_id, record.timestamp))
+    return first
 
 
 def main(argv=None) -> int:
@@ -110,6 +114,7 @@ def main(argv=None) -> int:
     latencies, breakdowns = [], []
     try:
         os.environ["DAGSTER_HOME"] = str(home)
+        os.chdir(home)  # dagster.yaml's storage paths are relative to the working directory
         deadline = time.time() + 180
         while not (home / "data" / "dagster" / "storage").exists() and time.time() < deadline:
             time.sleep(1)
@@ -122,13 +127,13 @@ def main(argv=None) -> int:
                 print(f"budget of {args.budget:.0f} s spent after {i} objects")
                 break
             chunk = records[i * args.tweets_per_object:(i + 1) * args.tweets_per_object]
-            seen = {run_id for run_id, _ in gold_runs(instance)}
+            seen = set(gold_partitions(instance))
             written_at = time.time()
             landing.put(f"latency/object-{i:03d}.jsonl", encode_object(chunk, fill_date="2024-01-01T00:00:00Z"))
             found = None
             while found is None and time.time() - written_at < args.timeout:
                 time.sleep(0.5)
-                found = next(((r, t) for r, t in gold_runs(instance) if r not in seen), None)
+                found = next((v for k, v in gold_partitions(instance).items() if k not in seen), None)
             if found is None:
                 print(f"object {i + 1}: not in gold after {args.timeout:.0f} s; see {home / 'dagster-dev.log'}")
                 break
@@ -148,6 +153,7 @@ def main(argv=None) -> int:
             os.killpg(dev.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        subprocess.run(["pkill", "-f", str(home)], check=False)  # run processes outlive dagster dev
     if not latencies:
         print("p50_s=nan p95_s=nan")
         return 1

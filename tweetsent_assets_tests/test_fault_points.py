@@ -22,7 +22,7 @@ def run(name: str, fault: str | None, wait: float = 0.0) -> subprocess.Completed
 @pytest.mark.parametrize("name, fault", [
     ("bronze_committed", "bronze_committed"),
     ("write:bronze_tweets", "write:bronze_tweets"),
-    ("merge:gold_tweet_sentiment", "merge:gold_tweet_sentiment:0.2"),
+    ("merge:silver_tweets", "merge:silver_tweets:0.2"),
     ("model_load", "model_load:0"),
 ])
 def test_named_point_kills(name, fault):
@@ -33,7 +33,7 @@ def test_named_point_kills(name, fault):
     ("write:bronze_tweets", None),
     ("write:bronze_tweets", "write:silver_tweets"),
     ("write:bronze_tweets", "write"),
-    ("merge:gold_tweet_sentiment", "merged:gold_tweet_sentiment:0.1"),
+    ("merge:silver_tweets", "merged:silver_tweets:0.1"),
 ])
 def test_other_points_and_no_switch_do_nothing(name, fault):
     result = run(name, fault, wait=0.3)

@@ -43,9 +43,9 @@ NAMED_POINTS = [
     "bronze_committed",              # after the Delta commits, before Dagster records the materialization
     "merge:silver_tweets:0.4",
     "merged:silver_tweets",
-    "merge:gold_tweet_sentiment:0.3",  # during the gold MERGE
-    "merge:gold_tweet_sentiment:1.0",
-    "merged:gold_tweet_sentiment",   # gold committed, materialization not yet recorded
+    "write:gold_tweet_sentiment:0.3",  # during the gold write of the batch
+    "write:gold_tweet_sentiment:0.6",
+    "written:gold_tweet_sentiment",  # gold committed, materialization not yet recorded
 ]
 RANDOM_KILLS = 10
 DIRTY_LINES = ["{broken json", json.dumps({"id": "x-1", "text": "fine tweet @brand"}),

@@ -82,6 +82,8 @@ def test_sensor_batches_and_runs_reconcile(pipeline):
     outcome = runner.run_batches(defs, instance, result)
     assert outcome.failed == []
     assert set(instance.get_dynamic_partitions("tweet_batches")) == set(partitions)
+    tags = [instance.get_run_by_id(run_id).tags for run_id in outcome.run_ids]
+    assert [(t["tweetsent/kind"], t["dagster/priority"]) for t in tags] == [("micro-batch", "10")] * 2
     assert counts(pipeline) == expected_counts()
     pipeline["state"].update(cursor=cursor, partitions=partitions)
 

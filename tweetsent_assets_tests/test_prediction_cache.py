@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from pyspark.sql import functions as F
 
 from tweetsent_assets.lib import prediction_cache
 from tweetsent_assets.lib.prediction_cache import cacheable, normalize_text, text_hash
@@ -40,21 +41,23 @@ def test_spark_key_matches_python_key(spark):
     assert [r.text_hash for r in rows] == [text_hash(t) for t in TEXTS]
 
 
-def test_lookup_and_store_keep_one_row_per_key(spark, tmp_path):
+def test_lookup_returns_one_row_per_key_of_the_model_version(spark, tmp_path):
     path = str(tmp_path / "prediction_cache")
     spec = ModelSpec(kind="hf", model="/m", name="m", version="v1")
-    hashes = [text_hash(t) for t in ("a", "b")]
-    assert prediction_cache.lookup(spark, path, hashes, spec) is None
+    hashes = [text_hash(t) for t in ("a", "b", "c")]
+    keys = spark.createDataFrame([(h,) for h in hashes[:2]] + [(hashes[0],)], "text_hash string")
+    assert prediction_cache.lookup(spark, path, keys, spec) is None
 
     def rows(pairs, version="v1"):
         data = [(h, "m", version, "positive", p, 1 - p, 0.0, p) for h, p in pairs]
         return spark.createDataFrame(data, prediction_cache.SCHEMA)
 
-    prediction_cache.store(spark, path, rows([(hashes[0], 0.9)]))
-    prediction_cache.store(spark, path, rows([(hashes[0], 0.1), (hashes[1], 0.8)]))
+    prediction_cache.store(spark, path, rows([(hashes[0], 0.9), (hashes[2], 0.7)]))
+    prediction_cache.store(spark, path, rows([(hashes[0], 0.9), (hashes[1], 0.8)]))
     prediction_cache.store(spark, path, rows([(hashes[0], 0.5)], version="v2"))
-    found = {r.text_hash: r.score for r in prediction_cache.lookup(spark, path, hashes, spec).collect()}
-    assert found == {hashes[0]: 0.9, hashes[1]: 0.8}
+    prediction_cache.store(spark, path, rows([(hashes[1], 0.6)]).withColumn("label", F.lit(None).cast("string")))
+    found = [(r.text_hash, r.score) for r in prediction_cache.lookup(spark, path, keys, spec).collect()]
+    assert sorted(found) == sorted([(hashes[0], 0.9), (hashes[1], 0.8)])
     v2 = ModelSpec(kind="hf", model="/m", name="m", version="v2")
-    assert [r.score for r in prediction_cache.lookup(spark, path, hashes, v2).collect()] == [0.5]
-    assert spark.read.format("delta").load(path).count() == 3
+    assert [r.score for r in prediction_cache.lookup(spark, path, keys, v2).collect()] == [0.5]
+    assert spark.read.format("delta").load(path).count() == 5

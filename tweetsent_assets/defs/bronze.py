@@ -11,7 +11,7 @@ from ..lib.faults import fault_point
 from ..lib.manifests import read_manifest
 from .partitions import tweet_batches
 from .resources import LakeResource, ObjectStoreResource, SparkResource
-from .timing import stopwatch
+from .timing import Laps, stopwatch
 
 BRONZE_TYPES = {"record_index": "long", "ingested_at": "timestamp", "landed": "long"}
 
@@ -43,11 +43,14 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
     """Read the batch's objects (from its manifest) and replace this batch's rows in both tables."""
     batch_id = context.partition_key
     with stopwatch() as timer:
+        lap = Laps()
         manifest = read_manifest(batch_state.store(), batch_id)
         batch = read_batch_objects(landing.store(), manifest)
         context.log.info(f"batch {batch_id}: {len(manifest['objects'])} objects, "
                          f"{len(batch.records)} records, {len(batch.quarantined)} quarantined")
+        lap("read_objects")
         session = spark.session()
+        lap("spark_session")
         sources = sorted({r["source_file"] for r in batch.records + batch.quarantined})
         written = {}
         for table, rows, columns in (
@@ -63,8 +66,10 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
         ledger = _frame(session, ledger_rows(manifest, batch), list(LEDGER_COLUMNS))
         delta_tables.replace_batch(ledger, lake.path("landing_ledger"), batch_id, keep_sources=batch.superseded)
         fault_point("bronze_committed")
+        lap("write_tables")
         bronze_state = delta_tables.describe(session, lake.path("bronze_tweets"))
         quarantine_state = delta_tables.describe(session, lake.path("bronze_quarantine"))
+        lap("describe")
     reasons = Counter(q["reason"].split(":")[0] for q in batch.quarantined)
     common = {"batch_objects": len(manifest["objects"]), "duration_s": timer["seconds"],
               "superseded_objects": len(batch.superseded)}
@@ -72,6 +77,7 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
         **common, **bronze_state.metadata(), "batch_rows": written["bronze_tweets"],
         "already_in_other_batches": len(batch.records) - written["bronze_tweets"],
         "new_columns": ", ".join(batch.extra_columns) or "none",
+        "step_seconds": MetadataValue.json(lap.seconds),
     })
     yield MaterializeResult(asset_key="bronze_quarantine", metadata={
         **common, **quarantine_state.metadata(), "batch_rows": written["bronze_quarantine"],

@@ -1,4 +1,4 @@
-"""Gold: silver rows scored by the current sentiment model, merged on id."""
+"""Gold: silver rows scored by the current sentiment model, rewritten batch by batch."""
 
 import time
 from dataclasses import dataclass, field
@@ -11,7 +11,7 @@ from ..lib.inference import SCORE_SCHEMA, make_scorer
 from ..lib.sentiment import ModelSpec
 from .partitions import tweet_batches
 from .resources import LakeResource, MlflowResource, SentimentModelResource, SparkResource
-from .timing import stopwatch
+from .timing import Laps, stopwatch
 
 # Follows silver and re-scores when the champion changes; a missing champion (none promoted yet) does not block.
 FOLLOW_SILVER_AND_CHAMPION = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()) & \
@@ -46,52 +46,41 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use
     """Score one batch's silver rows into gold; each distinct text is scored once, cached ones not at all.
 
     Distinct texts are spread over one partition per task slot, so every slot runs one worker
-    with OMP_NUM_THREADS (= spark.task.cpus) torch threads and the cores are used without oversubscription.
+    with OMP_NUM_THREADS (= spark.task.cpus) torch threads and the cores are used without
+    oversubscription. Gold is written for this batch only (delta_tables.replace_batch): silver
+    gives every id to exactly one batch, so no MERGE against the rest of the table is needed.
     """
-    result, clock = GoldBatch(), time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        result.seconds[name] = round(now - clock, 3)
-        clock = now
-
+    result, lap = GoldBatch(), Laps()
     use_cache = prediction_cache.cacheable(spec) if use_cache is None else use_cache
     cache_path = lake.path(prediction_cache.TABLE)
     silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id).select(*GOLD_CONTEXT_COLUMNS)
-    keyed = prediction_cache.with_text_key(silver).cache()
-    hits = None
-    if use_cache:
-        hashes = [r.text_hash for r in keyed.select("text_hash").distinct().collect()]
-        hits = prediction_cache.lookup(session, cache_path, hashes, spec)
-    lap("read_silver_and_lookup")
-    misses = keyed if hits is None else keyed.join(hits.select("text_hash"), "text_hash", "left_anti")
+    keyed = prediction_cache.with_text_key(silver)
+    hits = prediction_cache.lookup(session, cache_path, keyed, spec) if use_cache else None
+    misses = keyed if hits is None else keyed.join(F.broadcast(hits.select("text_hash")), "text_hash", "left_anti")
     distinct = misses.select("text_hash", "norm_text").dropDuplicates(["text_hash"]).repartition(task_slots(session))
     scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
-    scored = distinct.mapInPandas(scorer, SCORE_SCHEMA).withColumnRenamed("id", "text_hash").cache()
-    predictions = scored.withColumn("_cached", F.lit(False))
+    predictions = (distinct.mapInPandas(scorer, SCORE_SCHEMA).withColumnRenamed("id", "text_hash")
+                   .withColumn("_cached", F.lit(False)))
     if hits is not None:
         predictions = predictions.unionByName(hits.withColumn("_cached", F.lit(True)))
-    gold = (keyed.join(predictions, "text_hash")
-            .withColumn("scored_at", F.current_timestamp())).cache()
-    counts = gold.groupBy("label", "_cached").count().collect()
-    result.texts_scored = scored.count()
+    gold = keyed.join(predictions, "text_hash").withColumn("scored_at", F.current_timestamp()).cache()
+    counts = (gold.groupBy("label", "_cached")
+              .agg(F.count("*").alias("rows"), F.countDistinct("text_hash").alias("texts")).collect())
     lap("inference")
-    result.labels = {}
     for row in counts:
-        result.labels[row["label"]] = result.labels.get(row["label"], 0) + row["count"]
-        result.cache_hits += row["count"] if row["_cached"] else 0
+        result.labels[row["label"]] = result.labels.get(row["label"], 0) + row["rows"]
+        result.cache_hits += row["rows"] if row["_cached"] else 0
+        result.texts_scored += 0 if row["_cached"] else row["texts"]
     result.batch_rows = sum(result.labels.values())
-    delta_tables.merge_by_id(session, gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE),
-                             target_predicate="t." + delta_tables.batch_predicate(batch_id))
-    lap("merge_gold")
+    delta_tables.replace_batch(gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE), batch_id)
+    lap("write_gold")
     if use_cache and result.texts_scored:
-        prediction_cache.store(session, cache_path, scored)
+        prediction_cache.store(session, cache_path, gold.where(~F.col("_cached")).dropDuplicates(["text_hash"]))
     lap("store_cache")
     result.table = delta_tables.describe(session, lake.path(GOLD_TABLE))
     lap("describe")
-    for frame in (gold, scored, keyed):
-        frame.unpersist()
+    gold.unpersist()
+    result.seconds = lap.seconds
     return result
 
 

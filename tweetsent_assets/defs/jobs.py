@@ -7,12 +7,13 @@ from .partitions import tweet_batches
 BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
                                      "gold_tweet_sentiment")
 
-# In-process so every step of a run shares the run's one SparkSession.
+# In-process so every step of a run shares the run's one SparkSession. The priority tag makes the
+# run queue launch waiting micro-batches before aggregate refreshes and evaluations.
 ingest_tweet_batch = define_asset_job(
     "ingest_tweet_batch", selection=BATCH_ASSETS, partitions_def=tweet_batches,
     executor_def=in_process_executor,
     description="One micro-batch of landing objects through bronze, silver and gold.",
-    tags={"tweetsent/kind": "micro-batch"},
+    tags={"tweetsent/kind": "micro-batch", "dagster/priority": "10"},
 )
 refresh_aggregates = define_asset_job(
     "refresh_aggregates", selection=AssetSelection.assets("mention_sentiment", "sentiment_trends", "sentiment_spikes"),

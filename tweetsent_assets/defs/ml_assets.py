@@ -173,7 +173,7 @@ def _polar_only(train: pd.DataFrame, fraction: float) -> list[bool]:
 
 
 class EvaluationConfig(Config):
-    batch_size: int = 64
+    batch_size: int = 32
     max_examples: Optional[int] = Field(default=None, description="Evaluate on the first N eval rows only")
 
 

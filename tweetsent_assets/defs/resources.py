@@ -76,7 +76,7 @@ class SentimentModelResource(ConfigurableResource):
     kind: str = Field(default=settings.MODEL_KIND, description="champion, vader or hf")
     model: str = Field(default=settings.MODEL, description="Hugging Face model id or local path (kind=hf)")
     max_length: int = 128
-    batch_size: int = 64
+    batch_size: int = 32
 
     def spec(self, mlflow: "MlflowResource | None" = None) -> ModelSpec:
         if self.kind == "champion":

@@ -55,6 +55,6 @@ follow_upstream = AutomationConditionSensorDefinition(
     "follow_upstream",
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
+    minimum_interval_seconds=settings.AUTOMATION_INTERVAL_S,
     description="Evaluates the assets' AutomationConditions: silver, gold and the aggregates follow bronze.",
 )

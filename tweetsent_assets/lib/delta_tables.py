@@ -69,19 +69,72 @@ def exists(spark, path: str) -> bool:
 
 
 def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = ()) -> None:
-    """Overwrite only the rows of `batch_id`, adding any new columns (schema evolution).
+    """Write `batch_id`'s rows, replacing any it has, adding any new columns (schema evolution).
 
-    Rows from `keep_sources` (objects not re-read this time) stay as they are.
+    Rows from `keep_sources` (objects not re-read this time) stay as they are. A batch the table
+    has never held is a blind append, which skips replaceWhere's scan of the table's files; it
+    carries Delta's idempotent-write id (txnAppId = the batch), so two runs appending the same new
+    batch at once conflict and the retry replaces instead.
     """
     fault_point(f"write:{_table_name(path)}")
     predicate = batch_predicate(batch_id)
     if keep_sources:
         quoted = ", ".join("'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'" for s in keep_sources)
         predicate += f" AND source_file NOT IN ({quoted})"
-    retry_on_conflict(lambda: (df.write.format("delta").mode("overwrite")
-                               .option("replaceWhere", predicate)
-                               .option("mergeSchema", "true")
-                               .save(path)))
+
+    def write() -> None:
+        writer = df.write.format("delta").option("mergeSchema", "true")
+        if not keep_sources and batch_is_new(path, batch_id):
+            writer.mode("append").option("txnAppId", _batch_txn_id(batch_id)).option("txnVersion", 0).save(path)
+        else:
+            writer.mode("overwrite").option("replaceWhere", predicate).save(path)
+
+    retry_on_conflict(write)
+    fault_point(f"written:{_table_name(path)}")
+
+
+def batch_is_new(path: str, batch_id: str) -> bool:
+    """True only when a local table provably holds no row and no write of `batch_id`.
+
+    Read from the Delta log with `deltalake`: no idempotent write by the batch, and no file whose
+    batch_id statistics could include it (tables written before the txn ids count too). Remote
+    tables, and any doubt, answer False, which means a replaceWhere.
+    """
+    if not _is_local(path):
+        return False
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(path)
+    except TableNotFoundError:
+        return True
+    except Exception:
+        return False
+    try:
+        if table.transaction_version(_batch_txn_id(batch_id)) is not None:
+            return False
+        files = pa.table(table.get_add_actions(flatten=True))
+        if not files.num_rows:
+            return True
+        low, high = files.column("min.batch_id"), files.column("max.batch_id")
+    except Exception:
+        return False
+    if low.null_count or high.null_count:
+        return False
+    covers = pc.and_(pc.less_equal(low, batch_id), pc.greater_equal(high, batch_id))
+    return not pc.any(covers).as_py()
+
+
+def _batch_txn_id(batch_id: str) -> str:
+    return f"tweetsent-batch:{batch_id}"
+
+
+def _is_local(path: str) -> bool:
+    """A folder path (or file://), which the `deltalake` package reads without credentials."""
+    return "://" not in path or path.startswith("file://")
 
 
 def without_keys_in_other_batches(spark, df, path: str, batch_id: str, sources: list[str]):
@@ -104,12 +157,10 @@ def read_batch(spark, path: str, batch_id: str):
     return spark.read.format("delta").load(path).where(batch_predicate(batch_id))
 
 
-def merge_by_id(spark, df, path: str, update_when: str | None = None, target_predicate: str | None = None) -> dict:
+def merge_by_id(spark, df, path: str, update_when: str | None = None) -> dict:
     """MERGE `df` into the table on `id` (creating it from df's schema first); returns MERGE metrics.
 
-    `update_when` restricts which matched rows are replaced (None: all of them). `target_predicate`
-    (on alias `t`) lets Delta skip target files by their statistics when the caller knows where
-    matches can be, so a batch's cost does not grow with the table.
+    `update_when` restricts which matched rows are replaced (None: all of them).
     """
     from delta.tables import DeltaTable
 
@@ -118,8 +169,7 @@ def merge_by_id(spark, df, path: str, update_when: str | None = None, target_pre
 
     def merge() -> dict:
         fault_point(f"merge:{_table_name(path)}")
-        result = (DeltaTable.forPath(spark, path).alias("t").merge(
-            df.alias("s"), "t.id = s.id" + (f" AND ({target_predicate})" if target_predicate else ""))
+        result = (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), "t.id = s.id")
                   .whenMatchedUpdateAll(condition=update_when)
                   .whenNotMatchedInsertAll()
                   .execute())
@@ -147,8 +197,33 @@ def _merge_metrics(result) -> dict:
 
 
 def describe(spark, path: str) -> TableState:
+    """Version and row count of a Delta table, read from its log's file statistics.
+
+    Local tables are read by the `deltalake` package in milliseconds; remote ones (s3a://, …),
+    or a log it cannot read, go through Spark, which costs a job or two per call.
+    """
+    if _is_local(path):
+        try:
+            return _describe_from_log(path)
+        except Exception as exc:
+            log.debug("deltalake could not read %s (%s); asking Spark", path, exc)
     from delta.tables import DeltaTable
 
     version = DeltaTable.forPath(spark, path).history(1).select("version").first().version
     rows = spark.sql(f"SELECT COUNT(*) AS n FROM delta.`{path}`").first().n
     return TableState(path=path, version=int(version), rows=int(rows))
+
+
+def _describe_from_log(path: str) -> TableState:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    table = DeltaTable(path)
+    if "deletionVectors" in (table.protocol().reader_features or []):
+        raise ValueError("the table may have deletion vectors, which file statistics do not subtract")
+    files = pa.table(table.get_add_actions(flatten=True))
+    if files.num_rows and files.column("num_records").null_count:
+        raise ValueError("some files have no row-count statistics")
+    rows = pc.sum(files.column("num_records")).as_py() if files.num_rows else 0
+    return TableState(path=path, version=int(table.version()), rows=int(rows or 0))

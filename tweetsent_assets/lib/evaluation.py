@@ -44,7 +44,7 @@ class EvaluationResult:
 
 
 def evaluate(
-    model: SentimentModel, texts: Sequence[str], labels: Sequence[str], batch_size: int = 64,
+    model: SentimentModel, texts: Sequence[str], labels: Sequence[str], batch_size: int = 32,
 ) -> EvaluationResult:
     """Predict `texts` in fixed-size timed batches and score against `labels` (each one of LABELS)."""
     texts, labels = list(texts), list(labels)

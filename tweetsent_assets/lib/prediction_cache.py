@@ -49,36 +49,32 @@ def with_text_key(df, text_column: str = "cleaned_text"):
               .withColumn("text_hash", F.sha2(F.col("norm_text"), 256)))
 
 
-def lookup(spark, path: str, hashes: list[str], spec: ModelSpec):
-    """Cached predictions of `spec`'s model for `hashes` (one row per hash), or None if there are none.
+def lookup(spark, path: str, keys, spec: ModelSpec):
+    """Cached predictions of `spec`'s model for the `text_hash` values of DataFrame `keys`, one row per hash.
 
-    The hash IN-list and version equality are literal filters, so Delta skips files by their stats.
+    None when the cache table does not exist yet. The batch's keys are broadcast into a semi-join,
+    so the lookup is one pass over the cache's key and prediction columns.
     """
     from pyspark.sql import functions as F
 
     from .delta_tables import exists
 
-    if not hashes or not exists(spark, path):
+    if not exists(spark, path):
         return None
     cached = (spark.read.format("delta").load(path)
-              .where((F.col("model_version") == spec.version) & (F.col("model_name") == spec.name)
-                     & F.col("text_hash").isin(hashes))
+              .where((F.col("model_version") == spec.version) & (F.col("model_name") == spec.name))
+              .join(F.broadcast(keys.select("text_hash").distinct()), "text_hash", "left_semi")
               .dropDuplicates(["text_hash"]))
     return cached.select("text_hash", *PREDICTION_COLUMNS)
 
 
 def store(spark, path: str, predictions) -> None:
-    """Insert predictions (SCHEMA's columns) whose key the cache does not hold yet; never overwrites.
+    """Append predictions (SCHEMA's columns) of texts the lookup missed: a blind append, no MERGE.
 
-    Concurrent gold runs may both insert: Delta's conflict on the cache is retried like the layers' writes.
+    Two runs scoring the same new text at once may both append it; lookup keeps one row per key,
+    and either row is that model version's prediction of that text.
     """
-    from delta.tables import DeltaTable
-
-    from .delta_tables import exists, retry_on_conflict
+    from .delta_tables import retry_on_conflict
 
     rows = predictions.select(*[part.split()[0] for part in SCHEMA.split(", ")]).where("label is not null")
-    if not exists(spark, path):
-        retry_on_conflict(lambda: spark.createDataFrame([], SCHEMA).write.format("delta").mode("ignore").save(path))
-    key = "t.text_hash = s.text_hash AND t.model_version = s.model_version AND t.model_name = s.model_name"
-    retry_on_conflict(lambda: DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), key)
-                      .whenNotMatchedInsertAll().execute())
+    retry_on_conflict(lambda: rows.write.format("delta").mode("append").save(path))

@@ -31,6 +31,11 @@ class LandingReconciliation:
         return {**asdict(self), "missing": self.missing}
 
 
+# A batch's object names become a literal IN-list, so Delta skips the other batches' files by
+# their statistics; beyond this many names the plain join is used.
+_MAX_LISTED_FILES = 1000
+
+
 def _table(spark, path: str, batch_id: str | None):
     frame = spark.read.format("delta").load(path)
     return frame if batch_id is None else frame.where(delta_tables.batch_predicate(batch_id))
@@ -45,10 +50,14 @@ def landing_vs_bronze(spark, ledger_path: str, bronze_path: str, quarantine_path
                .agg(F.max("landed").alias("landed")).cache())
     landed = objects.agg(F.sum("landed")).first()[0] or 0
     keys = objects.select("source_file", "source_etag")
+    files = [] if batch_id is None else [
+        r.source_file for r in keys.select("source_file").distinct().limit(_MAX_LISTED_FILES + 1).collect()]
     counts = {}
     for name, path in (("bronze", bronze_path), ("quarantine", quarantine_path)):
-        rows = spark.read.format("delta").load(path).join(keys, ["source_file", "source_etag"], "left_semi")
-        counts[name] = rows.select("record_key")
+        table = spark.read.format("delta").load(path)
+        if files and len(files) <= _MAX_LISTED_FILES:
+            table = table.where(F.col("source_file").isin(files))
+        counts[name] = table.join(keys, ["source_file", "source_etag"], "left_semi").select("record_key")
     both = counts["bronze"].withColumn("layer", F.lit("b")).unionByName(
         counts["quarantine"].withColumn("layer", F.lit("q")))
     per_key = both.groupBy("record_key").agg(F.count("*").alias("n"), F.first("layer").alias("layer")).cache()

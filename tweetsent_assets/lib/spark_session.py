@@ -27,6 +27,9 @@ LOCAL_DEFAULTS = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.ui.enabled": "false",
+    # Delta rebuilds a table's snapshot with this many tasks after every commit; its default of 50
+    # makes each local write ~3x slower (benchmarks/delta_writes.py).
+    "spark.databricks.delta.snapshotPartitions": str(min(8, os.cpu_count() or 2)),
 }
 
 

@@ -76,10 +76,15 @@ class HFSentimentModel:
 
 
 def quantize_int8(model: Any) -> Any:
-    """int8 dynamic quantization of the Linear layers (weights int8, activations quantized per batch)."""
+    """int8 dynamic quantization of the Linear layers: weights per output channel, activations per batch.
+
+    Per-channel weight scales lose less accuracy than one scale per matrix at the same speed.
+    """
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
-        return torch.ao.quantization.quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+        return quantize_dynamic(model.eval(), {torch.nn.Linear: per_channel_dynamic_qconfig})
 
 
 def _offline() -> bool:

@@ -29,7 +29,7 @@ class ModelSpec:
     name: str
     version: str = ""
     max_length: int = 128
-    batch_size: int = 64
+    batch_size: int = 32
     tracking_uri: str | None = None
     quantize: bool = False
 

@@ -1,0 +1,72 @@
+"""Seconds per batch write (replaceWhere of 1,000 rows) with Delta's default snapshotPartitions against ours.
+
+Each setting needs its own Spark session, so each trial is a child process; trials alternate
+between the settings and the figures are medians. Run from the repo root:
+
+    .venv/bin/python benchmarks/delta_writes.py --trials 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SETTINGS = {"delta default (50)": None, "tweetsent local default": "local"}
+
+
+def trial(setting: str | None, writes: int, folder: str) -> list[float]:
+    """Seconds of each write in a fresh session; `setting` None removes our snapshotPartitions default."""
+    from pyspark.sql import functions as F
+
+    from tweetsent_assets.lib import delta_tables, spark_session
+
+    if setting is None:
+        spark_session.LOCAL_DEFAULTS.pop("spark.databricks.delta.snapshotPartitions")
+    spark = spark_session.get_spark("local[2]", "tweetsent-bench-delta-writes")
+    rows = spark.createDataFrame([(f"x{i}", i) for i in range(1000)], "id string, n int").cache()
+    rows.count()
+    path = str(Path(folder) / "table")
+    seconds = []
+    for i in range(writes):
+        batch = f"b{i % 6}"
+        started = time.perf_counter()
+        delta_tables.replace_batch(rows.withColumn("batch_id", F.lit(batch)), path, batch)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=2, help="child processes per setting")
+    parser.add_argument("--writes", type=int, default=24)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child is not None:
+        folder = tempfile.mkdtemp(prefix="tweetsent-bench-writes-")
+        print(json.dumps(trial(None if args.child == "none" else args.child, args.writes, folder)))
+        shutil.rmtree(folder, ignore_errors=True)
+        return 0
+    steady: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    for round_ in range(args.trials):
+        for name, setting in SETTINGS.items():
+            out = subprocess.run([sys.executable, __file__, "--writes", str(args.writes), "--child", setting or "none"],
+                                 capture_output=True, text=True, check=True).stdout
+            seconds = json.loads(out.strip().splitlines()[-1])
+            steady[name] += seconds[4:]
+            print(f"trial {round_ + 1} {name}: median {statistics.median(seconds[4:]):.2f} s per write "
+                  f"(first writes {', '.join(f'{s:.1f}' for s in seconds[:4])} s)", flush=True)
+    default, ours = (statistics.median(v) for v in steady.values())
+    print(f"median s per write: delta default {default:.2f}, tweetsent {ours:.2f}")
+    print(f"write_speedup={default / ours:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""delta_tables: batch replacement touches one batch, describe agrees with Spark's own count and version."""
+from __future__ import annotations
+
+import threading
+
+from delta.tables import DeltaTable
+
+from tweetsent_assets.lib import delta_tables
+
+SCHEMA = "id string, batch_id string, n int"
+
+
+def _frame(spark, batch_id: str, ids: range, n: int = 0):
+    return spark.createDataFrame([(f"{batch_id}-{i}", batch_id, n) for i in ids], SCHEMA)
+
+
+def _spark_state(spark, path: str) -> tuple[int, int]:
+    version = DeltaTable.forPath(spark, path).history(1).first().version
+    return version, spark.read.format("delta").load(path).count()
+
+
+def test_replace_batch_rewrites_only_its_batch_and_describe_follows(spark, tmp_path):
+    path = str(tmp_path / "table")
+    delta_tables.replace_batch(_frame(spark, "b1", range(5)), path, "b1")
+    delta_tables.replace_batch(_frame(spark, "b2", range(3)), path, "b2")
+    delta_tables.replace_batch(_frame(spark, "b1", range(4), n=7), path, "b1")
+    rows = {r.id: r.n for r in spark.read.format("delta").load(path).collect()}
+    assert rows == {**{f"b1-{i}": 7 for i in range(4)}, **{f"b2-{i}": 0 for i in range(3)}}
+    state = delta_tables.describe(spark, path)
+    assert (state.version, state.rows) == _spark_state(spark, path) == (2, 7)
+
+    delta_tables.merge_by_id(spark, _frame(spark, "b3", range(2)).unionByName(_frame(spark, "b1", range(1), n=9)), path)
+    assert (delta_tables.describe(spark, path).version, delta_tables.describe(spark, path).rows) == (3, 9)
+
+
+def test_describe_counts_rows_hidden_by_deletion_vectors(spark, tmp_path):
+    path = str(tmp_path / "dv")
+    _frame(spark, "b1", range(10)).coalesce(1).write.format("delta") \
+        .option("delta.enableDeletionVectors", "true").save(path)
+    DeltaTable.forPath(spark, path).delete("id IN ('b1-1', 'b1-2')")
+    state = delta_tables.describe(spark, path)
+    assert (state.version, state.rows) == _spark_state(spark, path)
+    assert state.rows == 8
+
+
+def _operations(spark, path: str) -> list[str]:
+    history = DeltaTable.forPath(spark, path).history().orderBy("version").collect()
+    return [f"{h.operation}:{h.operationParameters.get('mode')}" for h in history]
+
+
+def test_a_new_batch_is_an_idempotent_append_and_a_known_one_is_replaced(spark, tmp_path):
+    path = str(tmp_path / "table")
+    assert delta_tables.batch_is_new(path, "b1")
+    delta_tables.replace_batch(_frame(spark, "b1", range(3)), path, "b1")
+    assert not delta_tables.batch_is_new(path, "b1") and delta_tables.batch_is_new(path, "b2")
+    delta_tables.replace_batch(_frame(spark, "b2", range(2)), path, "b2")
+    delta_tables.replace_batch(_frame(spark, "b1", range(3), n=5), path, "b1")
+    assert _operations(spark, path) == ["WRITE:Append", "WRITE:Append", "WRITE:Overwrite"]
+    assert sorted((r.id, r.n) for r in spark.read.format("delta").load(path).collect()) == [
+        ("b1-0", 5), ("b1-1", 5), ("b1-2", 5), ("b2-0", 0), ("b2-1", 0)]
+
+    again = _frame(spark, "b1", range(3), n=9).write.format("delta").mode("append") \
+        .option("txnAppId", "tweetsent-batch:b1").option("txnVersion", 0)
+    again.save(path)
+    assert spark.read.format("delta").load(path).count() == 5, "Delta skips a write whose txn id it already holds"
+
+
+def test_batches_written_without_txn_ids_or_remote_tables_are_replaced(spark, tmp_path):
+    path = str(tmp_path / "legacy")
+    _frame(spark, "b1", range(3)).unionByName(_frame(spark, "b3", range(3))).coalesce(1) \
+        .write.format("delta").save(path)
+    assert not delta_tables.batch_is_new(path, "b1")
+    assert not delta_tables.batch_is_new(path, "b2"), "b2 sorts between b1 and b3: the file's stats cannot rule it out"
+    assert delta_tables.batch_is_new(path, "b4")
+    delta_tables.replace_batch(_frame(spark, "b1", range(2), n=1), path, "b1")
+    assert spark.read.format("delta").load(path).where("batch_id = 'b1'").count() == 2
+    assert not delta_tables.batch_is_new("s3a://bucket/lake/table", "b9")
+
+
+def test_two_runs_appending_the_same_new_batch_at_once_leave_it_once(spark, tmp_path, monkeypatch):
+    path = str(tmp_path / "race")
+    delta_tables.replace_batch(_frame(spark, "b0", range(1)), path, "b0")
+    both_checked = threading.Barrier(2, timeout=60)
+    is_new = delta_tables.batch_is_new
+
+    def checked_together(table: str, batch_id: str) -> bool:
+        answer = is_new(table, batch_id)
+        if answer:
+            both_checked.wait()
+        return answer
+
+    monkeypatch.setattr(delta_tables, "batch_is_new", checked_together)
+    errors = []
+
+    def run(n: int) -> None:
+        try:
+            delta_tables.replace_batch(_frame(spark, "b1", range(4), n=n), path, "b1")
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = spark.read.format("delta").load(path).where("batch_id = 'b1'").collect()
+    assert sorted(r.id for r in rows) == [f"b1-{i}" for i in range(4)]
+    assert len({r.n for r in rows}) == 1, "one run's rows, not a mix"
+
+
+def test_runs_appending_different_new_batches_at_once_both_land(spark, tmp_path):
+    path = str(tmp_path / "parallel")
+    errors = []
+
+    def run(batch_id: str) -> None:
+        try:
+            delta_tables.replace_batch(_frame(spark, batch_id, range(3)), path, batch_id)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in ("b1", "b2", "b3")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = spark.read.format("delta").load(path).groupBy("batch_id").count().collect()
+    assert sorted((r.batch_id, r["count"]) for r in rows) == [("b1", 3), ("b2", 3), ("b3", 3)]
