@@ -1,4 +1,4 @@
-"""Seconds per batch write (replaceWhere of 1,000 rows) with Delta's default snapshotPartitions against ours.
+"""Seconds per batch write (delta_tables.replace_batch, 1,000 rows) with Delta's default snapshotPartitions against ours.
 
 Each setting needs its own Spark session, so each trial is a child process; trials alternate
 between the settings and the figures are medians. Run from the repo root:
@@ -17,16 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-SETTINGS = {"delta default (50)": None, "tweetsent local default": "local"}
+SETTINGS = {"delta default (50)": "delta", "tweetsent local default": "tweetsent"}
 
 
-def trial(setting: str | None, writes: int, folder: str) -> list[float]:
-    """Seconds of each write in a fresh session; `setting` None removes our snapshotPartitions default."""
+def trial(setting: str, writes: int, folder: str) -> list[float]:
+    """Seconds of each write in a fresh session; setting "delta" drops our snapshotPartitions default."""
     from pyspark.sql import functions as F
 
     from tweetsent_assets.lib import delta_tables, spark_session
 
-    if setting is None:
+    if setting == "delta":
         spark_session.LOCAL_DEFAULTS.pop("spark.databricks.delta.snapshotPartitions")
     spark = spark_session.get_spark("local[2]", "tweetsent-bench-delta-writes")
     rows = spark.createDataFrame([(f"x{i}", i) for i in range(1000)], "id string, n int").cache()
@@ -45,17 +45,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=2, help="child processes per setting")
     parser.add_argument("--writes", type=int, default=24)
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=list(SETTINGS.values()), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         folder = tempfile.mkdtemp(prefix="tweetsent-bench-writes-")
-        print(json.dumps(trial(None if args.child == "none" else args.child, args.writes, folder)))
+        print(json.dumps(trial(args.child, args.writes, folder)))
         shutil.rmtree(folder, ignore_errors=True)
         return 0
     steady: dict[str, list[float]] = {name: [] for name in SETTINGS}
     for round_ in range(args.trials):
         for name, setting in SETTINGS.items():
-            out = subprocess.run([sys.executable, __file__, "--writes", str(args.writes), "--child", setting or "none"],
+            out = subprocess.run([sys.executable, __file__, "--writes", str(args.writes), "--child", setting],
                                  capture_output=True, text=True, check=True).stdout
             seconds = json.loads(out.strip().splitlines()[-1])
             steady[name] += seconds[4:]

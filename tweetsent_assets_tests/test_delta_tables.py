@@ -82,9 +82,11 @@ def test_two_runs_appending_the_same_new_batch_at_once_leave_it_once(spark, tmp_
     delta_tables.replace_batch(_frame(spark, "b0", range(1)), path, "b0")
     both_checked = threading.Barrier(2, timeout=60)
     is_new = delta_tables.batch_is_new
+    answers = []
 
     def checked_together(table: str, batch_id: str) -> bool:
         answer = is_new(table, batch_id)
+        answers.append(answer)
         if answer:
             both_checked.wait()
         return answer
@@ -104,6 +106,7 @@ def test_two_runs_appending_the_same_new_batch_at_once_leave_it_once(spark, tmp_
     for thread in threads:
         thread.join()
     assert errors == []
+    assert answers[:2] == [True, True], "both runs must have seen the batch as new, or there was no race"
     rows = spark.read.format("delta").load(path).where("batch_id = 'b1'").collect()
     assert sorted(r.id for r in rows) == [f"b1-{i}" for i in range(4)]
     assert len({r.n for r in rows}) == 1, "one run's rows, not a mix"

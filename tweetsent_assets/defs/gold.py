@@ -54,7 +54,7 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use
     use_cache = prediction_cache.cacheable(spec) if use_cache is None else use_cache
     cache_path = lake.path(prediction_cache.TABLE)
     silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id).select(*GOLD_CONTEXT_COLUMNS)
-    keyed = prediction_cache.with_text_key(silver)
+    keyed = prediction_cache.with_text_key(silver).cache()  # read by the lookup, the misses and the join
     hits = prediction_cache.lookup(session, cache_path, keyed, spec) if use_cache else None
     misses = keyed if hits is None else keyed.join(F.broadcast(hits.select("text_hash")), "text_hash", "left_anti")
     distinct = misses.select("text_hash", "norm_text").dropDuplicates(["text_hash"]).repartition(task_slots(session))
@@ -80,6 +80,7 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use
     result.table = delta_tables.describe(session, lake.path(GOLD_TABLE))
     lap("describe")
     gold.unpersist()
+    keyed.unpersist()
     result.seconds = lap.seconds
     return result
 

@@ -35,7 +35,7 @@ from ..lib.model_runs import (
 )
 from ..lib.promotion import decide
 from ..lib.registry import CHAMPION, get_alias_version, log_and_register, log_model, promote
-from ..lib.sentiment.model import load_model
+from ..lib.sentiment.model import DEFAULT_BATCH_SIZE, load_model
 from ..lib.text_cleaning import clean_text
 from .resources import LakeResource, MlflowResource, ObjectStoreResource, SparkResource
 from .timing import stopwatch
@@ -173,7 +173,7 @@ def _polar_only(train: pd.DataFrame, fraction: float) -> list[bool]:
 
 
 class EvaluationConfig(Config):
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_examples: Optional[int] = Field(default=None, description="Evaluate on the first N eval rows only")
 
 

@@ -11,7 +11,7 @@ from pydantic import Field
 from .. import settings
 from ..lib import delta_tables
 from ..lib.object_store import ObjectStore, open_store
-from ..lib.sentiment.model import ModelSpec
+from ..lib.sentiment.model import DEFAULT_BATCH_SIZE, ModelSpec
 
 
 class SparkResource(ConfigurableResource):
@@ -76,7 +76,7 @@ class SentimentModelResource(ConfigurableResource):
     kind: str = Field(default=settings.MODEL_KIND, description="champion, vader or hf")
     model: str = Field(default=settings.MODEL, description="Hugging Face model id or local path (kind=hf)")
     max_length: int = 128
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH_SIZE
 
     def spec(self, mlflow: "MlflowResource | None" = None) -> ModelSpec:
         if self.kind == "champion":

@@ -102,24 +102,18 @@ def batch_is_new(path: str, batch_id: str) -> bool:
     """
     if not _is_local(path):
         return False
-    import pyarrow as pa
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        table = DeltaTable(path)
-    except TableNotFoundError:
-        return True
-    except Exception:
-        return False
-    try:
+        table, files = _read_log(path)
         if table.transaction_version(_batch_txn_id(batch_id)) is not None:
             return False
-        files = pa.table(table.get_add_actions(flatten=True))
         if not files.num_rows:
             return True
         low, high = files.column("min.batch_id"), files.column("max.batch_id")
+    except TableNotFoundError:
+        return True
     except Exception:
         return False
     if low.null_count or high.null_count:
@@ -214,15 +208,21 @@ def describe(spark, path: str) -> TableState:
     return TableState(path=path, version=int(version), rows=int(rows))
 
 
-def _describe_from_log(path: str) -> TableState:
+def _read_log(path: str):
+    """A local table's log, read by `deltalake`, and its live files with their statistics (pyarrow)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     from deltalake import DeltaTable
 
     table = DeltaTable(path)
+    return table, pa.table(table.get_add_actions(flatten=True))
+
+
+def _describe_from_log(path: str) -> TableState:
+    import pyarrow.compute as pc
+
+    table, files = _read_log(path)
     if "deletionVectors" in (table.protocol().reader_features or []):
         raise ValueError("the table may have deletion vectors, which file statistics do not subtract")
-    files = pa.table(table.get_add_actions(flatten=True))
     if files.num_rows and files.column("num_records").null_count:
         raise ValueError("some files have no row-count statistics")
     rows = pc.sum(files.column("num_records")).as_py() if files.num_rows else 0

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 
 from .sentiment.labels import LABELS
-from .sentiment.model import SentimentModel
+from .sentiment.model import DEFAULT_BATCH_SIZE, SentimentModel
 
 PREDICTION_COLUMNS = ("text", "label", "predicted", "score", "p_negative", "p_neutral", "p_positive", "correct")
 
@@ -44,7 +44,7 @@ class EvaluationResult:
 
 
 def evaluate(
-    model: SentimentModel, texts: Sequence[str], labels: Sequence[str], batch_size: int = 32,
+    model: SentimentModel, texts: Sequence[str], labels: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> EvaluationResult:
     """Predict `texts` in fixed-size timed batches and score against `labels` (each one of LABELS)."""
     texts, labels = list(texts), list(labels)
