@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 .jars/.resolved: $(VENV)/.installed
-	$(PY) -m tweetsent_assets.lib.spark_jars
+	$(PY) -m tweetsent_assets.lib.lake.spark_jars
 	touch $@
 
 install: $(VENV)/.installed .jars/.resolved

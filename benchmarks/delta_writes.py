@@ -24,7 +24,7 @@ def trial(setting: str, writes: int, folder: str) -> list[float]:
     """Seconds of each write in a fresh session; setting "delta" drops our snapshotPartitions default."""
     from pyspark.sql import functions as F
 
-    from tweetsent_assets.lib import delta_tables, spark_session
+    from tweetsent_assets.lib.lake import delta_tables, spark_session
 
     if setting == "delta":
         spark_session.LOCAL_DEFAULTS.pop("spark.databricks.delta.snapshotPartitions")

@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     from tweetsent_assets.defs.resources import LakeResource
     from tweetsent_assets.lib.registry import log_and_register
     from tweetsent_assets.lib.sentiment import ModelSpec
-    from tweetsent_assets.lib.spark_session import get_spark
+    from tweetsent_assets.lib.lake.spark_session import get_spark
 
     scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-inference-"))
     texts, truth = tweeteval(args.tweets)

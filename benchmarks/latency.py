@@ -1,15 +1,20 @@
 """Seconds from a landing object's write to its rows in gold, with the real daemon and sensor running.
 
 Starts `dagster dev` on 127.0.0.1 in a temp DAGSTER_HOME (this repo's dagster.yaml, temp
-TWEETSENT_DATA_DIR, embedded defaults otherwise) and lands objects of TweetEval tweets one by
-one. Each object is its own batch, so its latency ends at the first gold materialization of a
-new partition; run and step events split the time. Run:
+TWEETSENT_DATA_DIR). By default the runs attach to a Spark Connect server that this script
+starts first (`--spark in-process` measures the embedded local[*] session instead). Two phases:
+- paced: `--objects` objects of `--tweets-per-object` TweetEval tweets, one every `--interval` s;
+- stream: one object per second for `--stream-seconds` s (0 skips it), reporting whether the
+  backlog stays bounded, its p95 and the tweets/s that reach gold.
+An object's latency ends at the gold materialization of the batch whose manifest lists it; run
+and step events split the time. Run:
 
-    .venv/bin/python benchmarks/latency.py --objects 20
+    .venv/bin/python benchmarks/latency.py --objects 20 --stream-seconds 120
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -29,10 +34,12 @@ GOLD = "gold_tweet_sentiment"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spark", choices=["connect", "in-process"], default="connect")
     parser.add_argument("--objects", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between paced objects")
     parser.add_argument("--tweets-per-object", type=int, default=100)
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one object")
-    parser.add_argument("--budget", type=float, default=None, help="stop landing objects after this many seconds")
+    parser.add_argument("--stream-seconds", type=float, default=120.0, help="length of the 1 object/s phase")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the last object")
     return parser.parse_args(argv)
 
 
@@ -53,11 +60,8 @@ def run_breakdown(instance, run_id: str, written_at: float) -> dict[str, float]:
     from dagster import DagsterEventType
 
     run_events = (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_START)
-    events = instance.all_logs(run_id)
-    first = {}
-    steps: dict[str, list[float]] = {}
-    asset_steps = {}
-    for event in events:
+    first, steps, asset_steps = {}, {}, {}
+    for event in instance.all_logs(run_id):
         kind = event.dagster_event.event_type if event.dagster_event else None
         if kind in run_events and kind not in first:
             first[kind] = event.timestamp
@@ -78,23 +82,128 @@ def run_breakdown(instance, run_id: str, written_at: float) -> dict[str, float]:
     return phases
 
 
-def gold_partitions(instance) -> dict[str, tuple[str, float]]:
+def gold_batches(instance) -> dict[str, tuple[str, float]]:
     """Partition -> (run_id, event time) of its first gold materialization so far."""
     from dagster import AssetKey
 
-    records = instance.fetch_materializations(AssetKey(GOLD), limit=10_000).records
+    records = instance.fetch_materializations(AssetKey(GOLD), limit=100_000).records
     first: dict[str, tuple[str, float]] = {}
     for record in sorted(records, key=lambda r: r.timestamp):
         first.setdefault(record.partition_key, (record.run_id, record.timestamp))
     return first
 
 
+class Tracker:
+    """Lands objects and matches each to the gold materialization of the batch that carried it."""
+
+    def __init__(self, instance, landing, state, records, tweets_per_object: int):
+        self.instance, self.landing, self.state = instance, landing, state
+        self.records, self.per_object = records, tweets_per_object
+        self.written: dict[str, float] = {}
+        self.done: dict[str, tuple[float, str, str]] = {}
+        self._batch_objects: dict[str, list[str]] = {}
+        self._count = 0
+
+    def land(self, prefix: str) -> None:
+        from tweetsent_assets.lib.replay import encode_object
+
+        start = (self._count * self.per_object) % max(1, len(self.records) - self.per_object)
+        key = f"{prefix}/object-{self._count:04d}.jsonl"
+        chunk = [{**r, "id": f"{prefix}-{self._count}-{i}"}
+                 for i, r in enumerate(self.records[start:start + self.per_object])]
+        self._count += 1
+        self.written[self.landing.uri(key)] = time.time()
+        self.landing.put(key, encode_object(chunk, fill_date="2024-01-01T00:00:00Z"))
+
+    def poll(self) -> None:
+        from tweetsent_assets.lib.manifests import read_manifest
+
+        for batch, (run_id, at) in gold_batches(self.instance).items():
+            if batch not in self._batch_objects:
+                self._batch_objects[batch] = [self.landing.uri(o["key"]) for o in read_manifest(self.state, batch)["objects"]]
+            for uri in self._batch_objects[batch]:
+                if uri in self.written and uri not in self.done:
+                    self.done[uri] = (at - self.written[uri], run_id, batch)
+
+    def pending(self) -> int:
+        return len(self.written) - len(self.done)
+
+
+def spark_server_stats(home: Path, port: int | None) -> str:
+    if port is None:
+        return ""
+    from tweetsent_assets.lib.lake import connect_server
+
+    state = connect_server.status(connect_server.ConnectServer(state_dir=home / "data" / "spark-connect", port=port))
+    return (f"server rss {state.get('server_rss_mb', 0):.0f} MB, python daemons {state.get('python_daemons', 0)}, "
+            f"workers {state.get('python_workers', 0)}")
+
+
+def paced_phase(args, tracker: Tracker, home: Path, port: int | None) -> list[float]:
+    latencies, breakdowns, started = [], [], time.time()
+    for i in range(args.objects):
+        while time.time() < started + i * args.interval:
+            tracker.poll()
+            time.sleep(0.2)
+        tracker.land("paced")
+    deadline = time.time() + args.timeout
+    while tracker.pending() and time.time() < deadline:
+        tracker.poll()
+        time.sleep(0.3)
+    paced = sorted((u, v) for u, v in tracker.done.items() if "/paced/" in u)
+    for index, (uri, (latency, run_id, batch)) in enumerate(paced, start=1):
+        phases = run_breakdown(tracker.instance, run_id, tracker.written[uri])
+        latencies.append(latency)
+        breakdowns.append(phases)
+        print(f"object {index}: {latency:.1f} s " + " ".join(f"{k}={v:.2f}" for k, v in phases.items()), flush=True)
+    if tracker.pending():
+        print(f"{tracker.pending()} objects not in gold after {args.timeout:.0f} s; see {home / 'dagster-dev.log'}")
+    names = sorted({k for b in breakdowns for k in b}, key=lambda k: (not k.startswith(("sensor", "run")), k))
+    print(f"where the time goes (median s over {len(breakdowns)} objects):")
+    for name in names:
+        print(f"  {name}: {median([b[name] for b in breakdowns if name in b]):.2f}")
+    if len(latencies) >= 10:
+        print(f"objects 1-5 median {median(latencies[:5]):.1f} s, objects {len(latencies) - 5}-{len(latencies)} "
+              f"median {median(latencies[-6:]):.1f} s")
+    print(spark_server_stats(home, port))
+    return latencies
+
+
+def stream_phase(args, tracker: Tracker, home: Path, port: int | None) -> None:
+    started, backlog = time.time(), []
+    landed = 0
+    while time.time() - started < args.stream_seconds:
+        if landed <= time.time() - started:
+            tracker.land("stream")
+            landed += 1
+        tracker.poll()
+        backlog.append((time.time() - started, sum(1 for u in tracker.written if "/stream/" in u and u not in tracker.done)))
+        time.sleep(0.2)
+    drain_started = time.time()
+    while tracker.pending() and time.time() - drain_started < args.timeout:
+        tracker.poll()
+        time.sleep(0.3)
+    stream = [v[0] for u, v in tracker.done.items() if "/stream/" in u]
+    seconds = time.time() - started
+    half = [b for t, b in backlog if t >= args.stream_seconds / 2]
+    first_half = [b for t, b in backlog if t < args.stream_seconds / 2]
+    bounded = bool(half) and max(half) <= max(first_half or [0]) + 5
+    print(f"stream: {landed} objects at 1/s for {args.stream_seconds:.0f} s; {len(stream)} reached gold; "
+          f"backlog max {max(b for _, b in backlog)} (first half {max(first_half or [0])}, second half "
+          f"{max(half or [0])}), bounded={bounded}")
+    if stream:
+        print(f"stream: p50 {percentile(stream, 0.5):.1f} s p95 {percentile(stream, 0.95):.1f} s, "
+              f"{len(stream) * args.tweets_per_object / seconds:.0f} tweets/s into gold "
+              f"(drained {time.time() - drain_started:.0f} s after the last object)")
+    print(spark_server_stats(home, port))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from dagster import DagsterInstance
 
+    from tweetsent_assets.lib.lake import connect_server
     from tweetsent_assets.lib.object_store import open_store
-    from tweetsent_assets.lib.replay import encode_object
     from tweetsent_assets.lib.sources import read_tweeteval
 
     home = Path(tempfile.mkdtemp(prefix="tweetsent-bench-latency-"))
@@ -103,15 +212,25 @@ def main(argv=None) -> int:
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "TWEETSENT_DATA_DIR": str(data_dir),
            "PYTHONPATH": str(REPO_ROOT)}
-    for name in ("TWEETSENT_LANDING_URL", "TWEETSENT_STATE_URL", "TWEETSENT_LAKE_ROOT", "MLFLOW_TRACKING_URI"):
+    for name in ("TWEETSENT_LANDING_URL", "TWEETSENT_STATE_URL", "TWEETSENT_LAKE_ROOT", "MLFLOW_TRACKING_URI",
+                 "TWEETSENT_SPARK_CONNECT_DIR"):
         env.pop(name, None)
+    server, spark_port = None, None
+    if args.spark == "connect":
+        spark_port = free_port()
+        server = connect_server.ConnectServer(state_dir=data_dir / "spark-connect", port=spark_port)
+        began = time.time()
+        connect_server.start(server)
+        print(f"Spark Connect server up at {server.url} in {time.time() - began:.1f} s", flush=True)
+        env["TWEETSENT_SPARK_MASTER"] = server.url
+    else:
+        env["TWEETSENT_SPARK_MASTER"] = "local[*]"
     log = (home / "dagster-dev.log").open("w")
     dev = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "tweetsent_assets.definitions",
                             "-h", "127.0.0.1", "-p", str(port)], cwd=home, env=env, stdout=log,
                            stderr=subprocess.STDOUT, start_new_session=True)
     records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
-    landing = open_store(str(data_dir / "landing"))
-    latencies, breakdowns = [], []
+    latencies = []
     try:
         os.environ["DAGSTER_HOME"] = str(home)
         os.chdir(home)  # dagster.yaml's storage paths are relative to the working directory
@@ -120,29 +239,13 @@ def main(argv=None) -> int:
             time.sleep(1)
         time.sleep(5)
         instance = DagsterInstance.get()
-        print(f"dagster dev on 127.0.0.1:{port}, DAGSTER_HOME={home} ({load_note()})", flush=True)
-        started = time.time()
-        for i in range(args.objects):
-            if args.budget and time.time() - started > args.budget:
-                print(f"budget of {args.budget:.0f} s spent after {i} objects")
-                break
-            chunk = records[i * args.tweets_per_object:(i + 1) * args.tweets_per_object]
-            seen = set(gold_partitions(instance))
-            written_at = time.time()
-            landing.put(f"latency/object-{i:03d}.jsonl", encode_object(chunk, fill_date="2024-01-01T00:00:00Z"))
-            found = None
-            while found is None and time.time() - written_at < args.timeout:
-                time.sleep(0.5)
-                found = next((v for k, v in gold_partitions(instance).items() if k not in seen), None)
-            if found is None:
-                print(f"object {i + 1}: not in gold after {args.timeout:.0f} s; see {home / 'dagster-dev.log'}")
-                break
-            run_id, visible_at = found
-            latencies.append(visible_at - written_at)
-            phases = run_breakdown(instance, run_id, written_at)
-            breakdowns.append(phases)
-            print(f"object {i + 1}: {latencies[-1]:.1f} s " + " ".join(f"{k}={v:.2f}" for k, v in phases.items()),
-                  flush=True)
+        print(f"dagster dev on 127.0.0.1:{port}, DAGSTER_HOME={home}, spark={args.spark} ({load_note()})", flush=True)
+        print(spark_server_stats(home, spark_port))
+        tracker = Tracker(instance, open_store(str(data_dir / "landing")), open_store(str(data_dir / "state")),
+                          records, args.tweets_per_object)
+        latencies = paced_phase(args, tracker, home, spark_port)
+        if args.stream_seconds > 0:
+            stream_phase(args, tracker, home, spark_port)
     finally:
         os.killpg(dev.pid, signal.SIGINT)
         try:
@@ -154,13 +257,12 @@ def main(argv=None) -> int:
         except ProcessLookupError:
             pass
         subprocess.run(["pkill", "-f", str(home)], check=False)  # run processes outlive dagster dev
+        if server is not None:
+            connect_server.stop(server)
     if not latencies:
         print("p50_s=nan p95_s=nan")
         return 1
-    names = sorted({k for b in breakdowns for k in b}, key=lambda k: (not k.startswith(("sensor", "run")), k))
-    print(f"where the time goes (median s over {len(breakdowns)} objects):")
-    for name in names:
-        print(f"  {name}: {median([b[name] for b in breakdowns if name in b]):.2f}")
+    print(json.dumps({"spark": args.spark, "objects": len(latencies)}))
     print(f"p50_s={percentile(latencies, 0.5):.1f} p95_s={percentile(latencies, 0.95):.1f}")
     return 0
 

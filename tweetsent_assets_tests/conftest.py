@@ -13,7 +13,7 @@ from .support import FAKE_AWS_ENV, moto_s3_server
 @pytest.fixture(scope="session")
 def spark():
     """The process's only SparkSession, created first so Delta's configuration is in place."""
-    from tweetsent_assets.lib.spark_session import get_spark, stop_spark
+    from tweetsent_assets.lib.lake.spark_session import get_spark, stop_spark
 
     session = get_spark("local[2]", "tweetsent-tests")
     yield session

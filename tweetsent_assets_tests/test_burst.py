@@ -16,7 +16,7 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from tweetsent_assets.lib import reconcile
-from tweetsent_assets.lib.delta_tables import table_path
+from tweetsent_assets.lib.lake.delta_tables import table_path
 from tweetsent_assets.lib.object_store import open_store
 from tweetsent_assets.lib.replay import replay
 from tweetsent_assets.lib.sources import read_sentiment140

@@ -7,7 +7,8 @@ import pytest
 
 from tweetsent_assets.defs.gold import score_batch
 from tweetsent_assets.defs.resources import LakeResource
-from tweetsent_assets.lib import delta_tables, prediction_cache
+from tweetsent_assets.lib import prediction_cache
+from tweetsent_assets.lib.lake import delta_tables
 from tweetsent_assets.lib.sentiment import ModelSpec, clear_model_cache
 
 SILVER = ("id string, batch_id string, created_at timestamp, user string, text string, cleaned_text string, "

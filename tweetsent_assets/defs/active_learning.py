@@ -2,16 +2,12 @@
 import os
 from pathlib import Path
 
-import numpy as np
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
 from .. import settings
-from ..lib import active_learning, delta_tables
-from ..lib.model_runs import DECISION_EXPERIMENT
-from ..lib.registry import CHAMPION, get_alias_version, version_spec
+from ..lib.lake import delta_tables
 from ..lib.sentiment.labels import LABELS
-from ..lib.sentiment.model import load_model
 from .aggregates import FOLLOW_GOLD
 from .resources import LakeResource, MlflowResource, SparkResource
 from .timing import stopwatch
@@ -41,6 +37,10 @@ def active_learning_queue(context: AssetExecutionContext, config: ActiveLearning
     Only the candidate rows (least confident plus a sample) are re-scored, on the driver.
     Tweets already labeled in `<folder>/labeled/*.csv` are left out.
     """
+    from ..lib import active_learning
+    from ..lib.model_runs import DECISION_EXPERIMENT
+    from ..lib.registry import CHAMPION, get_alias_version
+
     with stopwatch() as timer:
         session = spark.session()
         gold = session.read.format("delta").load(lake.path("gold_tweet_sentiment"))
@@ -62,7 +62,7 @@ def active_learning_queue(context: AssetExecutionContext, config: ActiveLearning
     shown = queue.head(10)[["rank", "text", "champion_label", "champion_score", "runner_up_label", "disagreement",
                             "priority"]].round(3)
     return MaterializeResult(metadata={
-        **state.metadata(), "duration_s": timer["seconds"], "queue_csv": MetadataValue.path(str(csv_path)),
+        **state.metadata(), **spark.metadata(), "duration_s": timer["seconds"], "queue_csv": MetadataValue.path(str(csv_path)),
         "candidates_scored": len(rows), "already_labeled": len(already),
         "labeled_files": len(active_learning.labeled_files(config.folder)),
         "champion_version": champion or "none (gold scores)", "runner_up_version": runner_up or "none",
@@ -71,8 +71,13 @@ def active_learning_queue(context: AssetExecutionContext, config: ActiveLearning
     })
 
 
-def _probabilities(client, version: str, tracking_uri: str, texts: list[str]) -> np.ndarray:
+def _probabilities(client, version: str, tracking_uri: str, texts: list[str]):
     """(n, 3) probabilities of registered `version` for `texts`, in LABELS order."""
+    import numpy as np
+
+    from ..lib.registry import version_spec
+    from ..lib.sentiment.model import load_model
+
     if not texts:
         return np.zeros((0, len(LABELS)))
     return np.asarray(load_model(version_spec(client, version, tracking_uri)).predict(texts).probabilities)

@@ -5,7 +5,8 @@ from pydantic import Field
 from pyspark.sql import functions as F
 
 from .. import settings
-from ..lib import delta_tables, spikes
+from ..lib import spikes
+from ..lib.lake import delta_tables
 from ..lib.sentiment.labels import LABELS
 from .resources import LakeResource, SparkResource
 from .timing import stopwatch

@@ -5,7 +5,7 @@ from collections import Counter
 import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
-from ..lib import delta_tables
+from ..lib.lake import delta_tables
 from ..lib.bronze_batch import BRONZE_COLUMNS, LEDGER_COLUMNS, QUARANTINE_COLUMNS, ledger_rows, read_batch_objects
 from ..lib.faults import fault_point
 from ..lib.manifests import read_manifest
@@ -71,7 +71,7 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
         quarantine_state = delta_tables.describe(session, lake.path("bronze_quarantine"))
         lap("describe")
     reasons = Counter(q["reason"].split(":")[0] for q in batch.quarantined)
-    common = {"batch_objects": len(manifest["objects"]), "duration_s": timer["seconds"],
+    common = {**spark.metadata(), "batch_objects": len(manifest["objects"]), "duration_s": timer["seconds"],
               "superseded_objects": len(batch.superseded)}
     yield MaterializeResult(asset_key="bronze_tweets", metadata={
         **common, **bronze_state.metadata(), "batch_rows": written["bronze_tweets"],

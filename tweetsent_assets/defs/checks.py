@@ -1,12 +1,9 @@
 """Asset checks: the challenger must load and predict before the alias moves; gold holds valid scores."""
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
-from ..lib import delta_tables, reconcile
-from ..lib.model_runs import DECISION_EXPERIMENT, latest_decision
-from ..lib.registry import version_spec
+from ..lib import reconcile
+from ..lib.lake import delta_tables
 from ..lib.sentiment.labels import LABELS
-from ..lib.sentiment.model import load_model
-from .ml_assets import champion_decision
 from .resources import LakeResource, MlflowResource, SparkResource
 
 SMOKE_TWEETS = (
@@ -18,9 +15,13 @@ SMOKE_TWEETS = (
 )
 
 
-@asset_check(asset=champion_decision, blocking=True,
+@asset_check(asset="champion_decision", blocking=True,
              description="The version about to become champion loads from the registry and predicts five fixed tweets.")
 def challenger_loads_and_predicts(context: AssetCheckExecutionContext, mlflow: MlflowResource) -> AssetCheckResult:
+    from ..lib.model_runs import DECISION_EXPERIMENT, latest_decision
+    from ..lib.registry import version_spec
+    from ..lib.sentiment.model import load_model
+
     client = mlflow.client()
     decision = latest_decision(client, mlflow.experiment_id(DECISION_EXPERIMENT))
     if decision is None or decision.get("promote") != "true":

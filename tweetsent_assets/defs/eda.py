@@ -9,7 +9,8 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from ..lib import delta_tables, eda
+from ..lib import eda
+from ..lib.lake import delta_tables
 from ..lib.model_runs import png_markdown
 from .aggregates import FOLLOW_GOLD
 from .resources import LakeResource, MlflowResource, SparkResource
@@ -55,7 +56,7 @@ def tweet_eda(context: AssetExecutionContext, config: EdaConfig, spark: SparkRes
         plots = {name: MetadataValue.md(png_markdown(path)) for name, path in pngs.items()}
     agree = eda.agreement(crosstab) if crosstab is not None else None
     return MaterializeResult(metadata={
-        **{f"rows_{t}": n for t, n in rows.items()},
+        **spark.metadata(), **{f"rows_{t}": n for t, n in rows.items()},
         "missing_values": MetadataValue.json({t: dict(zip(m["column"], m["missing"].astype(int).tolist()))
                                               for t, m in missing.items()}),
         **{f"top_{name}": MetadataValue.md(frame.to_markdown(index=False) if len(frame) else "none")

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from dagster import AssetExecutionContext, AssetSelection, AutomationCondition, MaterializeResult, MetadataValue, asset
 from pyspark.sql import functions as F
 
-from ..lib import delta_tables, prediction_cache
+from ..lib import prediction_cache
+from ..lib.lake import delta_tables
 from ..lib.inference import SCORE_SCHEMA, make_scorer
+from ..lib.lake.spark_session import parallelism
 from ..lib.sentiment import ModelSpec
 from .partitions import tweet_batches
 from .resources import LakeResource, MlflowResource, SentimentModelResource, SparkResource
@@ -34,14 +36,6 @@ class GoldBatch:
     seconds: dict = field(default_factory=dict)
 
 
-def task_slots(session) -> int:
-    """Concurrent Python tasks the session runs (defaultParallelism); 2 when it cannot be read."""
-    try:
-        return max(1, int(session.sparkContext.defaultParallelism))
-    except Exception:
-        return 2
-
-
 def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use_cache: bool | None = None) -> GoldBatch:
     """Score one batch's silver rows into gold; each distinct text is scored once, cached ones not at all.
 
@@ -57,7 +51,7 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use
     keyed = prediction_cache.with_text_key(silver).cache()  # read by the lookup, the misses and the join
     hits = prediction_cache.lookup(session, cache_path, keyed, spec) if use_cache else None
     misses = keyed if hits is None else keyed.join(F.broadcast(hits.select("text_hash")), "text_hash", "left_anti")
-    distinct = misses.select("text_hash", "norm_text").dropDuplicates(["text_hash"]).repartition(task_slots(session))
+    distinct = misses.select("text_hash", "norm_text").dropDuplicates(["text_hash"]).repartition(parallelism(session))
     scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
     predictions = (distinct.mapInPandas(scorer, SCORE_SCHEMA).withColumnRenamed("id", "text_hash")
                    .withColumn("_cached", F.lit(False)))
@@ -111,7 +105,7 @@ def gold_tweet_sentiment(context: AssetExecutionContext, spark: SparkResource, l
     context.log.info(f"batch {batch_id}: scored {done.batch_rows} tweets with {spec.name} "
                      f"({tweets_per_s:.1f} tweets/s, {done.cache_hits} from the prediction cache)")
     return MaterializeResult(metadata={
-        **done.table.metadata(), "duration_s": timer["seconds"], "batch_rows": done.batch_rows,
+        **done.table.metadata(), **spark.metadata(), "duration_s": timer["seconds"], "batch_rows": done.batch_rows,
         "model_name": spec.name, "model_version": spec.version or "unversioned",
         "labels": MetadataValue.json(done.labels), "tweets_per_s": round(tweets_per_s, 1),
         "cache_hits": done.cache_hits, "texts_scored": done.texts_scored,

@@ -19,7 +19,7 @@ from dagster import (
 from pydantic import Field
 
 from .. import settings
-from ..lib import delta_tables
+from ..lib.lake import delta_tables
 from ..lib.active_learning import labeled_sources
 from ..lib.evaluation import confusion_matrix_png, evaluate
 from ..lib.labeled_data import LabeledSource, hold_out, read_labeled

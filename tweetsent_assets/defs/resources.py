@@ -9,7 +9,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from .. import settings
-from ..lib import delta_tables
+from ..lib.lake import delta_tables
 from ..lib.object_store import ObjectStore, open_store
 from ..lib.sentiment.model import DEFAULT_BATCH_SIZE, ModelSpec
 
@@ -17,19 +17,32 @@ from ..lib.sentiment.model import DEFAULT_BATCH_SIZE, ModelSpec
 class SparkResource(ConfigurableResource):
     """One Delta-enabled SparkSession per process, shared by every asset the run executes.
 
-    Replaces dagster-pyspark's PySparkResource, which cannot add Delta's jars before the
-    session exists and never stops it.
+    `master` alone picks the engine: `sc://host:port` attaches to a long-lived Spark Connect
+    server (`tweetsent spark start`, `make dev`) on one of `connect_slots` pooled sessions;
+    anything else starts Spark in this process. Replaces dagster-pyspark's PySparkResource,
+    which builds a classic session only (no Connect) and cannot add Delta's jars before it exists.
     """
 
     master: str = Field(default=settings.SPARK_MASTER,
-                        description="local[*], spark://host:7077, sc://host:15002 (Spark Connect), yarn, k8s://…")
+                        description="sc://127.0.0.1:15002 (Spark Connect), local[*], spark://host:7077, yarn, k8s://…")
     app_name: str = "tweetsent"
-    conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings.")
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra spark.* settings (in-process only).")
+    connect_slots: int = Field(default=settings.SPARK_SESSION_SLOTS, ge=1,
+                               description="Pooled Connect session ids: at most this many runs share the server at once")
+    state_dir: str = Field(default=settings.SPARK_CONNECT_DIR,
+                           description="Connect server state, log and slot locks")
 
     def session(self):
-        from ..lib.spark_session import get_spark
+        from ..lib.lake.spark_session import get_spark
 
-        return get_spark(self.master, self.app_name, self.conf)
+        return get_spark(self.master, self.app_name, self.conf, self.connect_slots, self.state_dir)
+
+    def metadata(self) -> dict:
+        """Which Spark served this run, for every materialization's metadata."""
+        from ..lib.lake.spark_session import served_by
+
+        served = served_by()
+        return served.metadata() if served is not None else {"spark": f"not started ({self.master})"}
 
 
 class ObjectStoreResource(ConfigurableResource):

@@ -4,7 +4,7 @@ from dagster import AssetExecutionContext, AutomationCondition, MaterializeResul
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from ..lib import delta_tables
+from ..lib.lake import delta_tables
 from ..lib.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
 from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
@@ -19,10 +19,11 @@ from .timing import stopwatch
     automation_condition=AutomationCondition.eager(),
 )
 def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> MaterializeResult:
-    """Typed timestamp, cleaned text, mentions and hashtags; empty texts dropped; MERGE on id.
+    """Typed timestamp, cleaned text, mentions and hashtags; empty texts dropped; one row per id.
 
     A tweet id belongs to the first batch that brought it: later copies are counted as
-    duplicates, and re-running the owning batch updates its rows in place.
+    duplicates. A batch silver has never held appends its new ids; re-running the owning batch
+    MERGEs, which updates its rows in place.
     """
     batch_id = context.partition_key
     with stopwatch() as timer:
@@ -37,8 +38,11 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
                    .where("_n = 1").drop("_n").cache())
         kept = deduped.count()
         empty_texts = batch_rows - with_text.count()
-        metrics = delta_tables.merge_by_id(session, deduped, lake.path("silver_tweets"),
-                                           update_when="t.batch_id = s.batch_id")
+        path = lake.path("silver_tweets")
+        if delta_tables.batch_is_new(path, batch_id):
+            metrics = delta_tables.append_new_ids(session, deduped, path, batch_id)
+        else:
+            metrics = delta_tables.merge_by_id(session, deduped, path, update_when="t.batch_id = s.batch_id")
         state = delta_tables.describe(session, lake.path("silver_tweets"))
         bronze.unpersist()
         deduped.unpersist()
@@ -46,7 +50,7 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
     updated = metrics.get("num_updated_rows", 0)
     context.log.info(f"batch {batch_id}: {kept} rows to merge, {inserted} inserted, {updated} updated")
     return MaterializeResult(metadata={
-        **state.metadata(), "duration_s": timer["seconds"], "batch_rows": batch_rows,
+        **state.metadata(), **spark.metadata(), "duration_s": timer["seconds"], "batch_rows": batch_rows,
         "dropped_empty_text": empty_texts, "duplicates_in_batch": batch_rows - empty_texts - kept,
         "duplicates_of_earlier_batches": kept - inserted - updated,
         "inserted": inserted, "updated": updated,

@@ -57,7 +57,7 @@ def lookup(spark, path: str, keys, spec: ModelSpec):
     """
     from pyspark.sql import functions as F
 
-    from .delta_tables import exists
+    from .lake.delta_tables import exists
 
     if not exists(spark, path):
         return None
@@ -74,7 +74,7 @@ def store(spark, path: str, predictions) -> None:
     Two runs scoring the same new text at once may both append it; lookup keeps one row per key,
     and either row is that model version's prediction of that text.
     """
-    from .delta_tables import retry_on_conflict
+    from .lake.delta_tables import retry_on_conflict
 
     rows = predictions.select(*[part.split()[0] for part in SCHEMA.split(", ")]).where("label is not null")
     retry_on_conflict(lambda: rows.write.format("delta").mode("append").save(path))

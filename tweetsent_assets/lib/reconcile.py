@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from . import delta_tables
+from .lake import delta_tables
 
 
 @dataclass(frozen=True)

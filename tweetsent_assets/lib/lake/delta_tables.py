@@ -1,14 +1,21 @@
-"""Delta writes the layers share: replace one batch, MERGE by id, and describe a table."""
+"""Delta writes the layers share: replace one batch, append or MERGE by id, describe a table.
+
+Only DataFrame writes and SQL are used (no Python DeltaTable API), so the same code runs in-process and over
+Spark Connect, where Delta's Connect plugin is not installed.
+"""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from .faults import fault_point
+from ..faults import fault_point
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -63,9 +70,29 @@ def batch_predicate(batch_id: str) -> str:
 
 
 def exists(spark, path: str) -> bool:
-    from delta.tables import DeltaTable
+    """True when `path` holds a Delta table: its log folder for a local path, else Spark's DESCRIBE DETAIL."""
+    if _is_local(path):
+        log_dir = os.path.join(path.removeprefix("file://"), "_delta_log")
+        return os.path.isdir(log_dir) and any(name.endswith(".json") for name in os.listdir(log_dir))
+    try:
+        return spark.sql(f"DESCRIBE DETAIL {sql_table(path)}").first()["format"] == "delta"
+    except Exception as exc:
+        if _missing_table(exc):
+            return False
+        raise
 
-    return DeltaTable.isDeltaTable(spark, path)
+
+def sql_table(path: str) -> str:
+    """`delta.`path`` for SQL; rejects paths that could break out of the quoting."""
+    if "`" in path:
+        raise ValueError(f"table path {path!r} contains a backtick")
+    return f"delta.`{path}`"
+
+
+def _missing_table(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}"
+    return any(marker in text for marker in ("DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND", "is not a Delta table",
+                                             "DELTA_TABLE_NOT_FOUND", "doesn't exist"))
 
 
 def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = ()) -> None:
@@ -83,11 +110,11 @@ def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = ()) ->
         predicate += f" AND source_file NOT IN ({quoted})"
 
     def write() -> None:
-        writer = df.write.format("delta").option("mergeSchema", "true")
         if not keep_sources and batch_is_new(path, batch_id):
-            writer.mode("append").option("txnAppId", _batch_txn_id(batch_id)).option("txnVersion", 0).save(path)
+            _txn_append(df, path, batch_id)
         else:
-            writer.mode("overwrite").option("replaceWhere", predicate).save(path)
+            df.write.format("delta").option("mergeSchema", "true").mode("overwrite") \
+                .option("replaceWhere", predicate).save(path)
 
     retry_on_conflict(write)
     fault_point(f"written:{_table_name(path)}")
@@ -122,6 +149,12 @@ def batch_is_new(path: str, batch_id: str) -> bool:
     return not pc.any(covers).as_py()
 
 
+def _txn_append(df, path: str, batch_id: str) -> None:
+    """Append tagged with the batch's idempotent-write id: Delta skips a second append of the same batch."""
+    (df.write.format("delta").option("mergeSchema", "true").mode("append")
+     .option("txnAppId", _batch_txn_id(batch_id)).option("txnVersion", 0).save(path))
+
+
 def _batch_txn_id(batch_id: str) -> str:
     return f"tweetsent-batch:{batch_id}"
 
@@ -154,24 +187,61 @@ def read_batch(spark, path: str, batch_id: str):
 def merge_by_id(spark, df, path: str, update_when: str | None = None) -> dict:
     """MERGE `df` into the table on `id` (creating it from df's schema first); returns MERGE metrics.
 
-    `update_when` restricts which matched rows are replaced (None: all of them).
+    Runs as SQL `MERGE INTO delta.`path`` over a temporary view named uniquely for this call, so
+    it works the same in-process and over Spark Connect. `update_when` restricts which matched
+    rows are replaced (None: all of them).
     """
-    from delta.tables import DeltaTable
-
     if not exists(spark, path):
         retry_on_conflict(lambda: df.limit(0).write.format("delta").mode("ignore").save(path))
+    condition = f" AND ({update_when})" if update_when else ""
+    with temp_view(df) as view:
+        statement = (f"MERGE INTO {sql_table(path)} t USING {view} s ON t.id = s.id "
+                     f"WHEN MATCHED{condition} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
 
-    def merge() -> dict:
-        fault_point(f"merge:{_table_name(path)}")
-        result = (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), "t.id = s.id")
-                  .whenMatchedUpdateAll(condition=update_when)
-                  .whenNotMatchedInsertAll()
-                  .execute())
-        return _merge_metrics(result)
+        def merge() -> dict:
+            fault_point(f"merge:{_table_name(path)}")
+            return _merge_metrics(spark.sql(statement))
 
-    metrics = retry_on_conflict(merge)
+        metrics = retry_on_conflict(merge)
     fault_point(f"merged:{_table_name(path)}")
     return metrics
+
+
+def append_new_ids(spark, df, path: str, batch_id: str) -> dict:
+    """Append the rows of a batch the table has never held whose `id` it does not hold yet.
+
+    The blind-append alternative to merge_by_id for a new batch: existing ids are looked up for
+    this batch's ids only (Delta skips files by their id statistics), and the append carries the
+    batch's idempotent-write id like replace_batch's. Returns the same metric names as a MERGE.
+    """
+    from pyspark.sql import functions as F
+
+    ids = [row.id for row in df.select("id").distinct().collect()]
+    fresh = df
+    if ids and exists(spark, path):
+        held = spark.read.format("delta").load(path).where(F.col("id").isin(ids)).select("id")
+        fresh = df.join(held, "id", "left_anti")
+    fresh = fresh.cache()
+    inserted = fresh.count()
+    try:
+        if inserted:
+            fault_point(f"merge:{_table_name(path)}")
+            retry_on_conflict(lambda: _txn_append(fresh, path, batch_id))
+    finally:
+        fresh.unpersist()
+    fault_point(f"merged:{_table_name(path)}")
+    return {"num_inserted_rows": inserted, "num_updated_rows": 0}
+
+
+@contextmanager
+def temp_view(df):
+    """`df` as a temporary view with a name unique to this call, dropped afterwards."""
+    name = f"tweetsent_{uuid.uuid4().hex}"
+    df.createOrReplaceTempView(name)
+    try:
+        yield name
+    finally:
+        df.sparkSession.catalog.dropTempView(name)
 
 
 def overwrite(df, path: str) -> None:
@@ -201,10 +271,8 @@ def describe(spark, path: str) -> TableState:
             return _describe_from_log(path)
         except Exception as exc:
             log.debug("deltalake could not read %s (%s); asking Spark", path, exc)
-    from delta.tables import DeltaTable
-
-    version = DeltaTable.forPath(spark, path).history(1).select("version").first().version
-    rows = spark.sql(f"SELECT COUNT(*) AS n FROM delta.`{path}`").first().n
+    version = spark.sql(f"DESCRIBE HISTORY {sql_table(path)} LIMIT 1").first()["version"]
+    rows = spark.sql(f"SELECT COUNT(*) AS n FROM {sql_table(path)}").first()["n"]
     return TableState(path=path, version=int(version), rows=int(rows))
 
 

@@ -5,7 +5,7 @@ import threading
 
 from delta.tables import DeltaTable
 
-from tweetsent_assets.lib import delta_tables
+from tweetsent_assets.lib.lake import delta_tables
 
 SCHEMA = "id string, batch_id string, n int"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 SCALA_BINARY = "2.13"
 # The delta-spark 4.4.1 wheel is a Python-only patch release: Maven Central's newest jar is 4.4.0.
 DELTA_JAR_VERSION = os.environ.get("TWEETSENT_DELTA_JAR_VERSION", "4.4.0")
-DEFAULT_JAR_DIR = Path(os.environ.get("TWEETSENT_JAR_DIR", Path(__file__).resolve().parents[2] / ".jars"))
+DEFAULT_JAR_DIR = Path(os.environ.get("TWEETSENT_JAR_DIR", Path(__file__).resolve().parents[3] / ".jars"))
 
 
 def delta_coordinates() -> list[str]:

@@ -1,0 +1,1 @@
+"""Spark sessions (in-process or Spark Connect), the Connect server, and Delta table operations."""

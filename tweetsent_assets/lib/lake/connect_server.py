@@ -1,0 +1,249 @@
+"""The long-lived Spark Connect server: its command line, a supervisor that restarts it, start/stop/status.
+
+The server is `spark-submit --class org.apache.spark.sql.connect.service.SparkConnectServer` from the
+installed pyspark, with Delta's extension and the jars in `.jars/`, bound to 127.0.0.1. A small
+supervisor process owns it and starts it again if it dies, so a killed server comes back by itself;
+`stop` asks the supervisor to shut both down. Its state (pids, address, restarts) is a JSON file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import proc_stats
+from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
+from .spark_session import DELTA_CONF, LOCAL_DEFAULTS
+
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+DEFAULT_PORT = 15002
+# Give up after this many deaths in a row that each came within FAST_DEATH_S of their start.
+MAX_FAST_DEATHS, FAST_DEATH_S = 5, 20.0
+
+
+class ServerStartError(RuntimeError):
+    """The server did not come up; the message carries the end of its log."""
+
+
+@dataclass(frozen=True)
+class ConnectServer:
+    """Where one Connect server listens, which Spark master it runs on, and where its state lives."""
+
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    master: str = "local[*]"
+    conf: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"sc://{self.host}:{self.port}"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / f"server-{self.port}.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / f"server-{self.port}.log"
+
+    def settings(self) -> dict[str, str]:
+        """Every --conf the server starts with: Delta, jars, binding, Python workers on this venv."""
+        local = self.master.startswith("local")
+        jars = jar_paths(DEFAULT_JAR_DIR) if DEFAULT_JAR_DIR.is_dir() else []
+        jar_conf = ({"spark.jars": ",".join(str(j) for j in jars)} if jars
+                    else {"spark.jars.packages": ",".join(delta_coordinates())})
+        return {
+            **(LOCAL_DEFAULTS if local else {}),
+            **({"spark.default.parallelism": str(os.cpu_count() or 2)} if local else {}),
+            **DELTA_CONF, **jar_conf,
+            "spark.connect.grpc.binding.address": self.host,
+            "spark.connect.grpc.binding.port": str(self.port),
+            # Runs reuse a fixed pool of session ids (connect_session.py): an expired session could
+            # never be reattached, so sessions live as long as the server.
+            "spark.connect.session.manager.defaultSessionTimeout": "-1",
+            "spark.pyspark.python": sys.executable,
+            "spark.pyspark.driver.python": sys.executable,
+            **{k: str(v) for k, v in self.conf.items()},
+        }
+
+    def command(self) -> list[str]:
+        import pyspark
+
+        submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+        args = [str(submit), "--class", SERVER_CLASS, "--master", self.master, "--name", "tweetsent-connect"]
+        for key, value in self.settings().items():
+            args += ["--conf", f"{key}={value}"]
+        return [*args, "spark-internal"]
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+        if self.host in ("127.0.0.1", "localhost"):
+            env["SPARK_LOCAL_IP"] = "127.0.0.1"
+        return env
+
+
+def answers(host: str, port: int, timeout_s: float = 1.0) -> bool:
+    """True when something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def read_state(server: ConnectServer) -> dict | None:
+    try:
+        return json.loads(server.state_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_state(server: ConnectServer, state: dict) -> None:
+    tmp = server.state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    tmp.replace(server.state_file)
+
+
+def supervised_here(server: ConnectServer) -> bool:
+    """True when a live supervisor on this machine owns the server at this port (it may be restarting)."""
+    state = read_state(server)
+    return bool(state) and state.get("stopping") is not True and proc_stats.alive(state.get("supervisor_pid"))
+
+
+def status(server: ConnectServer) -> dict:
+    """What `tweetsent spark status` prints: pids, uptime, restarts, memory, Python daemons and workers."""
+    state = read_state(server) or {}
+    supervisor_alive = proc_stats.alive(state.get("supervisor_pid"))
+    server_pid = state.get("server_pid") if supervisor_alive else None
+    result = {"url": server.url, "running": supervisor_alive and proc_stats.alive(server_pid),
+              "answering": answers(server.host, server.port), "supervisor_pid": state.get("supervisor_pid"),
+              "server_pid": server_pid, "master": state.get("master", server.master),
+              "restarts": state.get("restarts", 0), "log": str(server.log_file)}
+    if result["running"]:
+        result["uptime_s"] = round(time.time() - state.get("started_at", time.time()), 1)
+        result.update(proc_stats.server_processes(server_pid))
+    return result
+
+
+def start(server: ConnectServer, wait_s: float = 180.0) -> dict:
+    """Start the supervisor (and through it the server) unless one runs; return once the server answers."""
+    server.state_dir.mkdir(parents=True, exist_ok=True)
+    if supervised_here(server):
+        return wait_until_answering(server, wait_s)
+    if answers(server.host, server.port):
+        raise ServerStartError(f"port {server.port} on {server.host} is taken by a process this project does not "
+                               f"manage; stop it or choose another port (TWEETSENT_SPARK_CONNECT_PORT)")
+    args = [sys.executable, "-m", "tweetsent_assets.lib.lake.connect_server", "supervise",
+            "--state-dir", str(server.state_dir), "--host", server.host, "--port", str(server.port),
+            "--master", server.master, "--conf-json", json.dumps(server.conf)]
+    with server.log_file.open("ab") as log:
+        subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                         start_new_session=True, env=server.environment())
+    return wait_until_answering(server, wait_s)
+
+
+def wait_until_answering(server: ConnectServer, wait_s: float) -> dict:
+    """Block until the server accepts connections; fail with its log's tail if its supervisor gives up."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        state = read_state(server)
+        if state and state.get("failed"):
+            raise ServerStartError(f"Spark Connect server at {server.url} failed: {state['failed']}\n"
+                                   f"{_log_tail(server)}")
+        if state and proc_stats.alive(state.get("server_pid")) and answers(server.host, server.port):
+            return status(server)
+        time.sleep(0.25)
+    raise ServerStartError(f"Spark Connect server at {server.url} did not answer within {wait_s:.0f} s; "
+                           f"its log is {server.log_file}\n{_log_tail(server)}")
+
+
+def stop(server: ConnectServer, wait_s: float = 60.0) -> bool:
+    """Ask the supervisor to stop the server and itself; False when none was running."""
+    state = read_state(server)
+    pid = (state or {}).get("supervisor_pid")
+    if not proc_stats.alive(pid):
+        server.state_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and (proc_stats.alive(pid) or proc_stats.alive(state.get("server_pid"))):
+        time.sleep(0.2)
+    for leftover in (state.get("server_pid"), pid):
+        if proc_stats.alive(leftover):
+            os.kill(leftover, signal.SIGKILL)
+    server.state_file.unlink(missing_ok=True)
+    return True
+
+
+def _log_tail(server: ConnectServer, lines: int = 15) -> str:
+    try:
+        return "\n".join(server.log_file.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def supervise(server: ConnectServer) -> int:
+    """Run the server and start it again whenever it dies, until SIGTERM; the supervisor's main loop."""
+    stopping = {"now": False}
+    child: dict[str, subprocess.Popen | None] = {"server": None}
+
+    def on_term(signum, frame) -> None:
+        stopping["now"] = True
+        if child["server"] is not None and child["server"].poll() is None:
+            child["server"].terminate()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    state = {"supervisor_pid": os.getpid(), "url": server.url, "master": server.master, "restarts": 0,
+             "log": str(server.log_file)}
+    fast_deaths = 0
+    while not stopping["now"]:
+        started = time.time()
+        child["server"] = subprocess.Popen(server.command(), stdin=subprocess.DEVNULL, env=server.environment())
+        _write_state(server, {**state, "server_pid": child["server"].pid, "started_at": started})
+        code = child["server"].wait()
+        if stopping["now"]:
+            break
+        fast_deaths = fast_deaths + 1 if time.time() - started < FAST_DEATH_S else 0
+        print(f"tweetsent supervisor: Spark Connect server (pid {child['server'].pid}) exited with {code}; "
+              f"restarting", flush=True)
+        if fast_deaths >= MAX_FAST_DEATHS:
+            _write_state(server, {**state, "failed": f"exited {fast_deaths} times within {FAST_DEATH_S:.0f} s "
+                                                     f"of starting (last exit code {code})"})
+            return 1
+        state["restarts"] += 1
+        time.sleep(min(5.0, 0.5 * 2 ** fast_deaths))
+    try:
+        child["server"].wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child["server"].kill()
+    server.state_file.unlink(missing_ok=True)
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tweetsent_assets.lib.lake.connect_server")
+    parser.add_argument("action", choices=["supervise"])
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--master", default="local[*]")
+    parser.add_argument("--conf-json", default="{}")
+    args = parser.parse_args(argv)
+    server = ConnectServer(state_dir=Path(args.state_dir), host=args.host, port=args.port, master=args.master,
+                           conf=json.loads(args.conf_json))
+    return supervise(server)
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
+
