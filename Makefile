@@ -4,8 +4,9 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)
 export TWEETSENT_DATA_DIR ?= $(CURDIR)/data
+SPARK_PORT ?= 15002
 
-.PHONY: install demo dev test test-slow test-faults dashboard clean
+.PHONY: install demo dev spark-start spark-stop test test-connect test-slow test-faults dashboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,11 +23,27 @@ install: $(VENV)/.installed .jars/.resolved
 demo: install
 	$(VENV)/bin/tweetsent demo
 
+# The UI with runs attached to a long-lived Spark Connect server: started first, stopped when dagster dev exits.
 dev: install
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
+	$(VENV)/bin/tweetsent spark start --port $(SPARK_PORT)
+	trap '$(VENV)/bin/tweetsent spark stop --port $(SPARK_PORT)' EXIT; \
+	TWEETSENT_SPARK_MASTER=sc://127.0.0.1:$(SPARK_PORT) $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
+
+spark-start: install
+	$(VENV)/bin/tweetsent spark start --port $(SPARK_PORT)
+
+spark-stop: install
+	$(VENV)/bin/tweetsent spark stop --port $(SPARK_PORT)
 
 test: install
 	$(PY) -m pytest
+
+# The end-to-end and Delta suites again, on a real Spark Connect server, plus the server's own tests.
+test-connect: install
+	TWEETSENT_TEST_SPARK=connect $(PY) -m pytest -m "not slow and not faults" \
+		tweetsent_assets_tests/test_pipeline_e2e.py tweetsent_assets_tests/lake/test_delta_tables.py \
+		tweetsent_assets_tests/test_gold_cache.py
+	$(PY) -m pytest -m connect
 
 test-slow: install
 	$(PY) -m pytest -m slow

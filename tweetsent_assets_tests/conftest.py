@@ -1,4 +1,4 @@
-"""Session-wide fixtures: the one Delta SparkSession, a moto S3 server, fake AWS credentials."""
+"""Session-wide fixtures: the one Delta SparkSession (in-process or on a Connect server), moto S3, fake AWS credentials."""
 from __future__ import annotations
 
 import os
@@ -7,15 +7,26 @@ import re
 import boto3
 import pytest
 
-from .support import FAKE_AWS_ENV, moto_s3_server
+from .support import FAKE_AWS_ENV, SuiteSpark, connect_server_running, moto_s3_server, use_test_spark
 
 
 @pytest.fixture(scope="session")
-def spark():
+def test_spark(tmp_path_factory):
+    """Where the suite's Spark runs: in-process local[2], or (TWEETSENT_TEST_SPARK=connect) a real Connect server."""
+    if os.environ.get("TWEETSENT_TEST_SPARK", "in-process") != "connect":
+        yield SuiteSpark(master="local[2]")
+        return
+    with connect_server_running(tmp_path_factory.mktemp("spark-connect")) as server:
+        yield SuiteSpark(master=server.url, state_dir=str(server.state_dir))
+
+
+@pytest.fixture(scope="session")
+def spark(test_spark):
     """The process's only SparkSession, created first so Delta's configuration is in place."""
     from tweetsent_assets.lib.lake.spark_session import get_spark, stop_spark
 
-    session = get_spark("local[2]", "tweetsent-tests")
+    use_test_spark(test_spark)
+    session = get_spark(test_spark.master, "tweetsent-tests", state_dir=test_spark.state_dir)
     yield session
     stop_spark()
 

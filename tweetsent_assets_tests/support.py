@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import socket
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,50 @@ def moto_s3_server():
         server.stop()
 
 
+@dataclass(frozen=True)
+class SuiteSpark:
+    """The Spark the suite runs on; pipeline_resources points SparkResource at it."""
+
+    master: str
+    state_dir: str | None = None
+
+    def resource(self):
+        from tweetsent_assets.defs.resources import SparkResource
+
+        return SparkResource(master=self.master, **({"state_dir": self.state_dir} if self.state_dir else {}))
+
+
+_CURRENT = {"spark": SuiteSpark(master="local[2]")}
+
+
+def use_test_spark(spark: SuiteSpark) -> None:
+    _CURRENT["spark"] = spark
+
+
+def suite_spark_resource():
+    """SparkResource for the Spark this test session runs on (the `spark` fixture chooses it)."""
+    return _CURRENT["spark"].resource()
+
+
+@contextmanager
+def connect_server_running(state_dir: Path, master: str = "local[2]", conf: dict | None = None):
+    """A real Spark Connect server (with its supervisor) on a free 127.0.0.1 port; stopped afterwards."""
+    from tweetsent_assets.lib.lake import connect_server
+
+    server = connect_server.ConnectServer(state_dir=Path(state_dir), port=free_port(), master=master, conf=conf or {})
+    connect_server.start(server)
+    try:
+        yield server
+    finally:
+        connect_server.stop(server)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing-key-id",
     "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
@@ -61,11 +107,10 @@ def pipeline_resources(root: Path, *, landing_url: str | None = None, state_url:
         MlflowResource,
         ObjectStoreResource,
         SentimentModelResource,
-        SparkResource,
     )
 
     return {
-        "spark": SparkResource(master="local[2]"),
+        "spark": suite_spark_resource(),
         "landing": ObjectStoreResource(url=landing_url or str(root / "landing"), endpoint_url=endpoint_url),
         "batch_state": ObjectStoreResource(url=state_url or str(root / "state"), endpoint_url=endpoint_url),
         "micro_batching": MicroBatchResource(max_objects_per_batch=max_objects_per_batch),

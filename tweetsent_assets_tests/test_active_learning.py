@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from tweetsent_assets.defs.active_learning import active_learning_queue
 from tweetsent_assets.defs.ml_assets import labeled_tweets
-from tweetsent_assets.defs.resources import LakeResource, MlflowResource, ObjectStoreResource, SparkResource
+from tweetsent_assets.defs.resources import LakeResource, MlflowResource, ObjectStoreResource
 from tweetsent_assets.lib import active_learning
 from tweetsent_assets.lib.model_runs import DECISION_EXPERIMENT
 from tweetsent_assets.lib.registry import log_and_register, promote
@@ -25,7 +25,7 @@ from tweetsent_assets.lib.sentiment.model import ModelSpec, clear_model_cache, l
 from tweetsent_assets.lib.sources import read_airline
 from tweetsent_assets.lib.text_cleaning import clean_text, extract_mentions
 
-from .support import shared
+from .support import shared, suite_spark_resource
 from .tiny_models import build_tiny_roberta
 
 GOLD_ROWS, QUEUE_SIZE = 80, 20
@@ -74,7 +74,7 @@ def setup(spark, tmp_path_factory):
         {"name": "tiny", "version": "2", "available": True, "macro_recall": 0.34, "champion": False},
         {"name": "twitter-roberta", "version": None, "available": False, "macro_recall": None, "champion": False},
     ]}, "decision.json")
-    resources = {"spark": SparkResource(master="local[2]"), "lake": lake, "mlflow": mlflow,
+    resources = {"spark": suite_spark_resource(), "lake": lake, "mlflow": mlflow,
                  "landing": ObjectStoreResource(url=str(root / "landing"))}
     folder = root / "al"
     config = {"ops": {"active_learning_queue": {"config": {

@@ -7,8 +7,10 @@ import pytest
 from dagster import materialize
 
 from tweetsent_assets.defs.eda import EDA_EXPERIMENT, tweet_eda
-from tweetsent_assets.defs.resources import LakeResource, MlflowResource, SparkResource
+from tweetsent_assets.defs.resources import LakeResource, MlflowResource
 from tweetsent_assets.lib import eda
+
+from .support import suite_spark_resource
 
 BRONZE = [
     ("b1", "a1", "2026-03-01T10:00:00Z", "alice", "@united late again #fail", "negative", "en"),
@@ -78,7 +80,7 @@ def test_given_vs_predicted(tables):
 
 
 def test_eda_asset_shows_plots_inline_and_logs_them_to_mlflow(tables):
-    result = materialize([tweet_eda], resources={"spark": SparkResource(master="local[2]"), "lake": tables["lake"],
+    result = materialize([tweet_eda], resources={"spark": suite_spark_resource(), "lake": tables["lake"],
                                                  "mlflow": tables["mlflow"]})
     assert result.success
     metadata = {k: v.value for k, v in result.asset_materializations_for_node("tweet_eda")[0].metadata.items()}

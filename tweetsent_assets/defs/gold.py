@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from ..lib import prediction_cache
 from ..lib.lake import delta_tables
 from ..lib.inference import SCORE_SCHEMA, make_scorer
+from ..lib.lake.pandas_udfs import map_in_pandas
 from ..lib.lake.spark_session import parallelism
 from ..lib.sentiment import ModelSpec
 from .partitions import tweet_batches
@@ -53,7 +54,7 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use
     misses = keyed if hits is None else keyed.join(F.broadcast(hits.select("text_hash")), "text_hash", "left_anti")
     distinct = misses.select("text_hash", "norm_text").dropDuplicates(["text_hash"]).repartition(parallelism(session))
     scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
-    predictions = (distinct.mapInPandas(scorer, SCORE_SCHEMA).withColumnRenamed("id", "text_hash")
+    predictions = (map_in_pandas(distinct, scorer, SCORE_SCHEMA).withColumnRenamed("id", "text_hash")
                    .withColumn("_cached", F.lit(False)))
     if hits is not None:
         predictions = predictions.unionByName(hits.withColumn("_cached", F.lit(True)))

@@ -5,6 +5,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from ..lib.lake import delta_tables
+from ..lib.lake.pandas_udfs import map_in_pandas
 from ..lib.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
 from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
@@ -32,7 +33,7 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
         bronze = bronze.select(*BRONZE_INPUT_COLUMNS).cache()
         batch_rows = bronze.count()
         with_text = bronze.where(F.col("text").isNotNull() & (F.length(F.trim("text")) > 0))
-        silver = with_text.mapInPandas(silver_partitions, SILVER_SCHEMA)
+        silver = map_in_pandas(with_text, silver_partitions, SILVER_SCHEMA)
         first_per_id = Window.partitionBy("id").orderBy("ingested_at", "record_key")
         deduped = (silver.withColumn("_n", F.row_number().over(first_per_id))
                    .where("_n = 1").drop("_n").cache())

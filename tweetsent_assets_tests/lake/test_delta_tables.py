@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from delta.tables import DeltaTable
+from pyspark.sql import functions as F
 
 from tweetsent_assets.lib.lake import delta_tables
 
@@ -15,7 +15,7 @@ def _frame(spark, batch_id: str, ids: range, n: int = 0):
 
 
 def _spark_state(spark, path: str) -> tuple[int, int]:
-    version = DeltaTable.forPath(spark, path).history(1).first().version
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().version
     return version, spark.read.format("delta").load(path).count()
 
 
@@ -37,14 +37,14 @@ def test_describe_counts_rows_hidden_by_deletion_vectors(spark, tmp_path):
     path = str(tmp_path / "dv")
     _frame(spark, "b1", range(10)).coalesce(1).write.format("delta") \
         .option("delta.enableDeletionVectors", "true").save(path)
-    DeltaTable.forPath(spark, path).delete("id IN ('b1-1', 'b1-2')")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id IN ('b1-1', 'b1-2')")
     state = delta_tables.describe(spark, path)
     assert (state.version, state.rows) == _spark_state(spark, path)
     assert state.rows == 8
 
 
 def _operations(spark, path: str) -> list[str]:
-    history = DeltaTable.forPath(spark, path).history().orderBy("version").collect()
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").collect()
     return [f"{h.operation}:{h.operationParameters.get('mode')}" for h in history]
 
 
@@ -130,3 +130,48 @@ def test_runs_appending_different_new_batches_at_once_both_land(spark, tmp_path)
     assert errors == []
     rows = spark.read.format("delta").load(path).groupBy("batch_id").count().collect()
     assert sorted((r.batch_id, r["count"]) for r in rows) == [("b1", 3), ("b2", 3), ("b3", 3)]
+
+
+def test_append_new_ids_appends_only_ids_the_table_lacks(spark, tmp_path):
+    path = str(tmp_path / "silver")
+    assert not delta_tables.exists(spark, path)
+    assert delta_tables.append_new_ids(spark, _frame(spark, "b1", range(5)), path, "b1") == {
+        "num_inserted_rows": 5, "num_updated_rows": 0}
+    assert delta_tables.exists(spark, path)
+    second = _frame(spark, "b1", range(3, 5), n=8).withColumn("batch_id", F.lit("b2")).unionByName(
+        _frame(spark, "b2", range(3)))
+    assert delta_tables.append_new_ids(spark, second, path, "b2")["num_inserted_rows"] == 3
+    rows = {r.id: (r.batch_id, r.n) for r in spark.read.format("delta").load(path).collect()}
+    assert rows == {**{f"b1-{i}": ("b1", 0) for i in range(5)}, **{f"b2-{i}": ("b2", 0) for i in range(3)}}
+    assert _operations(spark, path) == ["WRITE:Append", "WRITE:Append"]
+    assert not delta_tables.batch_is_new(path, "b2")
+
+
+def test_merge_by_id_leaves_no_temporary_view(spark, tmp_path):
+    path = str(tmp_path / "merged")
+    before = {t.name for t in spark.catalog.listTables() if t.isTemporary}
+    metrics = delta_tables.merge_by_id(spark, _frame(spark, "b1", range(3)), path)
+    assert metrics["num_inserted_rows"] == 3
+    metrics = delta_tables.merge_by_id(spark, _frame(spark, "b1", range(2), n=4), path, update_when="t.n < s.n")
+    assert (metrics["num_inserted_rows"], metrics["num_updated_rows"]) == (0, 2)
+    assert {t.name for t in spark.catalog.listTables() if t.isTemporary} == before
+
+
+def _upper(frames):
+    for frame in frames:
+        yield frame.assign(id=frame["id"].str.upper(), tags=[[t] for t in frame["batch_id"]])
+
+
+def test_map_in_pandas_output_keeps_plain_strings_for_deltalake(spark, tmp_path):
+    """Over Connect, raw mapInPandas output would be written as `string collate UTF8_BINARY`."""
+    from deltalake import DeltaTable
+
+    from tweetsent_assets.lib.lake.pandas_udfs import map_in_pandas
+
+    path = str(tmp_path / "mapped")
+    mapped = map_in_pandas(_frame(spark, "b1", range(3)), _upper, "id string, batch_id string, n int, tags array<string>")
+    mapped.write.format("delta").save(path)
+    table = DeltaTable(path)
+    assert sorted(table.to_pandas()["id"]) == ["B1-0", "B1-1", "B1-2"]
+    assert "collate" not in table.schema().to_json()
+    assert delta_tables.describe(spark, path).rows == 3 and not delta_tables.batch_is_new(path, "b1")

@@ -1,0 +1,145 @@
+"""Does a long-lived Spark Connect server stay flat? Server memory and Python daemons/workers over many runs.
+
+Starts a Connect server, lands `--runs` small objects (one batch each), then executes every batch
+as its own run process (as Dagster's run launcher does) attached to the server through the session
+pool. Prints the server's resident memory and its Python daemons and workers at 0, 20, 100 and
+`--runs` runs. A last phase connects `--fresh` processes with a new session id each, as a client
+without the pool would, to show the daemons that Spark 4.2 never frees (SPARK-54055). Run:
+
+    .venv/bin/python benchmarks/connect_long_life.py --runs 200 --fresh 20
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO_ROOT, load_note, shared_data_dir  # noqa: E402
+
+CHECKPOINTS = (0, 20, 100, 200)
+
+
+def resources(root: Path, master: str, state_dir: str) -> dict:
+    from tweetsent_assets.defs.resources import (
+        LakeResource,
+        MicroBatchResource,
+        MlflowResource,
+        ObjectStoreResource,
+        SentimentModelResource,
+        SparkResource,
+    )
+
+    return {"spark": SparkResource(master=master, state_dir=state_dir),
+            "landing": ObjectStoreResource(url=str(root / "landing")),
+            "batch_state": ObjectStoreResource(url=str(root / "state")),
+            "micro_batching": MicroBatchResource(max_objects_per_batch=1, max_batches_per_tick=10_000),
+            "lake": LakeResource(root=str(root / "lake")), "sentiment_model": SentimentModelResource(kind="vader"),
+            "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "mlartifacts"))}
+
+
+def child(root: Path, master: str, state_dir: str, partition: str) -> int:
+    """One run process: the ingest job for one partition, on the shared instance."""
+    from dagster import DagsterInstance
+
+    from tweetsent_assets.definitions import build_defs
+
+    job = build_defs(resources(root, master, state_dir)).resolve_job_def("ingest_tweet_batch")
+    with DagsterInstance.get() as instance:
+        return 0 if job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False).success else 1
+
+
+def fresh_client(master: str) -> int:
+    """A client that bypasses the pool: a new session id, one Python UDF."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.remote(f"{master}/;session_id={uuid.uuid4()}").create()
+    return 0 if spark.range(4).mapInPandas(lambda it: it, "id long").count() == 4 else 1
+
+
+def report(server, runs: int, seconds: float) -> None:
+    from tweetsent_assets.lib.lake import connect_server
+
+    state = connect_server.status(server)
+    print(f"after {runs:>3} runs ({seconds:5.0f} s): server rss {state.get('server_rss_mb', 0):7.1f} MB, "
+          f"python daemons {state.get('python_daemons', 0)}, workers {state.get('python_workers', 0)} "
+          f"({state.get('python_rss_mb', 0):.0f} MB)", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--fresh", type=int, default=20)
+    parser.add_argument("--tweets-per-object", type=int, default=20)
+    parser.add_argument("--child", nargs=4, metavar=("ROOT", "MASTER", "STATE_DIR", "PARTITION"), help=argparse.SUPPRESS)
+    parser.add_argument("--fresh-client", metavar="MASTER", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        root, master, state_dir, partition = args.child
+        return child(Path(root), master, state_dir, partition)
+    if args.fresh_client:
+        return fresh_client(args.fresh_client)
+
+    from dagster import DagsterInstance
+
+    from tweetsent_assets import runner
+    from tweetsent_assets.definitions import build_defs
+    from tweetsent_assets.lib.lake import connect_server
+    from tweetsent_assets.lib.object_store import open_store
+    from tweetsent_assets.lib.replay import replay
+    from tweetsent_assets.lib.sources import read_tweeteval
+
+    root = Path(tempfile.mkdtemp(prefix="tweetsent-bench-long-life-"))
+    (root / "dagster_home").mkdir()
+    os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
+    server = connect_server.ConnectServer(state_dir=root / "spark-connect", port=_free_port(), master="local[2]")
+    connect_server.start(server)
+    print(f"Spark Connect server at {server.url} ({load_note()})", flush=True)
+    try:
+        records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
+        records = [{**r, "id": f"t{i}"} for i, r in enumerate(records * (1 + args.runs * args.tweets_per_object // len(records)))]
+        replay(records[:args.runs * args.tweets_per_object], open_store(str(root / "landing")),
+               tweets_per_object=args.tweets_per_object, objects_per_second=None)
+        defs = build_defs(resources(root, server.url, str(server.state_dir)))
+        with DagsterInstance.get() as instance:
+            result, _ = runner.tick_sensor(defs, instance, None)
+            partitions = [r.partition_key for r in result.run_requests]
+            instance.add_dynamic_partitions("tweet_batches", partitions)
+        started, failed = time.time(), 0
+        report(server, 0, 0)
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        for index, partition in enumerate(partitions, start=1):
+            failed += subprocess.run([sys.executable, __file__, "--child", str(root), server.url, str(server.state_dir),
+                                      partition], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0
+            if index in CHECKPOINTS or index == len(partitions):
+                report(server, index, time.time() - started)
+        print(f"{len(partitions)} runs, {failed} failed, {(time.time() - started) / max(1, len(partitions)):.1f} s per run")
+        for index in range(1, args.fresh + 1):
+            subprocess.run([sys.executable, __file__, "--fresh-client", server.url], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if args.fresh:
+            state = connect_server.status(server)
+            print(f"without the pool: {args.fresh} clients with new session ids -> python daemons "
+                  f"{state['python_daemons']}, server rss {state['server_rss_mb']:.0f} MB, "
+                  f"python rss {state['python_rss_mb']:.0f} MB")
+    finally:
+        connect_server.stop(server)
+    return 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
