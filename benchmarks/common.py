@@ -90,6 +90,15 @@ def write_silver(spark, path: str, batch_id: str, texts: list[str], mode: str = 
     spark.createDataFrame(rows, SILVER_COLUMNS).write.format("delta").mode(mode).save(path)
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 

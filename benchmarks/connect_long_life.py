@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, load_note, shared_data_dir  # noqa: E402
+from common import REPO_ROOT, free_port, load_note, shared_data_dir  # noqa: E402
 
 CHECKPOINTS = (0, 20, 100, 200)
 
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     root = Path(tempfile.mkdtemp(prefix="tweetsent-bench-long-life-"))
     (root / "dagster_home").mkdir()
     os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
-    server = connect_server.ConnectServer(state_dir=root / "spark-connect", port=_free_port(), master="local[2]")
+    server = connect_server.ConnectServer(state_dir=root / "spark-connect", port=free_port(), master="local[2]")
     connect_server.start(server)
     print(f"Spark Connect server at {server.url} ({load_note()})", flush=True)
     try:
@@ -132,13 +132,6 @@ def main(argv=None) -> int:
         connect_server.stop(server)
     return 0
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Tweets/s inside Spark: per-row UDF (a), mlflow spark_udf (b) and the gold path (c), interleaved in one run.
 
 Same tweets (TweetEval validation, cleaned) and same model for every approach; each round runs
-every approach once, and the figures are medians over rounds. Run from the repo root:
+every approach once, and the figures are medians over rounds. `--spark both` (the default) measures
+an in-process local session, then a Spark Connect server this script starts, each in a process of
+its own; the last line is the Connect run's. Run from the repo root:
 
     .venv/bin/python benchmarks/inference.py --model /path/to/finetuned-minilm --rounds 3
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    load_note, macro_recall, matmul_gflops, median, minilm_classifier, flops_per_tweet, sentiment140_texts,
+    flops_per_tweet, free_port, load_note, macro_recall, matmul_gflops, median, minilm_classifier, sentiment140_texts,
     tweeteval, write_silver,
 )
 
@@ -32,7 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--repeat-fraction", type=float, default=0.3, help="share of repeated texts in the replay")
-    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--master", default="local[2]", help="the in-process master, and the Connect server's")
+    parser.add_argument("--spark", choices=["both", "in-process", "connect"], default="both")
     return parser.parse_args(argv)
 
 
@@ -63,6 +67,24 @@ def timed(action) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.spark != "both":
+        return measure(args)
+    last = ""
+    for mode in ("in-process", "connect"):
+        print(f"--- spark={mode}", flush=True)
+        child = subprocess.Popen([sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]),
+                                  "--spark", mode], stdout=subprocess.PIPE, text=True)
+        for line in child.stdout:
+            print(line, end="", flush=True)
+            last = line.strip() or last
+        if child.wait():
+            return child.returncode
+    print(last)
+    return 0
+
+
+def measure(args) -> int:
+    """Every approach on one Spark (in-process, or a Connect server started here), interleaved over rounds."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -70,7 +92,8 @@ def main(argv=None) -> int:
     from tweetsent_assets.defs.resources import LakeResource
     from tweetsent_assets.lib.registry import log_and_register
     from tweetsent_assets.lib.sentiment import ModelSpec
-    from tweetsent_assets.lib.lake.spark_session import get_spark
+    from tweetsent_assets.lib.lake import connect_server
+    from tweetsent_assets.lib.lake.spark_session import get_spark, parallelism
 
     scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-inference-"))
     texts, truth = tweeteval(args.tweets)
@@ -95,8 +118,14 @@ def main(argv=None) -> int:
     specs = {version: ModelSpec(kind="mlflow", model=f"models:/tweet-sentiment/{version}", name="minilm",
                                 version=version, tracking_uri=tracking) for version in (fp32_version, int8_version)}
 
-    spark = get_spark(args.master, "tweetsent-bench-inference")
-    slots = spark.sparkContext.defaultParallelism
+    master = args.master
+    if args.spark == "connect":
+        server = connect_server.ConnectServer(state_dir=scratch / "spark-connect", port=free_port(), master=args.master)
+        connect_server.start(server)
+        master = server.url
+    spark = get_spark(master, "tweetsent-bench-inference", state_dir=str(scratch / "spark-connect"))
+    print(f"spark: {args.spark} ({master})", flush=True)
+    slots = parallelism(spark)
     frame = spark.createDataFrame([(t,) for t in texts], "text string").repartition(slots).cache()
     frame.count()
     udf_a = per_row_udf(str(model_dir), args.max_length)
@@ -168,8 +197,12 @@ def main(argv=None) -> int:
     print(f"(c) gold path, int8, cache on, the same replay: {c8c:.1f} tweets/s ({c8c / a:.2f}x a)")
     print(f"matmul fp32 GFLOP/s per measurement (start, then each round): {' '.join(f'{g:.1f}' for g in gemm)}")
     print(f"matmul_gflops={gflops:.1f} flops_per_tweet={flops:.3e} fp32_limit_tweets_per_s={limit:.1f}")
-    print(f"ratio_vs_per_row={c / a:.2f} fraction_of_fp32_limit={c / limit:.2f} tweets_per_s={c:.1f}")
+    print(f"spark={args.spark} ratio_vs_per_row={c / a:.2f} fraction_of_fp32_limit={c / limit:.2f} "
+          f"tweets_per_s={c:.1f} ratio_vs_spark_udf={c / b:.2f}")
+    if args.spark == "connect":
+        connect_server.stop(server)
     return 0
+
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, load_note, median, shared_data_dir  # noqa: E402
+from common import REPO_ROOT, free_port, load_note, median, shared_data_dir  # noqa: E402
 
 GOLD = "gold_tweet_sentiment"
 
@@ -41,12 +40,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--stream-seconds", type=float, default=120.0, help="length of the 1 object/s phase")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the last object")
     return parser.parse_args(argv)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:

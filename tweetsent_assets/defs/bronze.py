@@ -28,6 +28,11 @@ def _frame(spark, rows: list[dict], columns: list[str]):
     return spark.createDataFrame(pdf, schema=_schema(columns))
 
 
+def _nothing_to_replace(session, path: str, batch_id: str, superseded: list[str]) -> bool:
+    """An empty write would only add a commit: the table exists and has never held this batch."""
+    return not superseded and delta_tables.exists(session, path) and delta_tables.batch_is_new(path, batch_id)
+
+
 @multi_asset(
     specs=[
         AssetSpec("bronze_tweets", group_name="bronze", kinds={"spark", "delta"},
@@ -58,6 +63,9 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
             ("bronze_quarantine", batch.quarantined, list(QUARANTINE_COLUMNS)),
         ):
             path = lake.path(table)
+            if not rows and _nothing_to_replace(session, path, batch_id, batch.superseded):
+                written[table] = 0
+                continue
             frame = delta_tables.without_keys_in_other_batches(
                 session, _frame(session, rows, columns), path, batch_id, sources).cache()
             written[table] = frame.count()
