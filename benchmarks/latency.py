@@ -79,7 +79,7 @@ def gold_batches(instance) -> dict[str, tuple[str, float]]:
     """Partition -> (run_id, event time) of its first gold materialization so far."""
     from dagster import AssetKey
 
-    records = instance.fetch_materializations(AssetKey(GOLD), limit=100_000).records
+    records = instance.fetch_materializations(AssetKey(GOLD), limit=10_000).records
     first: dict[str, tuple[str, float]] = {}
     for record in sorted(records, key=lambda r: r.timestamp):
         first.setdefault(record.partition_key, (record.run_id, record.timestamp))

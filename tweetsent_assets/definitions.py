@@ -14,7 +14,7 @@ from .defs.checks import (
     landed_equals_bronze_plus_quarantine,
     silver_ids_unique,
 )
-from .defs.jobs import check_tweet_batch, evaluate_candidates, ingest_tweet_batch, refresh_aggregates, rescore_gold
+from .defs.jobs import evaluate_candidates, ingest_tweet_batch, refresh_aggregates, rescore_gold
 from .defs.ml_assets import (
     champion_decision,
     champion_model,
@@ -31,7 +31,7 @@ from .defs.resources import (
     SentimentModelResource,
     SparkResource,
 )
-from .defs.sensors import check_finished_batches, follow_upstream, new_tweet_objects
+from .defs.sensors import follow_upstream, new_tweet_objects
 from .defs.silver import silver_tweets
 
 
@@ -56,8 +56,8 @@ def build_defs(resources: dict) -> Definitions:
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
         asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
                       landed_equals_bronze_plus_quarantine, silver_ids_unique],
-        jobs=[ingest_tweet_batch, check_tweet_batch, refresh_aggregates, rescore_gold, evaluate_candidates],
-        sensors=[new_tweet_objects, check_finished_batches, follow_upstream],
+        jobs=[ingest_tweet_batch, refresh_aggregates, rescore_gold, evaluate_candidates],
+        sensors=[new_tweet_objects, follow_upstream],
         schedules=[nightly_model_evaluation],
         resources=resources,
         executor=in_process_executor,

@@ -181,3 +181,23 @@ def test_gold_rescored_by_hf_model_loaded_in_executors(pipeline, tmp_path_factor
     assert ((sums - 1).abs() < 1e-4).all()
     others = gold.where(f"batch_id != '{partition}'").select("model_name").distinct().collect()
     assert [r.model_name for r in others] == ["vader"]
+
+
+def test_checks_run_after_gold_and_pass(pipeline):
+    """The batch's reconciliation checks run in its run, but only once gold is written: off gold's path."""
+    from dagster import AssetCheckKey, DagsterEventType
+
+    instance = pipeline["instance"]
+    partition = pipeline["state"]["partitions"][0]
+    run = [r for r in instance.get_runs() if r.job_name == "ingest_tweet_batch"
+           and r.tags.get("dagster/partition") == partition][-1]
+    events = [e for e in instance.all_logs(run.run_id) if e.dagster_event]
+    gold_done = max(e.timestamp for e in events if e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION
+                    and e.dagster_event.asset_key == AssetKey("gold_tweet_sentiment"))
+    checks = [e for e in events if e.dagster_event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
+    assert len(checks) == 4
+    assert all(e.timestamp >= gold_done for e in checks)
+    assert all(e.dagster_event.event_specific_data.passed for e in checks)
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [AssetCheckKey(AssetKey("bronze_tweets"), "landed_equals_bronze_plus_quarantine")])
+    assert list(latest.values())[0].event.dagster_event.event_specific_data.passed

@@ -63,16 +63,18 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
             ("bronze_quarantine", batch.quarantined, list(QUARANTINE_COLUMNS)),
         ):
             path = lake.path(table)
+            if rows:
+                elsewhere = delta_tables.keys_in_other_batches(session, path, batch_id, sources)
+                rows = [row for row in rows if row["record_key"] not in elsewhere]
+            written[table] = len(rows)
             if not rows and _nothing_to_replace(session, path, batch_id, batch.superseded):
-                written[table] = 0
                 continue
-            frame = delta_tables.without_keys_in_other_batches(
-                session, _frame(session, rows, columns), path, batch_id, sources).cache()
-            written[table] = frame.count()
-            delta_tables.replace_batch(frame, path, batch_id, keep_sources=batch.superseded)
-            frame.unpersist()
-        ledger = _frame(session, ledger_rows(manifest, batch), list(LEDGER_COLUMNS))
-        delta_tables.replace_batch(ledger, lake.path("landing_ledger"), batch_id, keep_sources=batch.superseded)
+            delta_tables.replace_batch(_frame(session, rows, columns), path, batch_id,
+                                       keep_sources=batch.superseded, rows=len(rows))
+        ledger_list = ledger_rows(manifest, batch)
+        ledger = _frame(session, ledger_list, list(LEDGER_COLUMNS))
+        delta_tables.replace_batch(ledger, lake.path("landing_ledger"), batch_id, keep_sources=batch.superseded,
+                                   rows=len(ledger_list))
         fault_point("bronze_committed")
         lap("write_tables")
         bronze_state = delta_tables.describe(session, lake.path("bronze_tweets"))

@@ -58,7 +58,12 @@ def _batch(context: AssetCheckExecutionContext) -> str | None:
     return context.partition_key if context.has_partition_key else None
 
 
-@asset_check(asset="bronze_tweets", description="Landed units = bronze + quarantine, each record key exactly once.")
+# The batch's reconciliation checks wait for gold, so that in the micro-batch run they never delay it.
+AFTER_GOLD = ["gold_tweet_sentiment"]
+
+
+@asset_check(asset="bronze_tweets", additional_deps=AFTER_GOLD,
+             description="Landed units = bronze + quarantine, each record key exactly once.")
 def landed_equals_bronze_plus_quarantine(context: AssetCheckExecutionContext, spark: SparkResource,
                                          lake: LakeResource) -> AssetCheckResult:
     result = reconcile.landing_vs_bronze(spark.session(), lake.path("landing_ledger"), lake.path("bronze_tweets"),
@@ -66,7 +71,8 @@ def landed_equals_bronze_plus_quarantine(context: AssetCheckExecutionContext, sp
     return AssetCheckResult(passed=result.ok, metadata=result.as_dict())
 
 
-@asset_check(asset="silver_tweets", description="Each tweet id of the batch occurs once in silver.")
+@asset_check(asset="silver_tweets", additional_deps=AFTER_GOLD,
+             description="Each tweet id of the batch occurs once in silver.")
 def silver_ids_unique(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
     duplicates = reconcile.duplicate_silver_ids(spark.session(), lake.path("silver_tweets"), _batch(context))
     return AssetCheckResult(passed=duplicates == 0, metadata={"duplicated_ids": duplicates})

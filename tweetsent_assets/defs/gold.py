@@ -67,7 +67,8 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use
         result.cache_hits += row["rows"] if row["_cached"] else 0
         result.texts_scored += 0 if row["_cached"] else row["texts"]
     result.batch_rows = sum(result.labels.values())
-    delta_tables.replace_batch(gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE), batch_id)
+    delta_tables.replace_batch(gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE), batch_id,
+                               rows=result.batch_rows)
     lap("write_gold")
     if use_cache and result.texts_scored:
         prediction_cache.store(session, cache_path, gold.where(~F.col("_cached")).dropDuplicates(["text_hash"]))

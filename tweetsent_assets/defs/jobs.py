@@ -4,23 +4,17 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 from .ml_assets import candidate_partitions
 from .partitions import tweet_batches
 
-BATCH_ASSET_KEYS = ("bronze_tweets", "bronze_quarantine", "silver_tweets", "gold_tweet_sentiment")
-BATCH_ASSETS = AssetSelection.assets(*BATCH_ASSET_KEYS)
+BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
+                                     "gold_tweet_sentiment")
 
 # In-process so every step of a run shares the run's one SparkSession. The priority tag makes the
 # run queue launch waiting micro-batches before aggregate refreshes and evaluations. The batch's
-# reconciliation checks run in a run of their own after it (check_tweet_batch), off the path to gold.
+# reconciliation checks depend on gold (defs/checks.py), so they run after it, off the path to gold.
 ingest_tweet_batch = define_asset_job(
-    "ingest_tweet_batch", selection=BATCH_ASSETS.without_checks(), partitions_def=tweet_batches,
+    "ingest_tweet_batch", selection=BATCH_ASSETS, partitions_def=tweet_batches,
     executor_def=in_process_executor,
     description="One micro-batch of landing objects through bronze, silver and gold.",
     tags={"tweetsent/kind": "micro-batch", "dagster/priority": "10"},
-)
-check_tweet_batch = define_asset_job(
-    "check_tweet_batch", selection=AssetSelection.checks_for_assets(*BATCH_ASSET_KEYS), partitions_def=tweet_batches,
-    executor_def=in_process_executor,
-    description="The reconciliation checks of one micro-batch, requested when its ingest run succeeds.",
-    tags={"tweetsent/kind": "batch-checks", "dagster/priority": "-1"},
 )
 refresh_aggregates = define_asset_job(
     "refresh_aggregates", selection=AssetSelection.assets("mention_sentiment", "sentiment_trends", "sentiment_spikes"),

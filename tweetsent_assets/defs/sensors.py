@@ -5,21 +5,18 @@ from datetime import timedelta
 from dagster import (
     AssetSelection,
     AutomationConditionSensorDefinition,
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
-    RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    run_status_sensor,
     sensor,
 )
 
 from .. import settings
 from ..lib.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
 from ..lib.manifests import MANIFEST_DIR, write_manifest
-from .jobs import check_tweet_batch, ingest_tweet_batch
+from .jobs import ingest_tweet_batch
 from .partitions import tweet_batches
 from .resources import MicroBatchResource, ObjectStoreResource
 
@@ -52,18 +49,6 @@ def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreReso
         dynamic_partitions_requests=[tweet_batches.build_add_request([b.key for b in batches])],
         cursor=advance_cursor(cursor, new, lookback).encode(),
     )
-
-
-@run_status_sensor(
-    run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[ingest_tweet_batch], request_job=check_tweet_batch,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="After a micro-batch run succeeds, requests the reconciliation checks of its batch.",
-)
-def check_finished_batches(context: RunStatusSensorContext):
-    partition = context.dagster_run.tags.get("dagster/partition")
-    if partition is None:
-        return SkipReason(f"run {context.dagster_run.run_id} has no batch partition")
-    return RunRequest(run_key=f"checks-{context.dagster_run.run_id}", partition_key=partition)
 
 
 follow_upstream = AutomationConditionSensorDefinition(

@@ -1,6 +1,6 @@
 """Silver: one clean row per tweet id, typed and normalised, merged batch by batch."""
 
-from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, MetadataValue, asset
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -9,7 +9,7 @@ from ..lib.lake.pandas_udfs import map_in_pandas
 from ..lib.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
 from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
-from .timing import stopwatch
+from .timing import Laps, stopwatch
 
 
 @asset(
@@ -28,25 +28,30 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
     """
     batch_id = context.partition_key
     with stopwatch() as timer:
+        lap = Laps()
         session = spark.session()
-        bronze = delta_tables.read_batch(session, lake.path("bronze_tweets"), batch_id)
-        bronze = bronze.select(*BRONZE_INPUT_COLUMNS).cache()
-        batch_rows = bronze.count()
-        with_text = bronze.where(F.col("text").isNotNull() & (F.length(F.trim("text")) > 0))
-        silver = map_in_pandas(with_text, silver_partitions, SILVER_SCHEMA)
+        lap("spark_session")
+        bronze = delta_tables.read_batch(session, lake.path("bronze_tweets"), batch_id).select(*BRONZE_INPUT_COLUMNS)
+        has_text = F.col("text").isNotNull() & (F.length(F.trim("text")) > 0)
+        counted = bronze.agg(F.count("*").alias("rows"), F.count(F.when(has_text, 1)).alias("with_text")).first()
+        batch_rows, empty_texts = counted["rows"], counted["rows"] - counted["with_text"]
+        lap("read_bronze")
+        silver = map_in_pandas(bronze.where(has_text), silver_partitions, SILVER_SCHEMA)
         first_per_id = Window.partitionBy("id").orderBy("ingested_at", "record_key")
         deduped = (silver.withColumn("_n", F.row_number().over(first_per_id))
                    .where("_n = 1").drop("_n").cache())
-        kept = deduped.count()
-        empty_texts = batch_rows - with_text.count()
+        ids = [row.id for row in deduped.select("id").collect()]
+        kept = len(ids)
+        lap("clean_and_dedupe")
         path = lake.path("silver_tweets")
         if delta_tables.batch_is_new(path, batch_id):
-            metrics = delta_tables.append_new_ids(session, deduped, path, batch_id)
+            metrics = delta_tables.append_new_ids(session, deduped, path, batch_id, ids)
         else:
             metrics = delta_tables.merge_by_id(session, deduped, path, update_when="t.batch_id = s.batch_id")
+        lap("write")
         state = delta_tables.describe(session, lake.path("silver_tweets"))
-        bronze.unpersist()
         deduped.unpersist()
+        lap("describe")
     inserted = metrics.get("num_inserted_rows", 0)
     updated = metrics.get("num_updated_rows", 0)
     context.log.info(f"batch {batch_id}: {kept} rows to merge, {inserted} inserted, {updated} updated")
@@ -54,5 +59,5 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
         **state.metadata(), **spark.metadata(), "duration_s": timer["seconds"], "batch_rows": batch_rows,
         "dropped_empty_text": empty_texts, "duplicates_in_batch": batch_rows - empty_texts - kept,
         "duplicates_of_earlier_batches": kept - inserted - updated,
-        "inserted": inserted, "updated": updated,
+        "inserted": inserted, "updated": updated, "step_seconds": MetadataValue.json(lap.seconds),
     })

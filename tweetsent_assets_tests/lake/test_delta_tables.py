@@ -48,7 +48,7 @@ def _operations(spark, path: str) -> list[str]:
     return [f"{h.operation}:{h.operationParameters.get('mode')}" for h in history]
 
 
-def test_a_new_batch_is_an_idempotent_append_and_a_known_one_is_replaced(spark, tmp_path):
+def test_a_new_batch_is_an_append_and_a_known_one_is_replaced(spark, tmp_path):
     path = str(tmp_path / "table")
     assert delta_tables.batch_is_new(path, "b1")
     delta_tables.replace_batch(_frame(spark, "b1", range(3)), path, "b1")
@@ -59,10 +59,16 @@ def test_a_new_batch_is_an_idempotent_append_and_a_known_one_is_replaced(spark, 
     assert sorted((r.id, r.n) for r in spark.read.format("delta").load(path).collect()) == [
         ("b1-0", 5), ("b1-1", 5), ("b1-2", 5), ("b2-0", 0), ("b2-1", 0)]
 
-    again = _frame(spark, "b1", range(3), n=9).write.format("delta").mode("append") \
-        .option("txnAppId", "tweetsent-batch:b1").option("txnVersion", 0)
-    again.save(path)
-    assert spark.read.format("delta").load(path).count() == 5, "Delta skips a write whose txn id it already holds"
+    assert delta_tables.batch_rows_in_log(path, "b1") == 3 and delta_tables.batch_rows_in_log(path, "b9") == 0
+
+
+def test_a_batch_tagged_by_an_idempotent_write_id_is_not_new(spark, tmp_path):
+    """Tables written by earlier versions tagged batch appends with txnAppId; those batches stay known."""
+    path = str(tmp_path / "tagged")
+    _frame(spark, "b0", range(1)).write.format("delta").save(path)
+    _frame(spark, "zz", range(0)).write.format("delta").mode("append") \
+        .option("txnAppId", "tweetsent-batch:b5").option("txnVersion", 0).save(path)
+    assert not delta_tables.batch_is_new(path, "b5") and delta_tables.batch_is_new(path, "b6")
 
 
 def test_batches_written_without_txn_ids_or_remote_tables_are_replaced(spark, tmp_path):
@@ -135,12 +141,13 @@ def test_runs_appending_different_new_batches_at_once_both_land(spark, tmp_path)
 def test_append_new_ids_appends_only_ids_the_table_lacks(spark, tmp_path):
     path = str(tmp_path / "silver")
     assert not delta_tables.exists(spark, path)
-    assert delta_tables.append_new_ids(spark, _frame(spark, "b1", range(5)), path, "b1") == {
-        "num_inserted_rows": 5, "num_updated_rows": 0}
+    assert delta_tables.append_new_ids(spark, _frame(spark, "b1", range(5)), path, "b1",
+                                       [f"b1-{i}" for i in range(5)]) == {"num_inserted_rows": 5, "num_updated_rows": 0}
     assert delta_tables.exists(spark, path)
     second = _frame(spark, "b1", range(3, 5), n=8).withColumn("batch_id", F.lit("b2")).unionByName(
         _frame(spark, "b2", range(3)))
-    assert delta_tables.append_new_ids(spark, second, path, "b2")["num_inserted_rows"] == 3
+    second_ids = ["b1-3", "b1-4", "b2-0", "b2-1", "b2-2"]
+    assert delta_tables.append_new_ids(spark, second, path, "b2", second_ids)["num_inserted_rows"] == 3
     rows = {r.id: (r.batch_id, r.n) for r in spark.read.format("delta").load(path).collect()}
     assert rows == {**{f"b1-{i}": ("b1", 0) for i in range(5)}, **{f"b2-{i}": ("b2", 0) for i in range(3)}}
     assert _operations(spark, path) == ["WRITE:Append", "WRITE:Append"]

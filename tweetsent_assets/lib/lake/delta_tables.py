@@ -95,13 +95,12 @@ def _missing_table(exc: BaseException) -> bool:
                                              "DELTA_TABLE_NOT_FOUND", "doesn't exist"))
 
 
-def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = ()) -> None:
+def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = (), rows: int | None = None) -> None:
     """Write `batch_id`'s rows, replacing any it has, adding any new columns (schema evolution).
 
     Rows from `keep_sources` (objects not re-read this time) stay as they are. A batch the table
-    has never held is a blind append, which skips replaceWhere's scan of the table's files; it
-    carries Delta's idempotent-write id (txnAppId = the batch), so two runs appending the same new
-    batch at once conflict and the retry replaces instead.
+    has never held is a blind append (see append_batch), which skips replaceWhere's scan of the
+    table's files. `rows` is df's row count when the caller knows it (else it is counted).
     """
     fault_point(f"write:{_table_name(path)}")
     predicate = batch_predicate(batch_id)
@@ -111,13 +110,54 @@ def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = ()) ->
 
     def write() -> None:
         if not keep_sources and batch_is_new(path, batch_id):
-            _txn_append(df, path, batch_id)
+            append_batch(df, path, batch_id, df.count() if rows is None else rows)
         else:
-            df.write.format("delta").option("mergeSchema", "true").mode("overwrite") \
-                .option("replaceWhere", predicate).save(path)
+            _replace_where(df, path, predicate)
 
     retry_on_conflict(write)
     fault_point(f"written:{_table_name(path)}")
+
+
+def append_batch(df, path: str, batch_id: str, rows: int) -> None:
+    """Append a batch the table did not hold, then confirm from the log that it holds it exactly once.
+
+    Two runs that both saw the batch as new both append it; each then finds more rows of the batch
+    than it wrote and replaces the batch with its own rows, and Delta's conflict check on those
+    replaceWhere writes leaves one run's rows. This costs a log read (milliseconds) where Delta's
+    idempotent-write id (`txnAppId`) cost a snapshot reconstruction job per write (about 1.5 s,
+    benchmarks/delta_writes.py).
+    """
+    df.write.format("delta").option("mergeSchema", "true").mode("append").save(path)
+    held = batch_rows_in_log(path, batch_id)
+    if held != rows:
+        log.warning("%s holds %s rows of batch %s after appending %d (a concurrent writer?); replacing the batch",
+                    _table_name(path), held, batch_id, rows)
+        retry_on_conflict(lambda: _replace_where(df, path, batch_predicate(batch_id)))
+
+
+def _replace_where(df, path: str, predicate: str) -> None:
+    df.write.format("delta").option("mergeSchema", "true").mode("overwrite").option("replaceWhere", predicate).save(path)
+
+
+def batch_rows_in_log(path: str, batch_id: str) -> int | None:
+    """Rows of `batch_id` per the log's file statistics; None when a file mixes it with other batches
+    (or the table is remote), so the count cannot be known without a scan."""
+    if not _is_local(path):
+        return None
+    import pyarrow.compute as pc
+
+    _, files = _read_log(path)
+    if not files.num_rows:
+        return 0
+    low, high = files.column("min.batch_id"), files.column("max.batch_id")
+    covers = pc.and_(pc.less_equal(low, batch_id), pc.greater_equal(high, batch_id))
+    mine = files.filter(pc.fill_null(covers, True))
+    if not mine.num_rows:
+        return 0
+    exact = pc.and_(pc.equal(mine.column("min.batch_id"), batch_id), pc.equal(mine.column("max.batch_id"), batch_id))
+    if not pc.all(pc.fill_null(exact, False)).as_py():
+        return None
+    return int(pc.sum(mine.column("num_records")).as_py() or 0)
 
 
 def batch_is_new(path: str, batch_id: str) -> bool:
@@ -149,13 +189,8 @@ def batch_is_new(path: str, batch_id: str) -> bool:
     return not pc.any(covers).as_py()
 
 
-def _txn_append(df, path: str, batch_id: str) -> None:
-    """Append tagged with the batch's idempotent-write id: Delta skips a second append of the same batch."""
-    (df.write.format("delta").option("mergeSchema", "true").mode("append")
-     .option("txnAppId", _batch_txn_id(batch_id)).option("txnVersion", 0).save(path))
-
-
 def _batch_txn_id(batch_id: str) -> str:
+    """The idempotent-write id that earlier versions tagged batch appends with; batch_is_new still honours it."""
     return f"tweetsent-batch:{batch_id}"
 
 
@@ -164,20 +199,22 @@ def _is_local(path: str) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
-def without_keys_in_other_batches(spark, df, path: str, batch_id: str, sources: list[str]):
-    """Drop rows whose record_key another batch already wrote (same object version re-listed).
+def keys_in_other_batches(spark, path: str, batch_id: str, sources: list[str]) -> set[str]:
+    """Record keys of these source files that another batch already wrote (same object version re-listed).
 
     Only rows from the same source files are looked at, so the check stays proportional to the
-    batch rather than to the table.
+    batch rather than to the table. The keys come back to the driver so that the batch's own rows
+    are filtered there: a write whose plan reads its target table is no blind append for Delta,
+    which then reconstructs the table's state (seconds) before committing.
     """
     if not sources or not exists(spark, path):
-        return df
+        return set()
     from pyspark.sql import functions as F
 
     earlier = (spark.read.format("delta").load(path)
                .where(F.col("source_file").isin(sources) & (F.col("batch_id") != batch_id))
                .select("record_key"))
-    return df.join(earlier, "record_key", "left_anti")
+    return {row.record_key for row in earlier.collect()}
 
 
 def read_batch(spark, path: str, batch_id: str):
@@ -207,28 +244,24 @@ def merge_by_id(spark, df, path: str, update_when: str | None = None) -> dict:
     return metrics
 
 
-def append_new_ids(spark, df, path: str, batch_id: str) -> dict:
+def append_new_ids(spark, df, path: str, batch_id: str, ids: list[str]) -> dict:
     """Append the rows of a batch the table has never held whose `id` it does not hold yet.
 
-    The blind-append alternative to merge_by_id for a new batch: existing ids are looked up for
-    this batch's ids only (Delta skips files by their id statistics), and the append carries the
-    batch's idempotent-write id like replace_batch's. Returns the same metric names as a MERGE.
+    The blind-append alternative to merge_by_id for a new batch. `ids` are df's (distinct) ids;
+    those the table holds are looked up for these ids only (Delta skips files by their id
+    statistics) and filtered out as literals, so the write's plan does not read its own table.
+    The append is checked like replace_batch's. Returns the same metric names as a MERGE.
     """
     from pyspark.sql import functions as F
 
-    ids = [row.id for row in df.select("id").distinct().collect()]
-    fresh = df
+    held = []
     if ids and exists(spark, path):
-        held = spark.read.format("delta").load(path).where(F.col("id").isin(ids)).select("id")
-        fresh = df.join(held, "id", "left_anti")
-    fresh = fresh.cache()
-    inserted = fresh.count()
-    try:
-        if inserted:
-            fault_point(f"merge:{_table_name(path)}")
-            retry_on_conflict(lambda: _txn_append(fresh, path, batch_id))
-    finally:
-        fresh.unpersist()
+        held = [row.id for row in spark.read.format("delta").load(path).where(F.col("id").isin(ids)).select("id").collect()]
+    inserted = len(ids) - len(held)
+    if inserted:
+        fault_point(f"merge:{_table_name(path)}")
+        fresh = df.where(~F.col("id").isin(held)) if held else df
+        retry_on_conflict(lambda: append_batch(fresh, path, batch_id, inserted))
     fault_point(f"merged:{_table_name(path)}")
     return {"num_inserted_rows": inserted, "num_updated_rows": 0}
 
