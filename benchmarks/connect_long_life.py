@@ -1,8 +1,8 @@
 """Does a long-lived Spark Connect server stay flat? Server memory and Python daemons/workers over many runs.
 
 Starts a Connect server, lands `--runs` small objects (one batch each), then executes every batch
-as its own run process (as Dagster's run launcher does) attached to the server through the session
-pool. Prints the server's resident memory and its Python daemons and workers at 0, 20, 100 and
+as its own run process (as Dagster's run launcher does, `--parallel` at a time) attached to the
+server through the session pool. Prints the server's resident memory and its Python daemons and workers at 0, 20, 100 and
 `--runs` runs. A last phase connects `--fresh` processes with a new session id each, as a client
 without the pool would, to show the daemons that Spark 4.2 never frees (SPARK-54055). Run:
 
@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--fresh", type=int, default=20)
     parser.add_argument("--tweets-per-object", type=int, default=20)
+    parser.add_argument("--parallel", type=int, default=2, help="run processes at a time (at most the slots, 4)")
     parser.add_argument("--child", nargs=4, metavar=("ROOT", "MASTER", "STATE_DIR", "PARTITION"), help=argparse.SUPPRESS)
     parser.add_argument("--fresh-client", metavar="MASTER", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -114,9 +115,14 @@ def main(argv=None) -> int:
         started, failed = time.time(), 0
         report(server, 0, 0)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        running: list[subprocess.Popen] = []
         for index, partition in enumerate(partitions, start=1):
-            failed += subprocess.run([sys.executable, __file__, "--child", str(root), server.url, str(server.state_dir),
-                                      partition], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0
+            running.append(subprocess.Popen([sys.executable, __file__, "--child", str(root), server.url,
+                                             str(server.state_dir), partition], env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            if len(running) >= args.parallel or index in CHECKPOINTS or index == len(partitions):
+                failed += sum(proc.wait() != 0 for proc in running)
+                running = []
             if index in CHECKPOINTS or index == len(partitions):
                 report(server, index, time.time() - started)
         print(f"{len(partitions)} runs, {failed} failed, {(time.time() - started) / max(1, len(partitions)):.1f} s per run")

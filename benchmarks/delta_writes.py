@@ -1,7 +1,9 @@
-"""Seconds per batch write (delta_tables.replace_batch, 1,000 rows) with Delta's default snapshotPartitions against ours.
+"""Seconds per batch write (1,000 rows): Delta's default snapshotPartitions against ours, and new-batch appends.
 
-Each setting needs its own Spark session, so each trial is a child process; trials alternate
-between the settings and the figures are medians. Run from the repo root:
+Re-writes of known batches (replaceWhere) compare Delta's default snapshotPartitions with ours.
+Appends of new batches compare the idempotent-write id (`txnAppId`, which makes Delta rebuild the
+table's state before each commit) with delta_tables.replace_batch's checked plain append. Each
+setting runs in a child process of its own; trials alternate and the figures are medians. Run:
 
     .venv/bin/python benchmarks/delta_writes.py --trials 2
 """
@@ -17,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SETTINGS = {"delta default (50)": "delta", "tweetsent local default": "tweetsent"}
+SETTINGS = {"delta default (50)": "delta", "tweetsent local default": "tweetsent",
+            "new batches, txnAppId append": "txn", "new batches, checked append": "checked"}
 
 
 def trial(setting: str, writes: int, folder: str) -> list[float]:
@@ -34,9 +37,14 @@ def trial(setting: str, writes: int, folder: str) -> list[float]:
     path = str(Path(folder) / "table")
     seconds = []
     for i in range(writes):
-        batch = f"b{i % 6}"
+        batch = f"b{i:03d}" if setting in ("txn", "checked") else f"b{i % 6}"
+        frame = rows.withColumn("batch_id", F.lit(batch))
         started = time.perf_counter()
-        delta_tables.replace_batch(rows.withColumn("batch_id", F.lit(batch)), path, batch)
+        if setting == "txn":
+            frame.write.format("delta").option("mergeSchema", "true").mode("append") \
+                .option("txnAppId", f"tweetsent-batch:{batch}").option("txnVersion", 0).save(path)
+        else:
+            delta_tables.replace_batch(frame, path, batch, rows=1000)
         seconds.append(time.perf_counter() - started)
     return seconds
 
@@ -61,7 +69,9 @@ def main(argv=None) -> int:
             steady[name] += seconds[4:]
             print(f"trial {round_ + 1} {name}: median {statistics.median(seconds[4:]):.2f} s per write "
                   f"(first writes {', '.join(f'{s:.1f}' for s in seconds[:4])} s)", flush=True)
-    default, ours = (statistics.median(v) for v in steady.values())
+    default, ours, txn, checked = (statistics.median(v) for v in steady.values())
+    print(f"median s per new-batch append: txnAppId {txn:.2f}, checked append {checked:.2f} "
+          f"(append_speedup={txn / checked:.2f})")
     print(f"median s per write: delta default {default:.2f}, tweetsent {ours:.2f}")
     print(f"write_speedup={default / ours:.2f}")
     return 0
