@@ -3,7 +3,14 @@ from dagster import Definitions, in_process_executor
 
 from . import settings
 from .defs.active_learning import active_learning_queue
-from .defs.aggregates import mention_sentiment, sentiment_spikes, sentiment_trends
+from .defs.aggregates import (
+    AGGREGATE_CHECKS,
+    aggregate_ledgers,
+    mention_sentiment,
+    refresh_aggregates,
+    sentiment_spikes,
+    sentiment_trends,
+)
 from .defs.bronze import bronze
 from .defs.eda import tweet_eda
 from .defs.gold import gold_tweet_sentiment
@@ -14,7 +21,7 @@ from .defs.checks import (
     landed_equals_bronze_plus_quarantine,
     silver_ids_unique,
 )
-from .defs.jobs import evaluate_candidates, ingest_tweet_batch, refresh_aggregates, rescore_gold
+from .defs.jobs import evaluate_candidates, ingest_tweet_batch, rescore_gold
 from .defs.ml_assets import (
     champion_decision,
     champion_model,
@@ -51,11 +58,11 @@ def default_resources() -> dict:
 def build_defs(resources: dict) -> Definitions:
     """All definitions bound to `resources` (tests and benchmarks pass their own)."""
     return Definitions(
-        assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends,
+        assets=[bronze, silver_tweets, gold_tweet_sentiment, aggregate_ledgers, mention_sentiment, sentiment_trends,
                 sentiment_spikes, tweet_eda, active_learning_queue,
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
         asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
-                      landed_equals_bronze_plus_quarantine, silver_ids_unique],
+                      landed_equals_bronze_plus_quarantine, silver_ids_unique, *AGGREGATE_CHECKS],
         jobs=[ingest_tweet_batch, refresh_aggregates, rescore_gold, evaluate_candidates],
         sensors=[new_tweet_objects, follow_upstream],
         schedules=[nightly_model_evaluation],

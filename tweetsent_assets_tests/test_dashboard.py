@@ -28,7 +28,7 @@ from tweetsent_assets.lib.dates import parse_tweet_timestamp
 from tweetsent_assets.lib.registry import log_and_register, promote
 from tweetsent_assets.lib.sentiment.model import ModelSpec, load_model
 from tweetsent_assets.lib.sources import read_airline
-from tweetsent_assets.lib.spikes import with_shares
+from tweetsent_assets.lib.insights.spikes import with_shares
 from tweetsent_assets.lib.text_cleaning import clean_text, extract_hashtags, extract_mentions
 
 from .support import PROJECT_ROOT, shared

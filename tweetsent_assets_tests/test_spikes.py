@@ -17,7 +17,7 @@ from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.defs.aggregates import sentiment_spikes, sentiment_trends
 from tweetsent_assets.lib.replay import replay
-from tweetsent_assets.lib.spikes import detect_spikes, score_windows, with_shares
+from tweetsent_assets.lib.insights.spikes import detect_spikes, score_windows, with_shares
 
 from .support import pipeline_resources
 

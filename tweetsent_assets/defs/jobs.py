@@ -1,29 +1,32 @@
-"""Jobs: one micro-batch through bronze, silver and gold; and the aggregates refresh."""
+"""Jobs: one micro-batch through bronze, silver, gold and the aggregates; a re-score; candidate evaluations.
+
+The aggregates' full-rebuild job, refresh_aggregates, lives in aggregates.py.
+"""
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from .ml_assets import candidate_partitions
 from .partitions import tweet_batches
 
+# Per batch, without the checks that compare the aggregates with a full rebuild (those read all of gold).
+AGGREGATE_ASSETS = AssetSelection.assets("aggregate_ledgers", "mention_sentiment", "sentiment_trends",
+                                         "sentiment_spikes").without_checks()
 BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
-                                     "gold_tweet_sentiment")
+                                     "gold_tweet_sentiment") | AGGREGATE_ASSETS
 
 # In-process so every step of a run shares the run's one SparkSession. The priority tag makes the
 # run queue launch waiting micro-batches before aggregate refreshes and evaluations.
 ingest_tweet_batch = define_asset_job(
     "ingest_tweet_batch", selection=BATCH_ASSETS, partitions_def=tweet_batches,
     executor_def=in_process_executor,
-    description="One micro-batch of landing objects through bronze, silver and gold.",
+    description="One micro-batch of landing objects through bronze, silver, gold and the aggregates.",
     tags={"tweetsent/kind": "micro-batch", "dagster/priority": "10"},
 )
-refresh_aggregates = define_asset_job(
-    "refresh_aggregates", selection=AssetSelection.assets("mention_sentiment", "sentiment_trends", "sentiment_spikes"),
-    executor_def=in_process_executor,
-)
 rescore_gold = define_asset_job(
-    "rescore_gold", selection=AssetSelection.assets("gold_tweet_sentiment"), partitions_def=tweet_batches,
+    "rescore_gold", selection=AssetSelection.assets("gold_tweet_sentiment") | AGGREGATE_ASSETS,
+    partitions_def=tweet_batches,
     executor_def=in_process_executor,
-    description="Re-score gold batch partitions with the current champion (launch as a backfill); "
-                "bronze and silver are left alone.",
+    description="Re-score gold batch partitions with the current champion (launch as a backfill) and replace "
+                "their contribution to the aggregates; bronze and silver are left alone.",
 )
 evaluate_candidates = define_asset_job(
     "evaluate_candidates", selection=AssetSelection.assets("model_evaluations"), partitions_def=candidate_partitions,
