@@ -3,14 +3,7 @@ from dagster import Definitions, in_process_executor
 
 from . import settings
 from .defs.active_learning import active_learning_queue
-from .defs.aggregates import (
-    AGGREGATE_CHECKS,
-    aggregate_ledgers,
-    mention_sentiment,
-    refresh_aggregates,
-    sentiment_spikes,
-    sentiment_trends,
-)
+from .defs.aggregates import AGGREGATE_CHECKS, aggregates, refresh_aggregates
 from .defs.bronze import bronze
 from .defs.eda import tweet_eda
 from .defs.gold import gold_tweet_sentiment
@@ -58,8 +51,7 @@ def default_resources() -> dict:
 def build_defs(resources: dict) -> Definitions:
     """All definitions bound to `resources` (tests and benchmarks pass their own)."""
     return Definitions(
-        assets=[bronze, silver_tweets, gold_tweet_sentiment, aggregate_ledgers, mention_sentiment, sentiment_trends,
-                sentiment_spikes, tweet_eda, active_learning_queue,
+        assets=[bronze, silver_tweets, gold_tweet_sentiment, aggregates, tweet_eda, active_learning_queue,
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
         asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
                       landed_equals_bronze_plus_quarantine, silver_ids_unique, *AGGREGATE_CHECKS],

@@ -13,10 +13,11 @@ import pytest
 
 from tweetsent_assets.lib import delta_tables
 from tweetsent_assets.lib.insights import ledger as ledgers
-from tweetsent_assets.lib.insights import rebuild, tables
+from tweetsent_assets.lib.insights import pipeline, tables, verify
 
 WINDOW, ROLLING = "1 hour", "6 hours"
 RULE = tables.SpikeRule(z=3.0, baseline="8 hours", min_baseline_windows=6, min_tweets=10)
+SETTINGS = pipeline.Settings(window=WINDOW, rolling=ROLLING, rule=RULE)
 START = datetime(2026, 3, 1)
 GOLD_SCHEMA = "id string, batch_id string, created_at timestamp, mentions array<string>, hashtags array<string>, label string"
 SPIKE_HOUR = 20
@@ -39,21 +40,14 @@ def tweets(batch: str, hours: range, per_hour: int = 20, offset: int = 0) -> pd.
 
 @pytest.fixture
 def lake(spark, tmp_path):
-    paths = rebuild.Paths.under(lambda name: str(tmp_path / name))
+    paths = pipeline.Paths.under(lambda name: str(tmp_path / name))
 
     def write(frame: pd.DataFrame) -> None:
         batch = frame["batch_id"].iloc[0]
         delta_tables.replace_batch(spark.createDataFrame(frame, GOLD_SCHEMA), paths.gold, batch)
 
     def fold(batch: str) -> None:
-        """What the aggregate assets do for one batch, in their order."""
-        gold = delta_tables.read_batch(spark, paths.gold, batch)
-        ledgers.fold_batch(spark, paths.mention_ledger, ledgers.MENTIONS, batch, ledgers.mention_partials(gold))
-        ledgers.fold_batch(spark, paths.window_ledger, ledgers.WINDOWS, batch, ledgers.window_partials(gold, WINDOW))
-        tables.update_mentions(spark, paths.mention_ledger, paths.mentions, batch)
-        touched = tables.touched_windows(spark, paths.window_ledger, batch)
-        tables.update_trends(spark, paths.window_ledger, paths.trends, touched, ROLLING)
-        tables.update_spikes(spark, paths.trends, paths.gold, paths.spikes, touched, RULE)
+        pipeline.update_batch(spark, paths, batch, SETTINGS)
 
     return {"paths": paths, "write": write, "fold": fold, "spark": spark}
 
@@ -68,21 +62,21 @@ def assert_matches_rebuild(lake) -> dict[str, pd.DataFrame]:
     gold = spark.read.format("delta").load(paths.gold)
     mentions, trends, spikes = read(lake, paths.mentions), read(lake, paths.trends), read(lake, paths.spikes)
     clean = {"missing": 0, "extra": 0, "different": 0, "examples": []}
-    assert rebuild.differences(mentions, rebuild.expected_mentions(gold), "mention",
+    assert verify.differences(mentions, verify.expected_mentions(gold), "mention",
                                [*ledgers.COUNTS, *ledgers.EXTREMES]) == clean
     shares = [c for c in trends.columns if "share" in c]
-    expected_trends = rebuild.expected_trends(gold, WINDOW, ROLLING)
-    assert rebuild.differences(trends, expected_trends, "window_start", ["window_end", *ledgers.COUNTS],
+    expected_trends = verify.expected_trends(gold, WINDOW, ROLLING)
+    assert verify.differences(trends, expected_trends, "window_start", ["window_end", *ledgers.COUNTS],
                                shares) == clean
     expected_spikes = tables.spikes_of(spark, expected_trends, gold, RULE).toPandas()
     for frame in (spikes, expected_spikes):
         for column in ("top_mentions", "top_hashtags"):
             frame[column] = frame[column].map(tuple)
-    assert rebuild.differences(spikes, expected_spikes, "window_start",
+    assert verify.differences(spikes, expected_spikes, "window_start",
                                ["negative", "total", "top_mentions", "top_hashtags"],
                                ["z_score", "baseline_share_negative"]) == clean
-    totals = ledgers.totals(spark, paths.window_ledger).toPandas()
-    assert totals["total"].sum() == gold.count(), "the window ledger's totals cover every gold row"
+    totals = ledgers.read(spark, paths.ledger, f"batch_id = '{ledgers.TOTAL}' AND kind = 'window'")
+    assert totals["total"].sum() == gold.count(), "the window totals cover every gold row"
     return {"mentions": mentions.set_index("mention"), "trends": trends, "spikes": spikes}
 
 
@@ -129,17 +123,19 @@ def test_batches_reruns_and_rescores_fold_to_the_full_rebuild(lake):
     moved = assert_matches_rebuild(lake)
     assert moved["mentions"].loc["other", "first_seen"] == pd.Timestamp(START)
     assert len(moved["trends"]) == 2 + 15 and moved["trends"]["window_start"].min() == pd.Timestamp(START)
-    partials = read(lake, lake["paths"].mention_ledger)
+    partials = read(lake, lake["paths"].ledger)
     assert set(partials["batch_id"]) == {"b1", "b2", "b3", ledgers.TOTAL}
 
 
+@pytest.mark.slow
 def test_full_rebuild_equals_the_incremental_tables(lake):
     for frame in (tweets("b1", range(0, 12)), tweets("b2", range(12, 24)), tweets("b3", range(6, 18), per_hour=3)):
         lake["write"](frame)
         lake["fold"](frame["batch_id"].iloc[0])
     incremental = assert_matches_rebuild(lake)
-    rebuild.rebuild_all(lake["spark"], lake["paths"], WINDOW, ROLLING, RULE)
+    pipeline.rebuild_all(lake["spark"], lake["paths"], SETTINGS)
     rebuilt = assert_matches_rebuild(lake)
     assert rebuilt["mentions"].sort_index().equals(incremental["mentions"].sort_index())
-    totals = ledgers.totals(lake["spark"], lake["paths"].mention_ledger).toPandas().set_index("mention")
+    totals = ledgers.mentions_of(ledgers.read(lake["spark"], lake["paths"].ledger, f"batch_id = '{ledgers.TOTAL}'"))
+    totals = totals.set_index("mention")
     assert totals.loc["brand", "total"] == 24 * 20 + 12 * 3

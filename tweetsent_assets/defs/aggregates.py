@@ -3,7 +3,7 @@
 Every asset here is partitioned like gold: materializing partition b folds batch b's contribution
 into the tables (aggregate_ledgers), then updates only the mentions and windows b touched. They
 run in the micro-batch job right after gold, so their cost per batch does not grow with history.
-The `refresh_aggregates` job rebuilds everything from gold; the checks compare with such a rebuild.
+The `refresh_aggregates` job rebuilds everything from gold; the checks compare with such a verify.
 """
 import json
 
@@ -12,23 +12,23 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
+    AssetSpec,
     AutomationCondition,
     Config,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
-    asset,
     asset_check,
     in_process_executor,
     job,
+    multi_asset,
     op,
 )
 from pydantic import Field
 
 from .. import settings
-from ..lib import delta_tables
 from ..lib.insights import ledger as ledgers
-from ..lib.insights import rebuild, tables
+from ..lib.insights import pipeline, tables, verify
 from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
 from .timing import Laps, stopwatch
@@ -39,17 +39,11 @@ FOLLOW_BATCH = AutomationCondition.eager()
 FOLLOW_GOLD = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
-class LedgerConfig(Config):
+class AggregateConfig(Config):
     window: str = Field(default=settings.TREND_WINDOW,
-                        description="Time window of the window ledger and sentiment_trends, e.g. '15 minutes', "
-                                    "'1 hour'; changing it needs a refresh_aggregates rebuild")
-
-
-class TrendConfig(Config):
+                        description="Time window of the ledger and sentiment_trends, e.g. '15 minutes', '1 hour'; "
+                                    "after changing it, run refresh_aggregates once")
     rolling: str = Field(default="24 hours", description="Span of the trailing rolling share, e.g. '6 hours'")
-
-
-class SpikeConfig(Config):
     z: float = Field(default=3.0, description="Flag windows whose negative share is more than z standard deviations "
                                               "from its rolling baseline")
     baseline: str = Field(default="24 hours", description="Span of earlier windows forming the baseline")
@@ -58,99 +52,76 @@ class SpikeConfig(Config):
     two_sided: bool = Field(default=True, description="Flag drops of the negative share too, not only rises")
     top_n: int = Field(default=5, description="Top mentions and hashtags kept per flagged window")
 
-    def rule(self) -> tables.SpikeRule:
-        return tables.SpikeRule(z=self.z, baseline=self.baseline, min_baseline_windows=self.min_baseline_windows,
+    def settings(self) -> pipeline.Settings:
+        rule = tables.SpikeRule(z=self.z, baseline=self.baseline, min_baseline_windows=self.min_baseline_windows,
                                 min_tweets=self.min_tweets, two_sided=self.two_sided, top_n=self.top_n)
+        return pipeline.Settings(window=self.window, rolling=self.rolling, rule=rule)
 
 
-class RebuildConfig(LedgerConfig, TrendConfig, SpikeConfig):
-    """Everything a full rebuild needs: the window, the rolling span and the spike rule."""
+AGGREGATE_SPECS = [
+    AssetSpec("aggregate_ledger", deps=["gold_tweet_sentiment"], partitions_def=tweet_batches,
+              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              description="Per batch: partial counts per @mention and per time window; plus their running totals."),
+    AssetSpec("mention_sentiment", deps=["aggregate_ledger"], partitions_def=tweet_batches,
+              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              description="Per @mention: negative/neutral/positive counts, total, first and last seen."),
+    AssetSpec("sentiment_trends", deps=["aggregate_ledger"], partitions_def=tweet_batches,
+              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              description="Count and share of each sentiment per time window (config `window`), plus their "
+                          "trailing rolling share (config `rolling`). Tweets without a time are left out."),
+    AssetSpec("sentiment_spikes", deps=["sentiment_trends"], partitions_def=tweet_batches,
+              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              description="Windows whose negative share departs from its rolling baseline by more than z standard "
+                          "deviations, each with its top mentions and hashtags."),
+]
 
 
-@asset(deps=["gold_tweet_sentiment"], partitions_def=tweet_batches, group_name="aggregates",
-       kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH)
-def aggregate_ledgers(context: AssetExecutionContext, config: LedgerConfig, spark: SparkResource,
-                      lake: LakeResource) -> MaterializeResult:
-    """The batch's partial counts per @mention and per time window, folded into the running totals.
+@multi_asset(specs=AGGREGATE_SPECS, name="aggregates", partitions_def=tweet_batches, can_subset=False)
+def aggregates(context: AssetExecutionContext, config: AggregateConfig, spark: SparkResource, lake: LakeResource):
+    """Folds the batch into the ledger (replacing any earlier contribution of it), then rewrites the tables.
 
-    One MERGE per ledger replaces the batch's previous contribution (a re-run or a re-score) and
-    moves the totals by the difference; see lib/insights/ledger.py.
+    One MERGE moves the ledger totals by the batch's (new - old) partial counts; mention_sentiment
+    and sentiment_trends are rewritten from the totals (one row per mention or window, not per
+    tweet) and only windows whose baseline the batch touched are re-scored for spikes.
     """
-    batch_id = context.partition_key
     lap = Laps()
     with stopwatch() as timer:
-        session = spark.session()
-        gold = delta_tables.read_batch(session, lake.path("gold_tweet_sentiment"), batch_id).cache()
-        ledgers.fold_batch(session, lake.path(ledgers.MENTIONS.table), ledgers.MENTIONS, batch_id,
-                           ledgers.mention_partials(gold))
-        lap("mentions")
-        ledgers.fold_batch(session, lake.path(ledgers.WINDOWS.table), ledgers.WINDOWS, batch_id,
-                           ledgers.window_partials(gold, config.window))
-        lap("windows")
-        gold.unpersist()
-    return MaterializeResult(metadata={"duration_s": timer["seconds"], "window": config.window,
-                                       "step_seconds": MetadataValue.json(lap.seconds)})
+        done = pipeline.update_batch(spark.session(), pipeline.Paths.under(lake.path), context.partition_key,
+                                     config.settings(), lap)
+    context.log.info(f"batch {context.partition_key}: {done['mentions_touched']} mentions and "
+                     f"{done['windows_touched']} windows touched in {timer['seconds']} s")
+    common = {"duration_s": timer["seconds"], "ledger_version": done["ledger_version"]}
+    yield MaterializeResult(asset_key="aggregate_ledger", metadata={
+        **common, "window": config.window, "batch_rows": done["batch_rows"],
+        "mentions_touched": done["mentions_touched"], "windows_touched": done["windows_touched"],
+        "step_seconds": MetadataValue.json(lap.seconds)})
+    yield MaterializeResult(asset_key="mention_sentiment", metadata={**common, "table_rows": done["mentions"]})
+    yield MaterializeResult(asset_key="sentiment_trends", metadata={**common, "table_rows": done["windows"],
+                                                                    "rolling": config.rolling})
+    yield MaterializeResult(asset_key="sentiment_spikes", metadata={
+        **common, "table_rows": done["spikes"], "spikes": done["spikes"], "windows_rescored": done["windows_rescored"],
+        "rule": MetadataValue.json(config.settings().rule.__dict__),
+        "spike_windows": MetadataValue.md(_spike_table(done["spike_rows"]))})
 
 
-@asset(deps=[aggregate_ledgers], partitions_def=tweet_batches, group_name="aggregates",
-       kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH)
-def mention_sentiment(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> MaterializeResult:
-    """Per @mention: negative/neutral/positive counts, total, first and last seen (the batch's mentions updated)."""
-    with stopwatch() as timer:
-        session = spark.session()
-        touched = tables.update_mentions(session, lake.path(ledgers.MENTIONS.table), lake.path("mention_sentiment"),
-                                         context.partition_key)
-        state = delta_tables.describe(session, lake.path("mention_sentiment"))
-    return MaterializeResult(metadata={**state.metadata(), "duration_s": timer["seconds"],
-                                       "mentions_updated": touched})
+def _spike_table(spikes) -> str:
+    """The newest flagged windows as a markdown table for the Dagster UI."""
+    if spikes.empty:
+        return "no spikes"
+    shown = spikes.sort_values("window_start").tail(20).assign(
+        top_mentions=lambda s: s["top_mentions"].map(", ".join), top_hashtags=lambda s: s["top_hashtags"].map(", ".join))
+    shown = shown[["window_start", "negative", "total", "share_negative", "baseline_share_negative", "z_score",
+                   "top_mentions", "top_hashtags"]]
+    return shown.round(3).to_markdown(index=False)
 
 
-@asset(deps=[aggregate_ledgers], partitions_def=tweet_batches, group_name="aggregates",
-       kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH)
-def sentiment_trends(context: AssetExecutionContext, config: TrendConfig, spark: SparkResource,
-                     lake: LakeResource) -> MaterializeResult:
-    """Count and share of each sentiment per time window, plus their trailing rolling share.
-
-    Only the windows the batch touched and those within `rolling` after them are rewritten.
-    Tweets without a parsable time are left out; windows without tweets have no row.
-    """
-    with stopwatch() as timer:
-        session = spark.session()
-        touched = tables.touched_windows(session, lake.path(ledgers.WINDOWS.table), context.partition_key)
-        updated = tables.update_trends(session, lake.path(ledgers.WINDOWS.table), lake.path("sentiment_trends"),
-                                       touched, config.rolling)
-        state = delta_tables.describe(session, lake.path("sentiment_trends"))
-    return MaterializeResult(metadata={**state.metadata(), "duration_s": timer["seconds"], "rolling": config.rolling,
-                                       "windows_touched": len(touched), "windows_updated": updated})
-
-
-@asset(deps=[sentiment_trends, "gold_tweet_sentiment"], partitions_def=tweet_batches, group_name="aggregates",
-       kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH)
-def sentiment_spikes(context: AssetExecutionContext, config: SpikeConfig, spark: SparkResource,
-                     lake: LakeResource) -> MaterializeResult:
-    """Windows whose negative share departs from its rolling baseline by more than z standard deviations.
-
-    Each flagged window carries the top mentions and hashtags of its tweets: the "spikes during
-    events" of the seed project, computed rather than eyeballed. Only the windows whose baseline
-    includes a window the batch touched are re-scored.
-    """
-    with stopwatch() as timer:
-        session = spark.session()
-        touched = tables.touched_windows(session, lake.path(ledgers.WINDOWS.table), context.partition_key)
-        done = tables.update_spikes(session, lake.path("sentiment_trends"), lake.path("gold_tweet_sentiment"),
-                                    lake.path("sentiment_spikes"), touched, config.rule())
-        state = delta_tables.describe(session, lake.path("sentiment_spikes"))
-    return MaterializeResult(metadata={**state.metadata(), "duration_s": timer["seconds"], **done,
-                                       "spikes": state.rows, "rule": MetadataValue.json(config.rule().__dict__)})
-
-
-@op(description="Rebuilds the aggregate ledgers and the mention, trend and spike tables from the whole gold table.")
-def rebuild_aggregates(context: OpExecutionContext, config: RebuildConfig, spark: SparkResource,
+@op(description="Rebuilds the aggregate ledger and the mention, trend and spike tables from the whole gold table.")
+def rebuild_aggregates(context: OpExecutionContext, config: AggregateConfig, spark: SparkResource,
                        lake: LakeResource) -> None:
     with stopwatch() as timer:
-        done = rebuild.rebuild_all(spark.session(), rebuild.Paths.under(lake.path), config.window, config.rolling,
-                                   config.rule())
-    context.log.info(f"rebuilt the aggregates from gold in {timer['seconds']} s ({done['windows']} windows)")
+        done = pipeline.rebuild_all(spark.session(), pipeline.Paths.under(lake.path), config.settings())
+    context.log.info(f"rebuilt the aggregates from {done['batch_rows']} gold rows in {timer['seconds']} s: "
+                     f"{done['mentions']} mentions, {done['windows']} windows, {done['spikes']} spikes")
 
 
 @job(executor_def=in_process_executor,
@@ -172,45 +143,45 @@ def _result(diff: dict) -> AssetCheckResult:
                                                      "examples": ", ".join(diff["examples"]) or "none"})
 
 
-@asset_check(asset=mention_sentiment, description="Equals a full rebuild from gold: same mentions, counts, "
+@asset_check(asset="mention_sentiment", description="Equals a full rebuild from gold: same mentions, counts, "
                                                   "first and last seen (reads all of gold: run on demand).")
 def mention_sentiment_matches_rebuild(context: AssetCheckExecutionContext, spark: SparkResource,
                                       lake: LakeResource) -> AssetCheckResult:
     session = spark.session()
     actual = session.read.format("delta").load(lake.path("mention_sentiment")).toPandas()
-    expected = rebuild.expected_mentions(session.read.format("delta").load(lake.path("gold_tweet_sentiment")))
-    return _result(rebuild.differences(actual, expected, "mention", [*ledgers.COUNTS, *ledgers.EXTREMES]))
+    expected = verify.expected_mentions(session.read.format("delta").load(lake.path("gold_tweet_sentiment")))
+    return _result(verify.differences(actual, expected, "mention", [*ledgers.COUNTS, *ledgers.EXTREMES]))
 
 
-@asset_check(asset=sentiment_trends, description="Equals a full rebuild from gold: same windows, counts, shares "
+@asset_check(asset="sentiment_trends", description="Equals a full rebuild from gold: same windows, counts, shares "
                                                  "and rolling shares (reads all of gold: run on demand).")
 def sentiment_trends_matches_rebuild(context: AssetCheckExecutionContext, spark: SparkResource,
                                      lake: LakeResource) -> AssetCheckResult:
     session = spark.session()
-    window = _recorded(context, "aggregate_ledgers", "window", settings.TREND_WINDOW)
-    rolling = _recorded(context, "sentiment_trends", "rolling", TrendConfig().rolling)
+    window = _recorded(context, "aggregate_ledger", "window", settings.TREND_WINDOW)
+    rolling = _recorded(context, "sentiment_trends", "rolling", AggregateConfig().rolling)
     actual = session.read.format("delta").load(lake.path("sentiment_trends")).toPandas()
-    expected = rebuild.expected_trends(session.read.format("delta").load(lake.path("gold_tweet_sentiment")),
+    expected = verify.expected_trends(session.read.format("delta").load(lake.path("gold_tweet_sentiment")),
                                        window, rolling)
     shares = [c for c in tables.columns(tables.TRENDS_SCHEMA) if "share" in c]
-    return _result(rebuild.differences(actual, expected, "window_start", ["window_end", *ledgers.COUNTS], shares))
+    return _result(verify.differences(actual, expected, "window_start", ["window_end", *ledgers.COUNTS], shares))
 
 
-@asset_check(asset=sentiment_spikes, description="Equals a full rebuild from gold: same flagged windows, scores "
+@asset_check(asset="sentiment_spikes", description="Equals a full rebuild from gold: same flagged windows, scores "
                                                  "and top terms (reads all of gold: run on demand).")
 def sentiment_spikes_matches_rebuild(context: AssetCheckExecutionContext, spark: SparkResource,
                                      lake: LakeResource) -> AssetCheckResult:
     session = spark.session()
-    window = _recorded(context, "aggregate_ledgers", "window", settings.TREND_WINDOW)
-    rolling = _recorded(context, "sentiment_trends", "rolling", TrendConfig().rolling)
-    rule = tables.SpikeRule(**_recorded(context, "sentiment_spikes", "rule", SpikeConfig().rule().__dict__))
+    window = _recorded(context, "aggregate_ledger", "window", settings.TREND_WINDOW)
+    rolling = _recorded(context, "sentiment_trends", "rolling", AggregateConfig().rolling)
+    rule = tables.SpikeRule(**_recorded(context, "sentiment_spikes", "rule", AggregateConfig().settings().rule.__dict__))
     gold = session.read.format("delta").load(lake.path("gold_tweet_sentiment"))
-    expected = tables.spikes_of(session, rebuild.expected_trends(gold, window, rolling), gold, rule).toPandas()
+    expected = tables.spikes_of(session, verify.expected_trends(gold, window, rolling), gold, rule).toPandas()
     actual = session.read.format("delta").load(lake.path("sentiment_spikes")).toPandas()
     for frame in (actual, expected):
         for column in ("top_mentions", "top_hashtags"):
             frame[column] = frame[column].map(lambda v: json.dumps(list(v)))
-    return _result(rebuild.differences(actual, expected, "window_start",
+    return _result(verify.differences(actual, expected, "window_start",
                                        ["negative", "total", "direction", "baseline_windows", "top_mentions",
                                         "top_hashtags"],
                                        ["share_negative", "baseline_share_negative", "baseline_std", "z_score"]))

@@ -8,7 +8,7 @@ from .ml_assets import candidate_partitions
 from .partitions import tweet_batches
 
 # Per batch, without the checks that compare the aggregates with a full rebuild (those read all of gold).
-AGGREGATE_ASSETS = AssetSelection.assets("aggregate_ledgers", "mention_sentiment", "sentiment_trends",
+AGGREGATE_ASSETS = AssetSelection.assets("aggregate_ledger", "mention_sentiment", "sentiment_trends",
                                          "sentiment_spikes").without_checks()
 BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
                                      "gold_tweet_sentiment") | AGGREGATE_ASSETS

@@ -1,184 +1,212 @@
-"""Per-batch partial aggregates and their running totals, kept together in one Delta table per aggregate.
+"""Per-batch partial aggregates and their running totals, kept together in one Delta table.
 
-A ledger table is partitioned by batch_id: one partition per gold batch holds that batch's
-contribution (its partial counts per key), and the `__total__` partition holds their sum. Folding
-a batch is ONE MERGE that replaces the batch's partials and adds (new - old) to the totals, so a
-re-run or a re-score replaces a contribution and never adds it twice, even after a crash between
-two runs. The MERGE reads the batch's partition and the totals only, never the other batches.
+The ledger is partitioned by batch_id: batch b's partition holds b's contribution (partial counts
+per @mention and per time window), and the `__total__` partition holds their sum. Folding a
+batch is ONE MERGE: the batch's new partials replace its old ones, and the totals move by
+(new - old). A re-run or a re-score therefore replaces a contribution and never adds it twice,
+even after a crash, and no other batch's partials are read. The per-batch frames are small, so
+the differences are computed in pandas on the driver.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
 
-from pyspark.sql import functions as F
+import numpy as np
+import pandas as pd
 
 from .. import delta_tables
 from ..sentiment.labels import LABELS
-from .sql import ensure_table, temp_view
+from .sql import read_where, sql_string, temp_view
 
+TABLE = "aggregate_ledger"
 TOTAL = "__total__"
 COUNTS = (*LABELS, "total")
 EXTREMES = ("first_seen", "last_seen")
+KEYS = ("kind", "mention", "window_start")
+MENTION, WINDOW = "mention", "window"
+COLUMNS = ("batch_id", *KEYS, "window_end", *COUNTS, *EXTREMES)
+SCHEMA = ("batch_id string, kind string, mention string, window_start timestamp, window_end timestamp, "
+          + ", ".join(f"{c} long" for c in COUNTS) + ", first_seen timestamp, last_seen timestamp")
+GOLD_COLUMNS = ("batch_id", "created_at", "mentions", "label")
+
+
+def partials(gold: pd.DataFrame, window: str) -> pd.DataFrame:
+    """Per batch: counts per @mention (with first/last seen) and per epoch-aligned time window.
+
+    Tweets without a time count in a window_start NULL row, so the window totals cover all of gold.
+    """
+    frame = gold.assign(window_start=gold["created_at"].dt.floor(pd.Timedelta(window)))
+    mentions = frame.explode("mentions").dropna(subset=["mentions"]).rename(columns={"mentions": "mention"})
+    per_mention = _counted(mentions, ["batch_id", "mention"])
+    extremes = mentions.groupby(["batch_id", "mention"])["created_at"].agg(first_seen="min", last_seen="max")
+    per_mention = per_mention.join(extremes).reset_index().assign(kind=MENTION)
+    per_window = _counted(frame, ["batch_id", "window_start"]).reset_index().assign(kind=WINDOW)
+    per_window["window_end"] = per_window["window_start"] + pd.Timedelta(window)
+    return _shaped(pd.concat([per_mention, per_window], ignore_index=True))
+
+
+def _counted(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Counts per label and in total for each group of `by` (a NULL group counts too)."""
+    if frame.empty:
+        empty = pd.MultiIndex.from_arrays([[]] * len(by), names=by)
+        return pd.DataFrame({c: pd.Series([], dtype="int64") for c in COUNTS}, index=empty)
+    counts = frame.groupby([*by, "label"], dropna=False).size().unstack("label", fill_value=0)
+    counts = counts.reindex(columns=list(LABELS), fill_value=0).rename_axis(columns=None)
+    counts["total"] = counts.sum(axis=1)
+    return counts
+
+
+def _shaped(frame: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """All ledger columns (and `extra` ones), in order, with counts as int64 and '' mentions as NULL."""
+    for column in COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.NaT if column in ("window_start", "window_end", *EXTREMES) else None
+    frame = frame[[*COLUMNS, *extra]].copy()
+    frame["mention"] = frame["mention"].where(frame["mention"].fillna("") != "", None)
+    frame[list(COUNTS)] = frame[list(COUNTS)].fillna(0).astype("int64")
+    for column in ("window_start", "window_end", *EXTREMES):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame.reset_index(drop=True)
 
 
 @dataclass(frozen=True)
-class Ledger:
-    """One ledger table: its key columns, columns carried with the key, and whether it tracks first/last seen."""
+class Folded:
+    """The ledger version a fold produced and the batch's partial rows (every key it touched)."""
 
-    table: str
-    keys: tuple[str, ...]
-    carried: tuple[str, ...] = ()
-    extremes: bool = False
+    version: int
+    partial: pd.DataFrame
 
-    @property
-    def value_columns(self) -> tuple[str, ...]:
-        return (*COUNTS, *(EXTREMES if self.extremes else ()))
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return ("batch_id", *self.keys, *self.carried, *self.value_columns)
-
-    @property
-    def schema(self) -> str:
-        types = {"batch_id": "string", "mention": "string", "window_start": "timestamp", "window_end": "timestamp",
-                 "first_seen": "timestamp", "last_seen": "timestamp"}
-        return ", ".join(f"{c} {types.get(c, 'long')}" for c in self.columns)
+    def touched_windows(self) -> pd.Series:
+        return windows_of(self.partial)["window_start"].sort_values().reset_index(drop=True)
 
 
-MENTIONS = Ledger("mention_ledger", keys=("mention",), extremes=True)
-WINDOWS = Ledger("window_ledger", keys=("window_start",), carried=("window_end",))
+def fold_batch(session, path: str, batch_id: str, new: pd.DataFrame) -> Folded:
+    """Replaces `batch_id`'s partials with `new` and moves the totals by the difference.
 
-
-def label_counts():
-    """negative/neutral/positive counts and the total, as aggregate expressions over a `label` column."""
-    return [*(F.sum(F.when(F.col("label") == label, 1).otherwise(0)).cast("long").alias(label) for label in LABELS),
-            F.count("*").cast("long").alias("total")]
-
-
-def mention_partials(gold):
-    """Per batch and @mention: counts per label, first and last seen."""
-    return (gold.select("batch_id", F.explode("mentions").alias("mention"), "label", "created_at")
-            .groupBy("batch_id", "mention")
-            .agg(*label_counts(), F.min("created_at").alias("first_seen"), F.max("created_at").alias("last_seen")))
-
-
-def window_partials(gold, window: str):
-    """Per batch and epoch-aligned time window (as Spark's window()): counts per label.
-
-    Tweets without a time count in a window_start NULL row, so the totals cover every gold row.
-    """
-    import pandas as pd
-
-    seconds = int(pd.Timedelta(window).total_seconds())
-    start = F.timestamp_seconds(F.floor(F.unix_seconds("created_at") / seconds) * seconds)
-    return (gold.select("batch_id", "label", start.alias("window_start"))
-            .groupBy("batch_id", "window_start").agg(*label_counts())
-            .withColumn("window_end", F.col("window_start") + F.expr(f"INTERVAL {seconds} SECONDS")))
-
-
-def fold_batch(session, path: str, ledger: Ledger, batch_id: str, partials) -> None:
-    """Replaces `batch_id`'s partials in the ledger with `partials` and moves the totals by the difference.
-
-    Keys the batch no longer has stay as zero-count rows of the batch, so the batch's keys are
-    every key it ever touched. When a key's first/last seen may have moved back (the batch lost
-    or changed its extreme), that key's total is recomputed from all its partials.
+    One MERGE does both, so the two never disagree, and a concurrent fold of the same batch makes
+    it conflict and retry. Keys the batch no longer has stay as zero-count rows of the batch, so
+    its partition names every key it ever touched. A key whose first/last seen may have moved back
+    (the batch lost or changed its extreme) gets them recomputed from every batch's partials.
     """
     delta_tables.batch_predicate(batch_id)
-    ensure_table(session, path, ledger.schema, partitioned_by="batch_id")
 
-    def attempt() -> None:
-        table = session.read.format("delta").load(path)
-        old = table.where(delta_tables.batch_predicate(batch_id))
-        new = partials.where(F.col("batch_id") == batch_id)
-        source = _merge_source(table, ledger, batch_id, old, new)
-        with temp_view(source, "ledger_source") as view:
-            session.sql(_merge_sql(path, ledger, batch_id, view))
+    def attempt() -> Folded:
+        old = _keyed(read(session, path, f"batch_id = '{batch_id}'"))
+        partial = _filled(_keyed(new[new["batch_id"] == batch_id]), old.index.union(_keyed(new).index), old)
+        added = partial.copy()
+        added[list(COUNTS)] = partial[list(COUNTS)] - old[list(COUNTS)].reindex(partial.index).fillna(0)
+        moved = _moved_back(old, partial)
+        added["mode"] = "add"
+        if len(moved):
+            added.loc[moved, list(EXTREMES)] = _extremes_of(session, path, batch_id, partial, moved)
+            added.loc[moved, "mode"] = "reset"
+        source = pd.concat([partial.assign(batch_id=batch_id, mode="set"), added.assign(batch_id=TOTAL)],
+                           ignore_index=True)
+        frame = session.createDataFrame(_shaped(source, extra=("mode",)), SCHEMA + ", mode string")
+        with temp_view(frame, "ledger_source") as view:
+            session.sql(_merge_sql(path, batch_id, view))
+        return Folded(latest_version(session, path), _shaped(partial.assign(batch_id=batch_id)))
 
-    delta_tables.retry_on_conflict(attempt)
-
-
-def _merge_source(table, ledger: Ledger, batch_id: str, old, new):
-    """The batch's new partial rows plus one totals row per key: an 'add' of the difference, or a 'set'."""
-    on = reduce(lambda a, b: a & b, [F.col(f"o.{k}").eqNullSafe(F.col(f"n.{k}")) for k in ledger.keys])
-    joined = old.alias("o").join(new.alias("n"), on, "full_outer")
-    keys = [F.coalesce(f"n.{k}", f"o.{k}").alias(k) for k in (*ledger.keys, *ledger.carried)]
-    extremes = [F.col(f"n.{c}").alias(c) for c in EXTREMES] if ledger.extremes else []
-    partial = joined.select(F.lit(batch_id).alias("batch_id"), *keys,
-                            *(F.coalesce(f"n.{c}", F.lit(0)).cast("long").alias(c) for c in COUNTS), *extremes,
-                            F.lit("set").alias("mode"))
-    added = joined.select(F.lit(TOTAL).alias("batch_id"), *keys,
-                          *((F.coalesce(f"n.{c}", F.lit(0)) - F.coalesce(f"o.{c}", F.lit(0))).cast("long").alias(c)
-                            for c in COUNTS), *extremes,
-                          _moved_back(ledger).alias("_reset"), F.lit("add").alias("mode"))
-    resets = [] if not ledger.extremes else [
-        tuple(row) for row in added.where("_reset").select(*ledger.keys).collect()]
-    totals = added.where(~F.col("_reset")).drop("_reset")
-    if resets:
-        totals = totals.unionByName(_recomputed_totals(table, ledger, batch_id, new, resets))
-    return partial.unionByName(totals)
+    if read_where(session, path, "FALSE") is None:
+        empty = session.createDataFrame(_shaped(pd.DataFrame(columns=list(COLUMNS))), SCHEMA)
+        delta_tables.retry_on_conflict(
+            lambda: empty.write.format("delta").mode("append").partitionBy("batch_id").save(path))
+    return delta_tables.retry_on_conflict(attempt)
 
 
-def _moved_back(ledger: Ledger):
-    """True for keys the batch had before whose first/last seen changed or vanished (min/max cannot be undone)."""
-    if not ledger.extremes:
-        return F.lit(False)
-    had = F.col(f"o.{ledger.keys[0]}").isNotNull()
-    same = reduce(lambda a, b: a & b, [F.col(f"o.{c}").eqNullSafe(F.col(f"n.{c}")) for c in EXTREMES])
-    return had & ~same
-
-
-def _recomputed_totals(table, ledger: Ledger, batch_id: str, new, keys: list[tuple]):
-    """Totals for `keys` from every other batch's partials plus the batch's new ones ('set' rows)."""
-    (key,) = ledger.keys
-    values = [k[0] for k in keys]
-    wanted = F.col(key).isin(values)
-    others = table.where((F.col("batch_id") != batch_id) & (F.col("batch_id") != TOTAL) & wanted)
-    zeros = table.where((F.col("batch_id") == batch_id) & wanted).select(
-        "batch_id", *ledger.keys, *ledger.carried, *(F.lit(0).cast("long").alias(c) for c in COUNTS),
-        *(F.lit(None).cast("timestamp").alias(c) for c in EXTREMES))
-    rows = (others.select(*ledger.columns).unionByName(zeros)
-            .unionByName(new.where(wanted).select(*ledger.columns)))
-    summed = rows.groupBy(*ledger.keys, *ledger.carried).agg(
-        *(F.sum(c).cast("long").alias(c) for c in COUNTS),
-        F.min("first_seen").alias("first_seen"), F.max("last_seen").alias("last_seen"))
-    return summed.select(F.lit(TOTAL).alias("batch_id"), *summed.columns, F.lit("set").alias("mode"))
-
-
-def _merge_sql(path: str, ledger: Ledger, batch_id: str, view: str) -> str:
+def _merge_sql(path: str, batch_id: str, view: str) -> str:
+    """Partial rows ('set') replace the batch's; totals rows add the difference ('add') or also reset first/last seen."""
     on = " AND ".join([f"t.batch_id IN ('{batch_id}', '{TOTAL}')", "t.batch_id = s.batch_id",
-                       *(f"t.{k} <=> s.{k}" for k in ledger.keys)])
-    added = [f"{c} = t.{c} + s.{c}" for c in COUNTS]
-    if ledger.extremes:
-        added += ["first_seen = least(t.first_seen, s.first_seen)", "last_seen = greatest(t.last_seen, s.last_seen)"]
-    replaced = ", ".join(f"{c} = s.{c}" for c in ledger.value_columns)
-    columns = ", ".join(ledger.columns)
-    values = ", ".join(f"s.{c}" for c in ledger.columns)
+                       *(f"t.{k} <=> s.{k}" for k in KEYS)])
+    added = ", ".join([*(f"{c} = t.{c} + s.{c}" for c in COUNTS),
+                       "first_seen = least(t.first_seen, s.first_seen)",
+                       "last_seen = greatest(t.last_seen, s.last_seen)"])
+    reset = ", ".join([*(f"{c} = t.{c} + s.{c}" for c in COUNTS), *(f"{c} = s.{c}" for c in EXTREMES)])
+    replaced = ", ".join(f"{c} = s.{c}" for c in (*COUNTS, *EXTREMES, "window_end"))
+    columns = ", ".join(COLUMNS)
+    values = ", ".join(f"s.{c}" for c in COLUMNS)
     return f"""
         MERGE INTO delta.`{path}` t USING {view} s ON {on}
-        WHEN MATCHED AND s.mode = 'add' AND t.total + s.total = 0 THEN DELETE
-        WHEN MATCHED AND s.mode = 'add' THEN UPDATE SET {", ".join(added)}
-        WHEN MATCHED AND s.batch_id = '{TOTAL}' AND s.total = 0 THEN DELETE
+        WHEN MATCHED AND s.batch_id = '{TOTAL}' AND t.total + s.total = 0 THEN DELETE
+        WHEN MATCHED AND s.mode = 'add' THEN UPDATE SET {added}
+        WHEN MATCHED AND s.mode = 'reset' THEN UPDATE SET {reset}
         WHEN MATCHED THEN UPDATE SET {replaced}
         WHEN NOT MATCHED AND (s.batch_id <> '{TOTAL}' OR s.total > 0) THEN INSERT ({columns}) VALUES ({values})
     """
 
 
-def rebuild(path: str, ledger: Ledger, partials) -> None:
-    """Overwrites the whole ledger with `partials` (every batch) and their totals."""
-    summed = partials.groupBy(*ledger.keys, *ledger.carried).agg(
-        *(F.sum(c).cast("long").alias(c) for c in COUNTS),
-        *((F.min("first_seen").alias("first_seen"), F.max("last_seen").alias("last_seen")) if ledger.extremes else ()))
-    rows = partials.select(*ledger.columns).unionByName(summed.withColumn("batch_id", F.lit(TOTAL)).select(*ledger.columns))
-    delta_tables.retry_on_conflict(lambda: rows.write.format("delta").mode("overwrite")
+def latest_version(session, path: str) -> int:
+    """The table's newest Delta version (DESCRIBE HISTORY)."""
+    return int(session.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").select("version").first()[0])
+
+
+def totals_at(session, path: str, version: int) -> pd.DataFrame:
+    """The summed rows of the ledger as of `version`."""
+    frame = (session.read.format("delta").option("versionAsOf", version).load(path)
+             .where(f"batch_id = '{TOTAL}'").toPandas())
+    return _shaped(frame)
+
+
+def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows indexed by one string naming (kind, mention, window_start), so NULL parts compare equal."""
+    key = (frame["kind"].astype(str) + "|" + frame["mention"].fillna("").astype(str) + "|"
+           + frame["window_start"].astype(str))
+    return frame.set_index(key.rename("_key"))
+
+
+def _filled(frame: pd.DataFrame, keys: pd.Index, fallback: pd.DataFrame) -> pd.DataFrame:
+    """`frame` over `keys`: missing counts are 0, missing key columns come from `fallback`."""
+    out = frame.reindex(keys)
+    for column in ("kind", "mention", "window_start", "window_end"):
+        out[column] = out[column].where(out[column].notna(), fallback[column].reindex(keys))
+    out[list(COUNTS)] = out[list(COUNTS)].fillna(0)
+    return out
+
+
+def _moved_back(old: pd.DataFrame, partial: pd.DataFrame) -> pd.Index:
+    """Mention keys the batch had whose first or last seen is now different (min/max cannot be undone)."""
+    had = old[old["kind"] == MENTION]
+    now = partial.reindex(had.index)
+    same = pd.Series(True, index=had.index)
+    for column in EXTREMES:
+        same &= (had[column] == now[column]) | (had[column].isna() & now[column].isna())
+    return had.index[~same]
+
+
+def _extremes_of(session, path: str, batch_id: str, partial: pd.DataFrame, keys: pd.Index) -> np.ndarray:
+    """First and last seen of mention `keys` over every other batch's partials and the batch's new ones."""
+    mentions = ", ".join(sql_string(m) for m in partial.loc[keys, "mention"])
+    others = read(session, path, f"batch_id NOT IN ('{batch_id}', '{TOTAL}') AND kind = '{MENTION}' "
+                                 f"AND mention IN ({mentions})")
+    rows = pd.concat([_keyed(others)[list(EXTREMES)], partial.loc[keys, list(EXTREMES)]])
+    grouped = rows.groupby(level=0).agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max"))
+    return grouped.reindex(keys)[list(EXTREMES)].to_numpy()
+
+
+def read(session, path: str, predicate: str) -> pd.DataFrame:
+    """Ledger rows matching `predicate` (none while the ledger does not exist yet)."""
+    rows = read_where(session, path, predicate)
+    return _shaped(pd.DataFrame(columns=list(COLUMNS)) if rows is None else rows)
+
+
+def rebuild(session, path: str, gold: pd.DataFrame, window: str) -> tuple[int, pd.DataFrame]:
+    """Overwrites the whole ledger from every gold batch; returns its version and the totals."""
+    parts = partials(gold, window)
+    keyed = _keyed(parts)
+    summed = keyed.groupby(level=0).agg(
+        kind=("kind", "first"), mention=("mention", "first"), window_start=("window_start", "first"),
+        window_end=("window_end", "first"), **{c: (c, "sum") for c in COUNTS},
+        first_seen=("first_seen", "min"), last_seen=("last_seen", "max"))
+    totals = _shaped(summed.assign(batch_id=TOTAL))
+    frame = session.createDataFrame(_shaped(pd.concat([parts, totals], ignore_index=True)), SCHEMA)
+    delta_tables.retry_on_conflict(lambda: frame.write.format("delta").mode("overwrite")
                                    .option("overwriteSchema", "true").partitionBy("batch_id").save(path))
+    return latest_version(session, path), totals
 
 
-def totals(session, path: str):
-    """The summed rows of a ledger (without batch_id)."""
-    return session.read.format("delta").load(path).where(f"batch_id = '{TOTAL}'").drop("batch_id")
+def mentions_of(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["kind"] == MENTION]
 
 
-def batch_keys(session, path: str, ledger: Ledger, batch_id: str):
-    """Every key `batch_id` has touched (its partial rows, zero-count ones included)."""
-    return delta_tables.read_batch(session, path, batch_id).select(*ledger.keys)
+def windows_of(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[(rows["kind"] == WINDOW) & rows["window_start"].notna()]

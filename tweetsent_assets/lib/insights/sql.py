@@ -1,8 +1,21 @@
-"""SQL plumbing that works the same over a local session and Spark Connect: temp views, tables, time ranges."""
+"""SQL plumbing that works the same over a local session and Spark Connect: reads, temp views, literals, time ranges."""
 from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
+
+_MISSING_TABLE = ("DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND", "is not a Delta table", "does not exist",
+                  "doesn't exist")
+
+
+def read_where(session, path: str, predicate: str):
+    """The rows of the Delta table at `path` matching `predicate`, as pandas; None while there is no table."""
+    try:
+        return session.read.format("delta").load(path).where(predicate).toPandas()
+    except Exception as exc:
+        if any(marker in str(exc) for marker in _MISSING_TABLE):
+            return None
+        raise
 
 
 @contextmanager
@@ -16,10 +29,9 @@ def temp_view(df, prefix: str = "tweetsent"):
         df.sparkSession.catalog.dropTempView(name)
 
 
-def ensure_table(session, path: str, schema: str, partitioned_by: str | None = None) -> None:
-    """Creates an empty Delta table at `path` unless one is there (no-op otherwise)."""
-    partitioning = f" PARTITIONED BY ({partitioned_by})" if partitioned_by else ""
-    session.sql(f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({schema}) USING delta{partitioning}")
+def sql_string(value: str) -> str:
+    """A quoted Spark SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def timestamp_literal(value) -> str:

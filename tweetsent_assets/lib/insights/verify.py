@@ -1,55 +1,28 @@
-"""Full rebuild of the ledgers and aggregate tables from the whole gold table, and the comparison with it.
+"""The aggregates recomputed from the whole gold table with Spark alone, and the comparison with the tables.
 
-The incremental path folds one batch at a time; this path recomputes everything from gold (the
-way the aggregates were computed before they were incremental), to repair or to verify.
+Independent of the ledger code on purpose (Spark's window(), groupBy over all of gold): the
+checks and tests hold the incremental tables against it.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
 from . import ledger as ledgers
-from . import tables
+from ..sentiment.labels import LABELS
 from .spikes import with_shares
 
 
-@dataclass(frozen=True)
-class Paths:
-    """Where gold, the ledgers and the aggregate tables live."""
-
-    gold: str
-    mention_ledger: str
-    window_ledger: str
-    mentions: str
-    trends: str
-    spikes: str
-
-    @classmethod
-    def under(cls, path) -> "Paths":
-        """Paths from a function mapping table names to paths (LakeResource.path)."""
-        return cls(gold=path("gold_tweet_sentiment"), mention_ledger=path(ledgers.MENTIONS.table),
-                   window_ledger=path(ledgers.WINDOWS.table), mentions=path("mention_sentiment"),
-                   trends=path("sentiment_trends"), spikes=path("sentiment_spikes"))
-
-
-def rebuild_all(session, paths: Paths, window: str, rolling: str, rule: tables.SpikeRule) -> dict:
-    """Rewrites both ledgers from every gold batch, then the three aggregate tables from the ledgers."""
-    gold = session.read.format("delta").load(paths.gold)
-    ledgers.rebuild(paths.mention_ledger, ledgers.MENTIONS, ledgers.mention_partials(gold))
-    ledgers.rebuild(paths.window_ledger, ledgers.WINDOWS, ledgers.window_partials(gold, window))
-    tables.build_mentions(session, paths.mention_ledger, paths.mentions)
-    windows = tables.build_trends(session, paths.window_ledger, paths.trends, rolling)
-    tables.build_spikes(session, paths.trends, paths.gold, paths.spikes, rule)
-    return {"windows": windows}
+def _label_counts():
+    return [*(F.sum(F.when(F.col("label") == label, 1).otherwise(0)).cast("long").alias(label) for label in LABELS),
+            F.count("*").cast("long").alias("total")]
 
 
 def expected_mentions(gold) -> pd.DataFrame:
     """Per @mention from gold directly: counts per label, total, first and last seen."""
     return (gold.select(F.explode("mentions").alias("mention"), "label", "created_at").groupBy("mention")
-            .agg(*ledgers.label_counts(), F.min("created_at").alias("first_seen"),
+            .agg(*_label_counts(), F.min("created_at").alias("first_seen"),
                  F.max("created_at").alias("last_seen"))
             .toPandas())
 
@@ -57,7 +30,7 @@ def expected_mentions(gold) -> pd.DataFrame:
 def expected_trends(gold, window: str, rolling: str) -> pd.DataFrame:
     """Per time window from gold directly (Spark's window()), with shares and rolling shares."""
     counts = (gold.where(F.col("created_at").isNotNull())
-              .groupBy(F.window("created_at", window).alias("w")).agg(*ledgers.label_counts())
+              .groupBy(F.window("created_at", window).alias("w")).agg(*_label_counts())
               .select(F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"),
                       *ledgers.COUNTS).toPandas())
     return with_shares(counts, rolling) if len(counts) else counts
