@@ -3,7 +3,7 @@ from dagster import Definitions, in_process_executor
 
 from . import settings
 from .defs.active_learning import active_learning_queue
-from .defs.aggregates import AGGREGATE_CHECKS, aggregates, refresh_aggregates
+from .defs.aggregates import AGGREGATE_CHECKS, aggregates, refresh_aggregates, verify_aggregates
 from .defs.bronze import bronze
 from .defs.eda import tweet_eda
 from .defs.gold import gold_tweet_sentiment
@@ -55,7 +55,7 @@ def build_defs(resources: dict) -> Definitions:
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
         asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
                       landed_equals_bronze_plus_quarantine, silver_ids_unique, *AGGREGATE_CHECKS],
-        jobs=[ingest_tweet_batch, refresh_aggregates, rescore_gold, evaluate_candidates],
+        jobs=[ingest_tweet_batch, refresh_aggregates, verify_aggregates, rescore_gold, evaluate_candidates],
         sensors=[new_tweet_objects, follow_upstream],
         schedules=[nightly_model_evaluation],
         resources=resources,

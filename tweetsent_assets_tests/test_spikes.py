@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetKey, AssetSelection, instance_for_test
+from dagster import AssetKey, instance_for_test
 
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
@@ -95,10 +95,7 @@ def replayed(spark, tmp_path_factory):
         outcome = runner.process_new_objects(defs, instance, None, config)
         assert outcome.failed == [] and len(outcome.partition_keys) == 4
         event = instance.get_latest_materialization_event(AssetKey("sentiment_spikes"))
-        checks = defs.resolve_implicit_global_asset_job_def().get_subset(asset_check_selection=set(
-            AssetSelection.checks_for_assets("mention_sentiment", "sentiment_trends", "sentiment_spikes")
-            .resolve_checks(defs.resolve_asset_graph())))
-        checked = checks.execute_in_process(instance=instance, raise_on_error=False)
+        checked = defs.resolve_job_def("verify_aggregates").execute_in_process(instance=instance, raise_on_error=False)
         yield {"lake": resources["lake"], "spark": spark, "metadata": event.asset_materialization.metadata,
                "checks": checked}
 

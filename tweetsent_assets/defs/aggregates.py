@@ -12,6 +12,7 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
+    AssetSelection,
     AssetSpec,
     AutomationCondition,
     Config,
@@ -19,6 +20,7 @@ from dagster import (
     MetadataValue,
     OpExecutionContext,
     asset_check,
+    define_asset_job,
     in_process_executor,
     job,
     multi_asset,
@@ -189,3 +191,6 @@ def sentiment_spikes_matches_rebuild(context: AssetCheckExecutionContext, spark:
 
 AGGREGATE_CHECKS = [mention_sentiment_matches_rebuild, sentiment_trends_matches_rebuild,
                     sentiment_spikes_matches_rebuild]
+verify_aggregates = define_asset_job(
+    "verify_aggregates", selection=AssetSelection.checks(*AGGREGATE_CHECKS), executor_def=in_process_executor,
+    description="Compares the incremental aggregate tables with a recomputation from the whole gold table.")

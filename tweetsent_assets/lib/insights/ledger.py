@@ -189,16 +189,21 @@ def read(session, path: str, predicate: str) -> pd.DataFrame:
     return _shaped(pd.DataFrame(columns=list(COLUMNS)) if rows is None else rows)
 
 
-def rebuild(session, path: str, gold: pd.DataFrame, window: str) -> tuple[int, pd.DataFrame]:
-    """Overwrites the whole ledger from every gold batch; returns its version and the totals."""
+def ledger_rows(gold: pd.DataFrame, window: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every batch's partials of `gold` (columns GOLD_COLUMNS) plus their totals, and the totals alone."""
     parts = partials(gold, window)
-    keyed = _keyed(parts)
-    summed = keyed.groupby(level=0).agg(
+    summed = _keyed(parts).groupby(level=0).agg(
         kind=("kind", "first"), mention=("mention", "first"), window_start=("window_start", "first"),
         window_end=("window_end", "first"), **{c: (c, "sum") for c in COUNTS},
         first_seen=("first_seen", "min"), last_seen=("last_seen", "max"))
     totals = _shaped(summed.assign(batch_id=TOTAL))
-    frame = session.createDataFrame(_shaped(pd.concat([parts, totals], ignore_index=True)), SCHEMA)
+    return _shaped(pd.concat([parts, totals], ignore_index=True)), totals
+
+
+def rebuild(session, path: str, gold: pd.DataFrame, window: str) -> tuple[int, pd.DataFrame]:
+    """Overwrites the whole ledger from every gold batch; returns its version and the totals."""
+    rows, totals = ledger_rows(gold, window)
+    frame = session.createDataFrame(rows, SCHEMA)
     delta_tables.retry_on_conflict(lambda: frame.write.format("delta").mode("overwrite")
                                    .option("overwriteSchema", "true").partitionBy("batch_id").save(path))
     return latest_version(session, path), totals
