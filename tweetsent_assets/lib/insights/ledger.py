@@ -91,7 +91,10 @@ def fold_batch(session, path: str, batch_id: str, new: pd.DataFrame) -> Folded:
     delta_tables.batch_predicate(batch_id)
 
     def attempt() -> Folded:
-        old = _keyed(read(session, path, f"batch_id = '{batch_id}'"))
+        held = read_where(session, path, f"batch_id = '{batch_id}'")
+        if held is None:
+            _create(session, path)
+        old = _keyed(_shaped(pd.DataFrame(columns=list(COLUMNS)) if held is None else held))
         partial = _filled(_keyed(new[new["batch_id"] == batch_id]), old.index.union(_keyed(new).index), old)
         added = partial.copy()
         added[list(COUNTS)] = partial[list(COUNTS)] - old[list(COUNTS)].reindex(partial.index).fillna(0)
@@ -107,11 +110,13 @@ def fold_batch(session, path: str, batch_id: str, new: pd.DataFrame) -> Folded:
             session.sql(_merge_sql(path, batch_id, view))
         return Folded(latest_version(session, path), _shaped(partial.assign(batch_id=batch_id)))
 
-    if read_where(session, path, "FALSE") is None:
-        empty = session.createDataFrame(_shaped(pd.DataFrame(columns=list(COLUMNS))), SCHEMA)
-        delta_tables.retry_on_conflict(
-            lambda: empty.write.format("delta").mode("append").partitionBy("batch_id").save(path))
     return delta_tables.retry_on_conflict(attempt)
+
+
+def _create(session, path: str) -> None:
+    """An empty ledger, partitioned by batch_id (two runs creating it at once: one append conflicts, retries)."""
+    empty = session.createDataFrame(_shaped(pd.DataFrame(columns=list(COLUMNS))), SCHEMA)
+    empty.write.format("delta").mode("append").partitionBy("batch_id").save(path)
 
 
 def _merge_sql(path: str, batch_id: str, view: str) -> str:
