@@ -80,6 +80,7 @@ def assert_matches_rebuild(lake) -> dict[str, pd.DataFrame]:
     return {"mentions": mentions.set_index("mention"), "trends": trends, "spikes": spikes}
 
 
+@pytest.mark.slow
 def test_batches_reruns_and_rescores_fold_to_the_full_rebuild(lake):
     write, fold = lake["write"], lake["fold"]
     first, second = tweets("b1", range(0, 16)), tweets("b2", range(16, 30))
