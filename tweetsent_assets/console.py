@@ -66,7 +66,7 @@ class Console:
             seconds = time.perf_counter() - started
             status = "" if outcome.ok else "  FAILED"
             note = f" ({outcome.note})" if outcome.note else ""
-            self.line(f"{name + note:<60} {seconds:6.1f} s{status}")
+            self.line(f"{name + note:<66} {seconds:6.1f} s{status}")
 
     @contextmanager
     def progress(self, label: str, total: float, unit: str = ""):
