@@ -23,7 +23,7 @@ install: $(VENV)/.installed .jars/.resolved
 demo: install
 	$(VENV)/bin/tweetsent demo
 
-# The UI with runs attached to a long-lived Spark Connect server: started first, stopped when dagster dev exits.
+# The UI with runs attached to a long-lived Spark Connect server: started first, stopped when the UI exits.
 dev: install
 	$(VENV)/bin/tweetsent spark start --port $(SPARK_PORT)
 	trap '$(VENV)/bin/tweetsent spark stop --port $(SPARK_PORT)' EXIT; \

@@ -1,6 +1,7 @@
 """Live tweet-sentiment dashboard: `streamlit run dashboard/app.py` (see `make dashboard`).
 
-Reads gold and the aggregates with deltalake (no Spark) and the champion from MLflow, and
+Reads the aggregate tables and gold's newest rows with deltalake (no Spark, never all of gold)
+and the champion from MLflow, and
 re-reads them every TWEETSENT_DASHBOARD_REFRESH_S seconds (default 10) without reloading the page.
 """
 import os

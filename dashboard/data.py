@@ -1,4 +1,8 @@
-"""What the dashboard shows, read without Spark: Delta tables through deltalake, the champion through MLflow."""
+"""What the dashboard shows, read without Spark: Delta tables through deltalake, the champion through MLflow.
+
+Counts come from the aggregate ledger's totals and the tweet list from gold's newest files, so a
+refresh costs the same however large gold grows; gold itself is never read whole.
+"""
 from __future__ import annotations
 
 import os
@@ -10,6 +14,7 @@ import pandas as pd
 LABELS = ("negative", "neutral", "positive")
 GOLD_COLUMNS = ("id", "created_at", "user", "text", "label", "score", "model_name", "model_version", "scored_at")
 CHAMPION_METRICS = ("macro_recall", "accuracy", "macro_f1", "tweets_per_s", "n")
+LEDGER, LEDGER_TOTAL = "aggregate_ledger", "__total__"
 
 
 def lake_root() -> str:
@@ -25,22 +30,64 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or settings.MLFLOW_TRACKING_URI
 
 
-def read_table(root: str, name: str, columns=None) -> tuple[pd.DataFrame | None, int | None]:
-    """The Delta table `name` under `root` and its version; (None, None) while it does not exist yet."""
+def open_table(root: str, name: str):
+    """The deltalake DeltaTable `name` under `root`; None while it does not exist yet."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     path = f"{root.rstrip('/')}/{name}" if "://" in root else os.path.join(os.path.abspath(root), name)
     try:
-        table = DeltaTable(path)
+        return DeltaTable(path)
     except TableNotFoundError:
+        return None
+
+
+def read_table(root: str, name: str, columns=None) -> tuple[pd.DataFrame | None, int | None]:
+    """The Delta table `name` under `root` and its version; (None, None) while it does not exist yet."""
+    table = open_table(root, name)
+    if table is None:
         return None, None
-    present = [c for c in columns if c in table.schema().to_arrow().names] if columns else None
-    return table.to_pandas(columns=present), table.version()
+    return table.to_pandas(columns=_present(table, columns)), table.version()
+
+
+def newest_rows(root: str, name: str, columns=None, n: int = 20) -> tuple[pd.DataFrame | None, int | None]:
+    """Rows of the most recently added files of table `name` (at least `n` rows where there are), and its version.
+
+    The files are picked from the Delta log (newest modification time first), so only they are read.
+    """
+    import pyarrow as pa
+
+    table = open_table(root, name)
+    if table is None:
+        return None, None
+    added = pa.table(table.get_add_actions(flatten=True)).to_pandas()
+    added = added.sort_values("modification_time", ascending=False)
+    enough = added["num_records"].fillna(1).cumsum().shift(fill_value=0) < n
+    chosen = set(added.loc[enough, "path"])
+    fragments = [f for f in table.to_pyarrow_dataset().get_fragments()
+                 if any(f.path.endswith(path) for path in chosen)]
+    present = _present(table, columns)
+    parts = [f.to_table(columns=present) for f in fragments]
+    frame = pa.concat_tables(parts).to_pandas() if parts else table.to_pandas(columns=present).iloc[0:0]
+    return frame, table.version()
+
+
+def _present(table, columns):
+    return [c for c in columns if c in table.schema().to_arrow().names] if columns else None
+
+
+def ledger_counts(root: str) -> dict[str, int] | None:
+    """Scored tweets in total and per sentiment, from the aggregate ledger's window totals (None before any)."""
+    table = open_table(root, LEDGER)
+    if table is None:
+        return None
+    totals = table.to_pandas(partitions=[("batch_id", "=", LEDGER_TOTAL)], columns=["kind", *LABELS, "total"])
+    windows = totals[totals["kind"] == "window"]
+    return {"total": int(windows["total"].sum()), **{label: int(windows[label].sum()) for label in LABELS}}
 
 
 def label_counts(gold: pd.DataFrame) -> dict[str, int]:
-    """Scored tweets in total and per sentiment."""
+    """Scored tweets in total and per sentiment, counted in `gold` rows."""
     counts = gold["label"].value_counts()
     return {"total": len(gold), **{label: int(counts.get(label, 0)) for label in LABELS}}
 
@@ -99,11 +146,12 @@ def champion(uri: str) -> dict | None:
 
 @dataclass
 class Snapshot:
-    """Everything one refresh of the page shows."""
+    """Everything one refresh of the page shows: `gold` holds gold's newest rows only."""
 
     root: str
     gold: pd.DataFrame | None
     gold_version: int | None
+    totals: dict[str, int] | None = None
     trends: pd.DataFrame | None = None
     spikes: pd.DataFrame | None = None
     mentions: pd.DataFrame | None = None
@@ -112,12 +160,14 @@ class Snapshot:
 
     @property
     def counts(self) -> dict[str, int]:
-        return label_counts(self.gold)
+        """Tweets per sentiment from the ledger (zeros until the first batch's aggregates are in)."""
+        return self.totals if self.totals is not None else {"total": 0, **{label: 0 for label in LABELS}}
 
 
 def snapshot(root: str | None = None, uri: str | None = None) -> Snapshot:
     root = root or lake_root()
-    gold, version = read_table(root, "gold_tweet_sentiment", GOLD_COLUMNS)
+    gold, version = newest_rows(root, "gold_tweet_sentiment", GOLD_COLUMNS)
+    totals = ledger_counts(root)
     trends, _ = read_table(root, "sentiment_trends")
     spikes, _ = read_table(root, "sentiment_spikes")
     mentions, _ = read_table(root, "mention_sentiment")
@@ -125,5 +175,5 @@ def snapshot(root: str | None = None, uri: str | None = None) -> Snapshot:
         found = champion(uri or tracking_uri())
     except Exception:
         found = None
-    return Snapshot(root=root, gold=gold, gold_version=version, trends=trends, spikes=spikes, mentions=mentions,
-                    champion=found)
+    return Snapshot(root=root, gold=gold, gold_version=version, totals=totals, trends=trends, spikes=spikes,
+                    mentions=mentions, champion=found)

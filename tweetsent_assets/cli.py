@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
 import time
+from contextlib import nullcontext
 from typing import Callable, NoReturn, Sequence
 
+from .console import Console, session
 from .demo import add_demo_command
 from .lib.object_store import open_store
 from .lib.replay import replay
@@ -75,7 +78,7 @@ def add_replay_command(subparsers: argparse._SubParsersAction) -> None:
                         help="S3 endpoint (MinIO, moto); default $AWS_ENDPOINT_URL")
     parser.add_argument("--region", metavar="R", help="default $AWS_REGION or $AWS_DEFAULT_REGION")
     parser.add_argument("-v", "--verbose", action="store_true", help="print a line per object written")
-    parser.set_defaults(func=run_replay)
+    parser.set_defaults(func=run_replay, redirect=False)
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command, add_spark_command]
@@ -90,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_replay(args: argparse.Namespace) -> int:
-    """Replay SOURCE into the destination and print a summary line."""
+def run_replay(args: argparse.Namespace, console: Console) -> int:
+    """Replay SOURCE into the destination (a progress line on a terminal) and print a summary line."""
     endpoint_url = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
     try:
@@ -102,25 +105,32 @@ def run_replay(args: argparse.Namespace) -> int:
 
     written = {"objects": 0, "tweets": 0}
 
+    bar = {}
+
     def report(key: str, count: int) -> None:
         written["objects"] += 1
         written["tweets"] += count
         if args.verbose:
-            print(f"{store.uri(key)}\t{count} tweets", flush=True)
+            console.line(f"{store.uri(key)}\t{count} tweets")
+        elif bar.get("now"):
+            bar["now"].advance()
+        else:
+            console.draw(f"replaying: {written['objects']} objects, {written['tweets']} tweets")
 
     started = time.monotonic()
     try:
-        replay(records, store, tweets_per_object=args.tweets_per_object,
-               objects_per_second=args.objects_per_second, max_objects=args.max_objects,
-               key_prefix=args.key_prefix, on_object=report)
+        with console.progress("replay", args.max_objects) if args.max_objects else nullcontext() as bar["now"]:
+            replay(records, store, tweets_per_object=args.tweets_per_object,
+                   objects_per_second=args.objects_per_second, max_objects=args.max_objects,
+                   key_prefix=args.key_prefix, on_object=report)
     except KeyboardInterrupt:
-        print(f"tweetsent replay: interrupted after {written['objects']} objects "
-              f"({written['tweets']} tweets) to {store.url}", file=sys.stderr)
+        console.warn(f"tweetsent replay: interrupted after {written['objects']} objects "
+                     f"({written['tweets']} tweets) to {store.url}")
         return EXIT_INTERRUPTED
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"{_message(exc)} (after {written['objects']} objects)") from None
-    print(f"replayed {written['objects']} objects, {written['tweets']} tweets to {store.url} "
-          f"in {time.monotonic() - started:.1f} s")
+    console.line(f"replayed {written['objects']} objects, {written['tweets']} tweets to {store.url} "
+                 f"in {time.monotonic() - started:.1f} s")
     return EXIT_OK
 
 
@@ -131,16 +141,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"tweetsent {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as exc:
-        if not _is_runtime_error(exc):
-            raise
-        print(f"tweetsent {args.command}: failed: {_message(exc)}", file=sys.stderr)
-        return EXIT_RUNTIME
+    with session(args.command, verbose=getattr(args, "verbose", False), redirect=args.redirect) as console:
+        try:
+            return args.func(args, console)
+        except UsageError as exc:
+            console.warn(f"tweetsent {args.command}: error: {exc}")
+            return EXIT_USAGE
+        except Exception as exc:
+            if not _is_runtime_error(exc):
+                if console.log_path is None:
+                    raise
+                logging.getLogger(__name__).exception("tweetsent %s crashed", args.command)
+                console.warn(f"tweetsent {args.command}: crashed: {type(exc).__name__}: {_message(exc)} "
+                             f"(traceback in {console.log_path})")
+                return EXIT_RUNTIME
+            console.warn(f"tweetsent {args.command}: failed: {_message(exc)}")
+            return EXIT_RUNTIME
 
 
 def _is_runtime_error(exc: Exception) -> bool:

@@ -3,7 +3,7 @@ from dagster import Definitions, in_process_executor
 
 from . import settings
 from .defs.active_learning import active_learning_queue
-from .defs.aggregates import mention_sentiment, sentiment_spikes, sentiment_trends
+from .defs.aggregates import AGGREGATE_CHECKS, aggregates, refresh_aggregates, verify_aggregates
 from .defs.bronze import bronze
 from .defs.eda import tweet_eda
 from .defs.gold import gold_tweet_sentiment
@@ -14,7 +14,7 @@ from .defs.checks import (
     landed_equals_bronze_plus_quarantine,
     silver_ids_unique,
 )
-from .defs.jobs import evaluate_candidates, ingest_tweet_batch, refresh_aggregates, rescore_gold
+from .defs.jobs import evaluate_candidates, ingest_tweet_batch, rescore_gold, update_aggregates
 from .defs.ml_assets import (
     champion_decision,
     champion_model,
@@ -31,7 +31,7 @@ from .defs.resources import (
     SentimentModelResource,
     SparkResource,
 )
-from .defs.sensors import follow_upstream, new_tweet_objects
+from .defs.sensors import aggregates_follow_batches, follow_upstream, new_tweet_objects
 from .defs.silver import silver_tweets
 
 
@@ -51,13 +51,13 @@ def default_resources() -> dict:
 def build_defs(resources: dict) -> Definitions:
     """All definitions bound to `resources` (tests and benchmarks pass their own)."""
     return Definitions(
-        assets=[bronze, silver_tweets, gold_tweet_sentiment, mention_sentiment, sentiment_trends,
-                sentiment_spikes, tweet_eda, active_learning_queue,
+        assets=[bronze, silver_tweets, gold_tweet_sentiment, aggregates, tweet_eda, active_learning_queue,
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
         asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
-                      landed_equals_bronze_plus_quarantine, silver_ids_unique],
-        jobs=[ingest_tweet_batch, refresh_aggregates, rescore_gold, evaluate_candidates],
-        sensors=[new_tweet_objects, follow_upstream],
+                      landed_equals_bronze_plus_quarantine, silver_ids_unique, *AGGREGATE_CHECKS],
+        jobs=[ingest_tweet_batch, update_aggregates, refresh_aggregates, verify_aggregates, rescore_gold,
+              evaluate_candidates],
+        sensors=[new_tweet_objects, aggregates_follow_batches, follow_upstream],
         schedules=[nightly_model_evaluation],
         resources=resources,
         executor=in_process_executor,

@@ -37,19 +37,24 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
 
 def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResult,
                 run_config: dict | None = None) -> TickOutcome:
-    """Register the requested partitions and execute each requested run in-process."""
+    """Register the requested partitions and execute each requested run in-process, then its aggregates run.
+
+    As under the daemon, where aggregates_follow_batches requests `update_aggregates` for each
+    batch whose micro-batch run succeeded.
+    """
     outcome = TickOutcome(cursor=result.cursor)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(tweet_batches.name, list(request.partition_keys))
-    job = defs.resolve_job_def("ingest_tweet_batch")
+    job, aggregates = defs.resolve_job_def("ingest_tweet_batch"), defs.resolve_job_def("update_aggregates")
     for run_request in result.run_requests or []:
-        done = job.execute_in_process(instance=instance, partition_key=run_request.partition_key,
-                                      tags=dict(run_request.tags), run_config=run_config,
-                                      raise_on_error=False)
-        outcome.partition_keys.append(run_request.partition_key)
+        partition = run_request.partition_key
+        done = job.execute_in_process(instance=instance, partition_key=partition, tags=dict(run_request.tags),
+                                      run_config=run_config, raise_on_error=False)
+        outcome.partition_keys.append(partition)
         outcome.run_ids.append(done.run_id)
-        if not done.success:
-            outcome.failed.append(run_request.partition_key)
+        if not done.success or not aggregates.execute_in_process(
+                instance=instance, partition_key=partition, run_config=run_config, raise_on_error=False).success:
+            outcome.failed.append(partition)
     return outcome
 
 

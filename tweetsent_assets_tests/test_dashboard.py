@@ -28,7 +28,9 @@ from tweetsent_assets.lib.dates import parse_tweet_timestamp
 from tweetsent_assets.lib.registry import log_and_register, promote
 from tweetsent_assets.lib.sentiment.model import ModelSpec, load_model
 from tweetsent_assets.lib.sources import read_airline
-from tweetsent_assets.lib.spikes import with_shares
+from tweetsent_assets.lib.insights.ledger import TABLE as LEDGER
+from tweetsent_assets.lib.insights.ledger import ledger_rows
+from tweetsent_assets.lib.insights.spikes import with_shares
 from tweetsent_assets.lib.text_cleaning import clean_text, extract_hashtags, extract_mentions
 
 from .support import PROJECT_ROOT, shared
@@ -78,11 +80,18 @@ def aggregates(gold: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"sentiment_trends": trends, "sentiment_spikes": spikes, "mention_sentiment": mentions}
 
 
+def write_ledger(lake_path: str, gold: pd.DataFrame) -> None:
+    """The aggregate ledger of `gold` (one batch per call of gold_frame), as the pipeline writes it."""
+    rows, _ = ledger_rows(gold.assign(batch_id="b0"), "1 hour")
+    write_deltalake(f"{lake_path}/{LEDGER}", rows, partition_by=["batch_id"], mode="overwrite")
+
+
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     root = tmp_path_factory.mktemp("dashboard")
     gold = gold_frame()
     write_deltalake(str(root / "lake" / "gold_tweet_sentiment"), gold)
+    write_ledger(str(root / "lake"), gold)
     for name, frame in aggregates(gold).items():
         write_deltalake(str(root / "lake" / name), frame)
     uri = f"sqlite:///{root}/mlflow.db"
@@ -112,6 +121,15 @@ def test_snapshot_reads_gold_aggregates_and_champion(lake):
     assert negative["negative"].is_monotonic_decreasing and (negative["total"] >= 3).all()
     latest = data.latest_tweets(snap.gold, 5)
     assert list(latest["text"]) == list(lake["gold"]["text"][::-1][:5])
+
+
+def test_newest_rows_reads_the_newest_files_only(tmp_path):
+    path = str(tmp_path / "gold")
+    for batch in range(3):
+        write_deltalake(path, pd.DataFrame({"id": [f"{batch}-{i}" for i in range(10)], "batch": batch}), mode="append")
+        time.sleep(0.01)
+    rows, version = data.newest_rows(str(tmp_path), "gold", ["id", "batch"], n=15)
+    assert version == 2 and sorted(set(rows["batch"])) == [1, 2] and len(rows) == 20
 
 
 def test_snapshot_before_any_table_exists(tmp_path):
@@ -256,7 +274,9 @@ def test_dashboard_in_headless_chromium(lake, tmp_path):
                         "Top negative mentions", "Top positive mentions", "Latest scored tweets"):
             assert heading in state["text"], heading
 
-        write_deltalake(f"{lake['lake']}/gold_tweet_sentiment", gold_frame(limit=25, offset=GOLD_ROWS), mode="append")
+        more = gold_frame(limit=25, offset=GOLD_ROWS)
+        write_deltalake(f"{lake['lake']}/gold_tweet_sentiment", more, mode="append")
+        write_ledger(lake["lake"], pd.concat([lake["gold"], more], ignore_index=True))
         expected = gold_counts(lake["lake"])
         wait_for(lambda: shown_counts(page_state(tools)["values"]) == expected, 60, "the page to refresh itself")
 

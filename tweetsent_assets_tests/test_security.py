@@ -12,6 +12,7 @@ from dagster import AssetKey, instance_for_test
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.lib.bronze_batch import read_batch_objects
+from tweetsent_assets.lib.lake.connect_server import ConnectServer
 from tweetsent_assets.lib.object_store import LocalObjectStore, open_store
 
 from .support import PROJECT_ROOT, pipeline_resources, shared
@@ -96,3 +97,6 @@ def test_services_bind_to_loopback(spark):
     dev = [line for line in makefile.splitlines() if "dagster dev" in line]
     assert dev and all("-h 127.0.0.1" in line for line in dev)
     assert "0.0.0.0" not in makefile
+    server = ConnectServer(state_dir=PROJECT_ROOT / "data" / "spark-connect")
+    assert server.settings()["spark.connect.grpc.binding.address"] == "127.0.0.1"
+    assert server.settings()["spark.driver.bindAddress"] == "127.0.0.1"

@@ -1,8 +1,9 @@
 """Trends and spike detection: unit checks on the window maths, then a replay with one planted spike.
 
 The replay lands 48 hours of synthetic tweets (about a quarter negative) with one hour at 80%
-negative, all of it mentioning @planted; the real sensor, bronze, silver and gold (VADER) run,
-then sentiment_trends and sentiment_spikes must flag exactly that hour with its top mention.
+negative, all of it mentioning @planted, as four micro-batches; the real sensor, bronze, silver,
+gold (VADER) and the incremental aggregates run, and sentiment_spikes must flag exactly that hour
+with its top mention; the checks against a rebuild from gold must pass.
 """
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import instance_for_test, materialize
+from dagster import AssetKey, instance_for_test
 
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
-from tweetsent_assets.defs.aggregates import sentiment_spikes, sentiment_trends
 from tweetsent_assets.lib.replay import replay
-from tweetsent_assets.lib.spikes import detect_spikes, score_windows, with_shares
+from tweetsent_assets.lib.insights.spikes import detect_spikes, score_windows, with_shares
 
 from .support import pipeline_resources
 
@@ -85,16 +85,19 @@ def synthetic_tweets() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def replayed(spark, tmp_path_factory):
+    """Batches of 240 tweets each update the aggregates in their own run (rolling share over 6 hours)."""
     root = tmp_path_factory.mktemp("spikes")
-    resources = pipeline_resources(root, max_objects_per_batch=20)
+    resources = pipeline_resources(root, max_objects_per_batch=1)
     replay(synthetic_tweets(), resources["landing"].store(), tweets_per_object=240, objects_per_second=None)
     with instance_for_test() as instance:
-        outcome = runner.process_new_objects(build_defs(resources), instance, None)
-        assert outcome.failed == [] and outcome.partition_keys
-        result = materialize([sentiment_trends, sentiment_spikes], resources=resources, instance=instance,
-                             run_config={"ops": {"sentiment_trends": {"config": {"rolling": "6 hours"}}}})
-        assert result.success
-        yield {"lake": resources["lake"], "spark": spark, "result": result}
+        defs = build_defs(resources)
+        config = {"ops": {"aggregates": {"config": {"rolling": "6 hours"}}}}
+        outcome = runner.process_new_objects(defs, instance, None, config)
+        assert outcome.failed == [] and len(outcome.partition_keys) == 4
+        event = instance.get_latest_materialization_event(AssetKey("sentiment_spikes"))
+        checked = defs.resolve_job_def("verify_aggregates").execute_in_process(instance=instance, raise_on_error=False)
+        yield {"lake": resources["lake"], "spark": spark, "metadata": event.asset_materialization.metadata,
+               "checks": checked}
 
 
 def table(p, name: str) -> pd.DataFrame:
@@ -118,5 +121,13 @@ def test_replayed_spike_is_exactly_the_planted_window(replayed):
     row = spikes.iloc[0]
     assert list(row.top_mentions)[0] == "planted" and list(row.top_hashtags)[0] == "outage"
     assert row.direction == "up" and row.z_score > 3 and row.negative == 16
-    metadata = replayed["result"].asset_materializations_for_node("sentiment_spikes")[0].metadata
+    metadata = replayed["metadata"]
     assert metadata["spikes"].value == 1 and "planted" in metadata["spike_windows"].value
+
+
+def test_incremental_tables_pass_the_rebuild_checks(replayed):
+    evaluations = replayed["checks"].get_asset_check_evaluations()
+    assert sorted(e.check_name for e in evaluations) == ["mention_sentiment_matches_rebuild",
+                                                          "sentiment_spikes_matches_rebuild",
+                                                          "sentiment_trends_matches_rebuild"]
+    assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations]

@@ -1,84 +1,51 @@
-"""Aggregates over gold: sentiment per @mention, per time window, and the windows where negativity spikes."""
+"""Aggregates over gold, kept up to date batch by batch: per @mention, per time window, and negativity spikes.
 
-from dagster import AssetExecutionContext, AutomationCondition, Config, MaterializeResult, MetadataValue, asset
+Every asset here is partitioned like gold: materializing partition b folds batch b's contribution
+into the tables (aggregate_ledgers), then updates only the mentions and windows b touched. They
+run in the micro-batch job right after gold, so their cost per batch does not grow with history.
+The `refresh_aggregates` job rebuilds everything from gold; the checks compare with such a verify.
+"""
+import json
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSelection,
+    AssetSpec,
+    AutomationCondition,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    OpExecutionContext,
+    asset_check,
+    define_asset_job,
+    in_process_executor,
+    job,
+    multi_asset,
+    op,
+)
 from pydantic import Field
-from pyspark.sql import functions as F
 
 from .. import settings
-from ..lib import spikes
-from ..lib.lake import delta_tables
-from ..lib.sentiment.labels import LABELS
+from ..lib.insights import ledger as ledgers
+from ..lib.insights import pipeline, tables, verify
+from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
-from .timing import stopwatch
+from .timing import Laps, stopwatch
 
-# Eager, but not blocked forever by one missing (e.g. failed) batch upstream.
+FOLLOW_BATCH = AutomationCondition.eager()
+# For assets that read all of gold (EDA, active learning): eager, but not blocked forever by one
+# missing (e.g. failed) batch upstream; the follow_upstream sensor's interval throttles them.
 FOLLOW_GOLD = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
-def _label_counts():
-    return [F.sum(F.when(F.col("label") == label, 1).otherwise(0)).cast("long").alias(label) for label in LABELS]
-
-
-@asset(deps=["gold_tweet_sentiment"], group_name="aggregates", kinds={"spark", "delta"},
-       automation_condition=FOLLOW_GOLD)
-def mention_sentiment(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> MaterializeResult:
-    """Per @mention: negative/neutral/positive counts, total, first and last seen."""
-    with stopwatch() as timer:
-        session = spark.session()
-        gold = session.read.format("delta").load(lake.path("gold_tweet_sentiment"))
-        per_mention = (gold.select(F.explode("mentions").alias("mention"), "label", "created_at")
-                       .groupBy("mention")
-                       .agg(*_label_counts(), F.count("*").alias("total"),
-                            F.min("created_at").alias("first_seen"), F.max("created_at").alias("last_seen")))
-        delta_tables.overwrite(per_mention, lake.path("mention_sentiment"))
-        state = delta_tables.describe(session, lake.path("mention_sentiment"))
-        top = (session.read.format("delta").load(lake.path("mention_sentiment"))
-               .orderBy(F.desc("total"), "mention").limit(10).toPandas())
-    return MaterializeResult(metadata={
-        **state.metadata(), "duration_s": timer["seconds"],
-        "top_mentions": MetadataValue.md(top.to_markdown(index=False) if len(top) else "no mentions yet"),
-    })
-
-
-TRENDS_SCHEMA = ("window_start timestamp, window_end timestamp, "
-                 + ", ".join(f"{label} long" for label in LABELS) + ", total long, "
-                 + ", ".join(f"share_{label} double" for label in LABELS) + ", "
-                 + ", ".join(f"rolling_share_{label} double" for label in LABELS))
-SPIKES_SCHEMA = ("window_start timestamp, window_end timestamp, negative long, total long, share_negative double, "
-                 "baseline_share_negative double, baseline_std double, baseline_windows long, z_score double, "
-                 "direction string")
-
-
-class TrendConfig(Config):
-    window: str = Field(default=settings.TREND_WINDOW, description="Spark window duration, e.g. '15 minutes', '1 hour'")
+class AggregateConfig(Config):
+    window: str = Field(default=settings.TREND_WINDOW,
+                        description="Time window of the ledger and sentiment_trends, e.g. '15 minutes', '1 hour'; "
+                                    "after changing it, run refresh_aggregates once")
     rolling: str = Field(default="24 hours", description="Span of the trailing rolling share, e.g. '6 hours'")
-
-
-@asset(deps=["gold_tweet_sentiment"], group_name="aggregates", kinds={"spark", "delta"},
-       automation_condition=FOLLOW_GOLD)
-def sentiment_trends(context: AssetExecutionContext, config: TrendConfig, spark: SparkResource,
-                     lake: LakeResource) -> MaterializeResult:
-    """Count and share of each sentiment per time window, plus their trailing rolling share.
-
-    Tweets without a parsable time are left out; windows without tweets have no row.
-    """
-    with stopwatch() as timer:
-        session = spark.session()
-        gold = session.read.format("delta").load(lake.path("gold_tweet_sentiment"))
-        counts = (gold.where(F.col("created_at").isNotNull())
-                  .groupBy(F.window("created_at", config.window).alias("w"))
-                  .agg(*_label_counts(), F.count("*").alias("total"))
-                  .select(F.col("w.start").alias("window_start"), F.col("w.end").alias("window_end"),
-                          *LABELS, "total")).toPandas()
-        trends = spikes.with_shares(counts, config.rolling)
-        columns = [c.split()[0] for c in TRENDS_SCHEMA.split(", ")]
-        delta_tables.overwrite(session.createDataFrame(trends[columns], TRENDS_SCHEMA), lake.path("sentiment_trends"))
-        state = delta_tables.describe(session, lake.path("sentiment_trends"))
-    return MaterializeResult(metadata={**state.metadata(), "duration_s": timer["seconds"],
-                                       "window": config.window, "rolling": config.rolling})
-
-
-class SpikeConfig(Config):
     z: float = Field(default=3.0, description="Flag windows whose negative share is more than z standard deviations "
                                               "from its rolling baseline")
     baseline: str = Field(default="24 hours", description="Span of earlier windows forming the baseline")
@@ -87,35 +54,143 @@ class SpikeConfig(Config):
     two_sided: bool = Field(default=True, description="Flag drops of the negative share too, not only rises")
     top_n: int = Field(default=5, description="Top mentions and hashtags kept per flagged window")
 
+    def settings(self) -> pipeline.Settings:
+        rule = tables.SpikeRule(z=self.z, baseline=self.baseline, min_baseline_windows=self.min_baseline_windows,
+                                min_tweets=self.min_tweets, two_sided=self.two_sided, top_n=self.top_n)
+        return pipeline.Settings(window=self.window, rolling=self.rolling, rule=rule)
 
-@asset(deps=["sentiment_trends", "gold_tweet_sentiment"], group_name="aggregates", kinds={"spark", "delta"},
-       automation_condition=FOLLOW_GOLD)
-def sentiment_spikes(context: AssetExecutionContext, config: SpikeConfig, spark: SparkResource,
-                     lake: LakeResource) -> MaterializeResult:
-    """Windows whose negative share departs from its rolling baseline by more than z standard deviations.
 
-    Each flagged window carries the top mentions and hashtags of its tweets: the "spikes during
-    events" of the seed project, computed rather than eyeballed.
+AGGREGATE_SPECS = [
+    AssetSpec("aggregate_ledger", deps=["gold_tweet_sentiment"], partitions_def=tweet_batches,
+              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              description="Per batch: partial counts per @mention and per time window; plus their running totals."),
+    AssetSpec("mention_sentiment", deps=["aggregate_ledger"], partitions_def=tweet_batches,
+              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              description="Per @mention: negative/neutral/positive counts, total, first and last seen."),
+    AssetSpec("sentiment_trends", deps=["aggregate_ledger"], partitions_def=tweet_batches,
+              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              description="Count and share of each sentiment per time window (config `window`), plus their "
+                          "trailing rolling share (config `rolling`). Tweets without a time are left out."),
+    AssetSpec("sentiment_spikes", deps=["sentiment_trends"], partitions_def=tweet_batches,
+              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              description="Windows whose negative share departs from its rolling baseline by more than z standard "
+                          "deviations, each with its top mentions and hashtags."),
+]
+
+
+@multi_asset(specs=AGGREGATE_SPECS, name="aggregates", partitions_def=tweet_batches, can_subset=False)
+def aggregates(context: AssetExecutionContext, config: AggregateConfig, spark: SparkResource, lake: LakeResource):
+    """Folds the batch into the ledger (replacing any earlier contribution of it), then rewrites the tables.
+
+    One MERGE moves the ledger totals by the batch's (new - old) partial counts; mention_sentiment
+    and sentiment_trends are rewritten from the totals (one row per mention or window, not per
+    tweet) and only windows whose baseline the batch touched are re-scored for spikes.
     """
+    lap = Laps()
     with stopwatch() as timer:
-        session = spark.session()
-        trends = session.read.format("delta").load(lake.path("sentiment_trends")).toPandas()
-        found = spikes.detect_spikes(trends, config.z, config.baseline, config.min_baseline_windows,
-                                     config.min_tweets, config.two_sided)
-        flagged = session.createDataFrame(found, SPIKES_SCHEMA)
-        gold = session.read.format("delta").load(lake.path("gold_tweet_sentiment"))
-        for column in ("mentions", "hashtags"):
-            top = spikes.window_top_terms(gold, flagged, column, config.top_n)
-            flagged = (flagged.join(top, "window_start", "left")
-                       .withColumn(f"top_{column}", F.coalesce(f"top_{column}", F.array().cast("array<string>"))))
-        delta_tables.overwrite(flagged.orderBy("window_start"), lake.path("sentiment_spikes"))
-        state = delta_tables.describe(session, lake.path("sentiment_spikes"))
-        table = session.read.format("delta").load(lake.path("sentiment_spikes")).orderBy("window_start").toPandas()
-    shown = table.assign(top_mentions=table.top_mentions.map(", ".join), top_hashtags=table.top_hashtags.map(", ".join))
+        done = pipeline.update_batch(spark.session(), pipeline.Paths.under(lake.path), context.partition_key,
+                                     config.settings(), lap)
+    context.log.info(f"batch {context.partition_key}: {done['mentions_touched']} mentions and "
+                     f"{done['windows_touched']} windows touched in {timer['seconds']} s")
+    common = {"duration_s": timer["seconds"], "ledger_version": done["ledger_version"]}
+    yield MaterializeResult(asset_key="aggregate_ledger", metadata={
+        **common, "window": config.window, "batch_rows": done["batch_rows"],
+        "mentions_touched": done["mentions_touched"], "windows_touched": done["windows_touched"],
+        "step_seconds": MetadataValue.json(lap.seconds)})
+    yield MaterializeResult(asset_key="mention_sentiment", metadata={**common, "table_rows": done["mentions"]})
+    yield MaterializeResult(asset_key="sentiment_trends", metadata={**common, "table_rows": done["windows"],
+                                                                    "rolling": config.rolling})
+    yield MaterializeResult(asset_key="sentiment_spikes", metadata={
+        **common, "table_rows": done["spikes"], "spikes": done["spikes"], "windows_rescored": done["windows_rescored"],
+        "rule": MetadataValue.json(config.settings().rule.__dict__),
+        "spike_windows": MetadataValue.md(_spike_table(done["spike_rows"]))})
+
+
+def _spike_table(spikes) -> str:
+    """The newest flagged windows as a markdown table for the Dagster UI."""
+    if spikes.empty:
+        return "no spikes"
+    shown = spikes.sort_values("window_start").tail(20).assign(
+        top_mentions=lambda s: s["top_mentions"].map(", ".join), top_hashtags=lambda s: s["top_hashtags"].map(", ".join))
     shown = shown[["window_start", "negative", "total", "share_negative", "baseline_share_negative", "z_score",
-                   "top_mentions", "top_hashtags"]].round(3)
-    return MaterializeResult(metadata={
-        **state.metadata(), "duration_s": timer["seconds"], "spikes": len(table), "windows_scored": len(trends),
-        "z": config.z, "baseline": config.baseline,
-        "spike_windows": MetadataValue.md(shown.to_markdown(index=False) if len(shown) else "no spikes"),
-    })
+                   "top_mentions", "top_hashtags"]]
+    return shown.round(3).to_markdown(index=False)
+
+
+@op(description="Rebuilds the aggregate ledger and the mention, trend and spike tables from the whole gold table.")
+def rebuild_aggregates(context: OpExecutionContext, config: AggregateConfig, spark: SparkResource,
+                       lake: LakeResource) -> None:
+    with stopwatch() as timer:
+        done = pipeline.rebuild_all(spark.session(), pipeline.Paths.under(lake.path), config.settings())
+    context.log.info(f"rebuilt the aggregates from {done['batch_rows']} gold rows in {timer['seconds']} s: "
+                     f"{done['mentions']} mentions, {done['windows']} windows, {done['spikes']} spikes")
+
+
+@job(executor_def=in_process_executor,
+     description="Full rebuild of the aggregates from gold (after a change of window, or to repair).")
+def refresh_aggregates():
+    rebuild_aggregates()
+
+
+def _recorded(context: AssetCheckExecutionContext, asset_name: str, key: str, default):
+    """A setting as the asset's latest materialization recorded it (its default before any)."""
+    event = context.instance.get_latest_materialization_event(AssetKey(asset_name))
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    return metadata[key].value if key in metadata else default
+
+
+def _result(diff: dict) -> AssetCheckResult:
+    passed = not (diff["missing"] or diff["extra"] or diff["different"])
+    return AssetCheckResult(passed=passed, metadata={**{k: v for k, v in diff.items() if k != "examples"},
+                                                     "examples": ", ".join(diff["examples"]) or "none"})
+
+
+@asset_check(asset="mention_sentiment", description="Equals a full rebuild from gold: same mentions, counts, "
+                                                  "first and last seen (reads all of gold: run on demand).")
+def mention_sentiment_matches_rebuild(context: AssetCheckExecutionContext, spark: SparkResource,
+                                      lake: LakeResource) -> AssetCheckResult:
+    session = spark.session()
+    actual = session.read.format("delta").load(lake.path("mention_sentiment")).toPandas()
+    expected = verify.expected_mentions(session.read.format("delta").load(lake.path("gold_tweet_sentiment")))
+    return _result(verify.differences(actual, expected, "mention", [*ledgers.COUNTS, *ledgers.EXTREMES]))
+
+
+@asset_check(asset="sentiment_trends", description="Equals a full rebuild from gold: same windows, counts, shares "
+                                                 "and rolling shares (reads all of gold: run on demand).")
+def sentiment_trends_matches_rebuild(context: AssetCheckExecutionContext, spark: SparkResource,
+                                     lake: LakeResource) -> AssetCheckResult:
+    session = spark.session()
+    window = _recorded(context, "aggregate_ledger", "window", settings.TREND_WINDOW)
+    rolling = _recorded(context, "sentiment_trends", "rolling", AggregateConfig().rolling)
+    actual = session.read.format("delta").load(lake.path("sentiment_trends")).toPandas()
+    expected = verify.expected_trends(session.read.format("delta").load(lake.path("gold_tweet_sentiment")),
+                                       window, rolling)
+    shares = [c for c in tables.columns(tables.TRENDS_SCHEMA) if "share" in c]
+    return _result(verify.differences(actual, expected, "window_start", ["window_end", *ledgers.COUNTS], shares))
+
+
+@asset_check(asset="sentiment_spikes", description="Equals a full rebuild from gold: same flagged windows, scores "
+                                                 "and top terms (reads all of gold: run on demand).")
+def sentiment_spikes_matches_rebuild(context: AssetCheckExecutionContext, spark: SparkResource,
+                                     lake: LakeResource) -> AssetCheckResult:
+    session = spark.session()
+    window = _recorded(context, "aggregate_ledger", "window", settings.TREND_WINDOW)
+    rolling = _recorded(context, "sentiment_trends", "rolling", AggregateConfig().rolling)
+    rule = tables.SpikeRule(**_recorded(context, "sentiment_spikes", "rule", AggregateConfig().settings().rule.__dict__))
+    gold = session.read.format("delta").load(lake.path("gold_tweet_sentiment"))
+    expected = tables.spikes_of(session, verify.expected_trends(gold, window, rolling), gold, rule).toPandas()
+    actual = session.read.format("delta").load(lake.path("sentiment_spikes")).toPandas()
+    for frame in (actual, expected):
+        for column in ("top_mentions", "top_hashtags"):
+            frame[column] = frame[column].map(lambda v: json.dumps(list(v)))
+    return _result(verify.differences(actual, expected, "window_start",
+                                       ["negative", "total", "direction", "baseline_windows", "top_mentions",
+                                        "top_hashtags"],
+                                       ["share_negative", "baseline_share_negative", "baseline_std", "z_score"]))
+
+
+AGGREGATE_CHECKS = [mention_sentiment_matches_rebuild, sentiment_trends_matches_rebuild,
+                    sentiment_spikes_matches_rebuild]
+verify_aggregates = define_asset_job(
+    "verify_aggregates", selection=AssetSelection.checks(*AGGREGATE_CHECKS), executor_def=in_process_executor,
+    description="Compares the incremental aggregate tables with a recomputation from the whole gold table.")

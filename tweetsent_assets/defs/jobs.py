@@ -1,9 +1,15 @@
-"""Jobs: one micro-batch through bronze, silver and gold; and the aggregates refresh."""
+"""Jobs: one micro-batch through bronze, silver and gold, then its aggregates; a re-score; candidate evaluations.
+
+The aggregates' full-rebuild job, refresh_aggregates, lives in aggregates.py.
+"""
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from .ml_assets import candidate_partitions
 from .partitions import tweet_batches
 
+# Per batch, without the checks that compare the aggregates with a full rebuild (those read all of gold).
+AGGREGATE_ASSETS = AssetSelection.assets("aggregate_ledger", "mention_sentiment", "sentiment_trends",
+                                         "sentiment_spikes").without_checks()
 BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
                                      "gold_tweet_sentiment")
 
@@ -16,15 +22,20 @@ ingest_tweet_batch = define_asset_job(
     description="One micro-batch of landing objects through bronze, silver and gold.",
     tags={"tweetsent/kind": "micro-batch", "dagster/priority": "10"},
 )
-refresh_aggregates = define_asset_job(
-    "refresh_aggregates", selection=AssetSelection.assets("mention_sentiment", "sentiment_trends", "sentiment_spikes"),
+# Requested for each batch once its micro-batch run succeeds (sensor aggregates_follow_batches), in a
+# run of its own, so the next micro-batch never waits for the aggregates of the previous one.
+update_aggregates = define_asset_job(
+    "update_aggregates", selection=AGGREGATE_ASSETS, partitions_def=tweet_batches,
     executor_def=in_process_executor,
+    description="Fold one batch's gold rows into the aggregates (its contribution replaces any earlier one).",
+    tags={"tweetsent/kind": "aggregates", "dagster/priority": "5"},
 )
 rescore_gold = define_asset_job(
-    "rescore_gold", selection=AssetSelection.assets("gold_tweet_sentiment"), partitions_def=tweet_batches,
+    "rescore_gold", selection=AssetSelection.assets("gold_tweet_sentiment") | AGGREGATE_ASSETS,
+    partitions_def=tweet_batches,
     executor_def=in_process_executor,
-    description="Re-score gold batch partitions with the current champion (launch as a backfill); "
-                "bronze and silver are left alone.",
+    description="Re-score gold batch partitions with the current champion (launch as a backfill) and replace "
+                "their contribution to the aggregates; bronze and silver are left alone.",
 )
 evaluate_candidates = define_asset_job(
     "evaluate_candidates", selection=AssetSelection.assets("model_evaluations"), partitions_def=candidate_partitions,

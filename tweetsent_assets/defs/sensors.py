@@ -5,18 +5,21 @@ from datetime import timedelta
 from dagster import (
     AssetSelection,
     AutomationConditionSensorDefinition,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
+    RunStatusSensorContext,
     SensorResult,
     SkipReason,
+    run_status_sensor,
     sensor,
 )
 
 from .. import settings
 from ..lib.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
 from ..lib.manifests import MANIFEST_DIR, write_manifest
-from .jobs import ingest_tweet_batch
+from .jobs import ingest_tweet_batch, update_aggregates
 from .partitions import tweet_batches
 from .resources import MicroBatchResource, ObjectStoreResource
 
@@ -51,10 +54,23 @@ def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreReso
     )
 
 
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[ingest_tweet_batch], request_job=update_aggregates,
+    default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
+    description="When a micro-batch run succeeds, requests the run that folds its batch into the aggregates.",
+)
+def aggregates_follow_batches(context: RunStatusSensorContext):
+    partition = context.dagster_run.tags.get("dagster/partition")
+    if partition is None:
+        return SkipReason(f"run {context.dagster_run.run_id} has no batch partition")
+    return RunRequest(run_key=f"aggregates-{context.dagster_run.run_id}", partition_key=partition)
+
+
 follow_upstream = AutomationConditionSensorDefinition(
     "follow_upstream",
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=settings.AUTOMATION_INTERVAL_S,
-    description="Evaluates the assets' AutomationConditions: silver, gold and the aggregates follow bronze.",
+    description="Evaluates the assets' AutomationConditions: silver, gold and the aggregates follow bronze per batch; "
+                "the interval throttles the assets that read all of gold (EDA, active learning).",
 )

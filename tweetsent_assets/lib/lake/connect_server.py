@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import proc_stats
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
-from .spark_session import DELTA_CONF, LOCAL_DEFAULTS
+from .spark_session import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 DEFAULT_PORT = 15002
@@ -62,7 +62,7 @@ class ConnectServer:
         return {
             **(LOCAL_DEFAULTS if local else {}),
             **({"spark.default.parallelism": str(os.cpu_count() or 2)} if local else {}),
-            **DELTA_CONF, **jar_conf,
+            **LOG4J_CONF, **DELTA_CONF, **jar_conf,
             "spark.connect.grpc.binding.address": self.host,
             "spark.connect.grpc.binding.port": str(self.port),
             # Runs reuse a fixed pool of session ids (connect_session.py): an expired session could

@@ -41,6 +41,10 @@ LOCAL_DEFAULTS = {
 }
 
 
+# Warnings and errors only, on stderr: the driver's (and the Connect server's) JVM logging.
+LOG4J_CONF = {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}"}
+
+
 @dataclass(frozen=True)
 class ServedBy:
     """Which Spark a session runs on, as recorded in every materialization."""
@@ -98,7 +102,8 @@ def _classic(master: str, app_name: str, conf: dict[str, str]):
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
-    settings = {**(LOCAL_DEFAULTS if master.startswith("local") else {}), **DELTA_CONF, **_jar_conf(), **conf}
+    settings = {**(LOCAL_DEFAULTS if master.startswith("local") else {}), **LOG4J_CONF, **DELTA_CONF, **_jar_conf(),
+                **conf}
     if not master.startswith("local"):
         settings.setdefault("spark.submit.pyFiles", _package_zip())
     for key, value in settings.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .sentiment.labels import LABELS
+from ..sentiment.labels import LABELS
 
 SPIKE_COLUMNS = ("window_start", "window_end", "negative", "total", "share_negative", "baseline_share_negative",
                  "baseline_std", "baseline_windows", "z_score", "direction")
@@ -62,10 +62,15 @@ def detect_spikes(trends: pd.DataFrame, z: float, baseline: str, min_baseline_wi
     the baseline span count; with `two_sided` False only rises are flagged.
     """
     scored = score_windows(trends, baseline, min_tweets)
-    departure = scored["z_score"] if not two_sided else scored["z_score"].abs()
-    keep = ((scored["baseline_windows"] >= min_baseline_windows) & (scored["total"] >= min_tweets)
-            & (departure > z))
+    keep = is_spike(scored, z, min_baseline_windows, min_tweets, two_sided)
     return scored.loc[keep, list(SPIKE_COLUMNS)].reset_index(drop=True)
+
+
+def is_spike(scored: pd.DataFrame, z: float, min_baseline_windows: int = 6, min_tweets: int = 10,
+             two_sided: bool = True) -> pd.Series:
+    """Which rows of score_windows' result detect_spikes flags."""
+    departure = scored["z_score"] if not two_sided else scored["z_score"].abs()
+    return (scored["baseline_windows"] >= min_baseline_windows) & (scored["total"] >= min_tweets) & (departure > z)
 
 
 def window_top_terms(gold, windows, column: str, n: int):

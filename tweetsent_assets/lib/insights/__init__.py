@@ -1,0 +1,1 @@
+"""Aggregates over gold: per-batch ledgers, the tables folded from them, and spike detection."""
