@@ -1,5 +1,6 @@
 """Model assets: labeled tweets, the fine-tuned candidate, per-candidate evaluations, the champion."""
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -45,6 +46,8 @@ from .resources import LakeResource, MlflowResource, ObjectStoreResource, SparkR
 from .timing import stopwatch
 
 CANDIDATES = {c["name"]: c for c in settings.candidates()}
+# Training progress also goes to this Python logger, so a console (the demo) can show it.
+TRAINING_LOGGER = "tweetsent.training"
 candidate_partitions = StaticPartitionsDefinition(list(CANDIDATES))
 
 
@@ -128,6 +131,8 @@ class FinetuneAssetConfig(Config):
     crossfit_batch_size: int = 16
     crossfit_base: str = Field(default="pretrained", description="'stage1' (the stage-1 checkpoint) or 'pretrained'")
     stacker_inputs: list[str] = Field(default_factory=lambda: ["transformer", "vader"])
+    in_domain_sources: list[str] = Field(default_factory=lambda: ["active_learning"], description=(
+        "Train rows whose source path contains one of these join every fold of the stack (never evaluated)"))
     seed: int = 0
     retrain: bool = Field(default=False, description="Train even when the labeled rows and the recipe are unchanged")
 
@@ -149,7 +154,9 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
     stage1 = _stage1(context, config, train, val, client, mlflow, dataset_version)
     metadata = {f"stage1_{k}": v for k, v in stage1.items()}
     if config.crossfit:
-        stage2 = _stage2(context, config, in_domain, stage1, client, mlflow, dataset_version)
+        always = unseen[(unseen.split != "eval") & unseen.source.map(
+            lambda source: any(part in str(source) for part in config.in_domain_sources))]
+        stage2 = _stage2(context, config, in_domain, always, stage1, client, mlflow, dataset_version)
         metadata.update({f"stack_{k}": v for k, v in stage2.items()})
     return MaterializeResult(metadata=metadata)
 
@@ -165,7 +172,7 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
             zip(df.text, df.label, df.source, df.split)]
     expected = fingerprint({**recipe, "stage": 1}, rows)
     if not config.retrain and is_current(output, expected, ["config.json", TRAINING_HASHES]):
-        context.log.info(f"stage 1: reusing {output} (labeled rows and recipe unchanged, fingerprint {expected})")
+        _progress(context, "stage 1")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
         return {"model_path": str(output), "reused": True, "fingerprint": expected}
     run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name="minilm-finetune",
                             tags={"dataset_version": str(dataset_version), "stage": "1"})
@@ -181,8 +188,8 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
         client.log_metric(run_id, "train_loss", train_loss, step=step)
         for name, value in val_metrics.items():
             client.log_metric(run_id, f"val_{name}", float(value), step=step)
-        context.log.info(f"stage 1 step {step} epoch {epoch:.2f}: loss {train_loss:.4f}, "
-                         f"val macro recall {val_metrics.get('macro_recall', float('nan')):.3f}")
+        _progress(context, "stage 1")(f"step {step} epoch {epoch:.2f}: loss {train_loss:.4f}, "
+                                      f"val macro recall {val_metrics.get('macro_recall', float('nan')):.3f}")
 
     scratch = _scratch(output)
     try:
@@ -212,8 +219,8 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
             "training_curve": MetadataValue.md(curve.to_markdown(index=False) if len(curve) else "no evaluations")}
 
 
-def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_domain: pd.DataFrame, stage1: dict,
-            client, mlflow: MlflowResource, dataset_version: int) -> dict:
+def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_domain: pd.DataFrame,
+            always: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource, dataset_version: int) -> dict:
     """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current."""
     from ..lib.ml.crossfit import CrossfitConfig, crossfit
     from ..lib.ml.stack_folder import write_stack_folder
@@ -231,21 +238,24 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
               "base": "stage1" if from_stage1 else (config.base_model or "packaged MiniLM"),
               "base_fingerprint": stage1["fingerprint"] if from_stage1 else ""}
     recipe.pop("torch_threads")
-    expected = fingerprint(recipe, zip(in_domain.text, in_domain.label))
+    expected = fingerprint(recipe, [*zip(in_domain.text, in_domain.label),
+                                    *(("always", t, lab) for t, lab in zip(always.text, always.label))])
     if not config.retrain and is_current(output, expected, ["stack.json", "encoder", "oof.csv"]):
-        context.log.info(f"stage 2: reusing {output} (labeled rows and recipe unchanged, fingerprint {expected})")
+        _progress(context, "stack")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
         return {"model_path": str(output), "reused": True, "fingerprint": expected}
     run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name=STACK_CANDIDATE,
                             tags={"dataset_version": str(dataset_version), "stage": "2"})
     run_id = run.info.run_id
     texts, labels = list(in_domain.text), list(in_domain.label)
-    data_mix = {"crossfit_rows": _mix(in_domain), "stage1": stage1["fingerprint"] if from_stage1 else "none"}
+    data_mix = {"crossfit_rows": _mix(in_domain), "every_fold_rows": _mix(always),
+                "stage1": stage1["fingerprint"] if from_stage1 else "none"}
     for key, value in {**recipe, "data_mix": data_mix, "dataset_version": dataset_version,
                        "code_version": code_version(), "fingerprint": expected}.items():
         client.log_param(run_id, key, str(value)[:6000])
     scratch = _scratch(output)
     try:
-        result = crossfit(texts, labels, base, xfit, scratch / "work", progress=context.log.info)
+        result = crossfit(texts, labels, base, xfit, scratch / "work", progress=_progress(context, "stack"),
+                          extra_texts=list(always.text), extra_labels=list(always.label))
         base_hashes = (json.loads((Path(base) / TRAINING_HASHES).read_text())["final"]
                        if from_stage1 else [])
         write_stack_folder(result, xfit, config.stacker_inputs, texts,
@@ -272,6 +282,15 @@ _STAGE1_KEYS = ("base_model", "train_size", "val_size", "max_epochs", "time_budg
                 "learning_rate", "patience", "eval_every_steps", "polar_fraction", "two_class_weight", "seed")
 TRAINING_HASHES = "training_hashes.json"
 STACK_CANDIDATE = "minilm-xfit-stack"
+
+
+def _progress(context: AssetExecutionContext, stage: str):
+    """Logs a training message to Dagster and to the TRAINING_LOGGER Python logger."""
+    def report(message: str) -> None:
+        context.log.info(f"{stage}: {message}")
+        logging.getLogger(TRAINING_LOGGER).info(f"{stage}: {message}")
+
+    return report
 
 
 def _scratch(output: Path) -> Path:

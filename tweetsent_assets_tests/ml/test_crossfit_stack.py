@@ -45,7 +45,8 @@ def stack(tmp_path_factory):
     config = CrossfitConfig(folds=3, epochs=1, learning_rate=2e-3, batch_size=16, max_length=32, torch_threads=1,
                             progress_every_steps=2)
     messages = []
-    result = crossfit(texts, labels, str(base), config, root / "work", progress=messages.append)
+    result = crossfit(texts, labels, str(base), config, root / "work", progress=messages.append,
+                      extra_texts=["love love great :) #NewLabel", texts[5]], extra_labels=["positive", "neutral"])
     vader = vader_scores([normalise_tweet(t) for t in texts])
     folder = write_stack_folder(result, config, ["transformer", "vader"], texts, vader, root / "stack",
                                 base_training_hashes=[text_hash("some stage-1 tweet")])
@@ -62,8 +63,11 @@ def test_folds_out_of_fold_and_what_each_model_saw(stack):
         held = {h for h, f in zip(result.hashes, result.folds) if f == fold}
         seen = set(result.training_hashes[f"fold-{fold}"])
         assert held and seen and not held & seen
-        assert held | seen == set(result.hashes)
-    assert set(result.training_hashes["final"]) == set(result.hashes)
+        assert held | seen == set(result.hashes) | {text_hash("love love great :) #NewLabel")}
+    extra = text_hash("love love great :) #NewLabel")
+    assert result.extra_rows == 1 and extra not in result.hashes
+    assert set(result.training_hashes["final"]) == set(result.hashes) | {extra}
+    assert all(extra in result.training_hashes[f"fold-{fold}"] for fold in range(3))
     assert any("fold 3/3" in m for m in stack["messages"]) and any("final" in m for m in stack["messages"])
     assert any("step 2" in m for m in stack["messages"])
     assert not (stack["folder"].parent / "work" / "fold-0").exists()
@@ -102,6 +106,7 @@ def test_stack_model_recipe_and_pyfunc(stack, tmp_path):
     folder = stack["folder"]
     recipe = read_recipe(folder)
     assert recipe["folds"] == 3 and recipe["stacker_inputs"] == ["transformer", "vader"]
+    assert recipe["in_domain_rows"] == 73 and recipe["always_train_rows"] == 1
     assert recipe["normalisation"].startswith("tweet-norm-v1") and len(recipe["stacker_features"]) == 7
     clear_model_cache()
     model = load_model(ModelSpec(kind="stack", model=str(folder), name="stack"))

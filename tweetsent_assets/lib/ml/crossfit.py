@@ -56,22 +56,33 @@ class CrossfitResult:
     encoder_dir: Path
     seconds: float
     fold_seconds: list[float] = field(default_factory=list)
+    extra_rows: int = 0
     normalisation: str = NORMALISATION
 
     def recipe(self, config: CrossfitConfig) -> dict:
-        return {**asdict(config), "normalisation": self.normalisation, "in_domain_rows": len(self.hashes)}
+        return {**asdict(config), "normalisation": self.normalisation, "in_domain_rows": len(self.hashes),
+                "always_train_rows": self.extra_rows}
 
 
 def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None, config: CrossfitConfig,
-             output_dir: str | Path, progress: Progress = print) -> CrossfitResult:
-    """Train `config.folds` fold models and the final model (saved to `output_dir`/encoder)."""
+             output_dir: str | Path, progress: Progress = print, extra_texts: Sequence[str] = (),
+             extra_labels: Sequence[str] = ()) -> CrossfitResult:
+    """Train `config.folds` fold models and the final model (saved to `output_dir`/encoder).
+
+    `extra_texts` (in-domain labels that are never evaluated, e.g. active-learning labels) join the
+    training rows of every fold and of the final model; any whose hash is among `texts` is dropped.
+    """
     started = time.monotonic()
-    normalised = [normalise_tweet(t) for t in texts]
     hashes = [text_hash(t) for t in texts]
-    labels = list(labels)
-    folds = assign_folds(hashes, labels, config.folds, config.seed)
+    evaluated = set(hashes)
+    extra = [(t, lab) for t, lab in zip(extra_texts, extra_labels) if text_hash(t) not in evaluated]
+    texts, labels = list(texts) + [t for t, _ in extra], list(labels) + [lab for _, lab in extra]
+    hashes += [text_hash(t) for t, _ in extra]
+    normalised = [normalise_tweet(t) for t in texts]
+    n_eval = len(texts) - len(extra)
+    folds = assign_folds(hashes[:n_eval], labels[:n_eval], config.folds, config.seed) + [-1] * len(extra)
     output_dir = Path(output_dir)
-    oof = np.zeros((len(texts), len(LABELS)))
+    oof = np.zeros((n_eval, len(LABELS)))
     oof_int8 = np.zeros_like(oof)
     seen: dict[str, list[str]] = {}
     fold_seconds = []
@@ -89,13 +100,13 @@ def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None
         shutil.rmtree(folder, ignore_errors=True)
         fold_seconds.append(time.monotonic() - began)
     encoder = output_dir / "encoder"
-    progress(f"final model: training on all {len(texts)} tweets")
+    progress(f"final model: training on all {len(texts)} tweets ({len(extra)} of them never evaluated)")
     _train(normalised, labels, list(range(len(texts))), base_model, config, config.seed * 100 + config.folds,
            encoder, progress, "final")
     seen["final"] = sorted(set(hashes))
-    return CrossfitResult(hashes=hashes, labels=labels, folds=folds, oof=oof, oof_int8=oof_int8,
-                          training_hashes=seen, encoder_dir=encoder, seconds=time.monotonic() - started,
-                          fold_seconds=fold_seconds)
+    return CrossfitResult(hashes=hashes[:n_eval], labels=labels[:n_eval], folds=folds[:n_eval], oof=oof,
+                          oof_int8=oof_int8, training_hashes=seen, encoder_dir=encoder,
+                          seconds=time.monotonic() - started, fold_seconds=fold_seconds, extra_rows=len(extra))
 
 
 def _train(normalised: list[str], labels: list[str], rows: list[int], base_model: str | None,
