@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--base", default=None, help="stage-1 model folder; default: the packaged MiniLM")
     parser.add_argument("--output", type=Path, default=None, help="keep the stack folder here")
     parser.add_argument("--json", type=Path, default=None, help="append the figures as one JSON line")
+    parser.add_argument("--oof-only", action="store_true", help="skip the final model (out-of-fold figures only)")
+    parser.add_argument("--frozen", action="store_true",
+                        help="also the issue's floor: frozen MiniLM mean-pooled embeddings + VADER, balanced LR")
     return parser.parse_args(argv)
 
 
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                             max_length=args.max_length, seed=args.seed, torch_threads=args.threads,
                             progress_every_steps=50)
     work = Path(tempfile.mkdtemp(prefix="xfit-bench-")) if args.output is None else args.output
-    result = crossfit(texts, truth, args.base, config, work, progress=lambda m: print(m, flush=True))
+    result = crossfit(texts, truth, args.base, config, work, progress=lambda m: print(m, flush=True),
+                      train_final=not args.oof_only)
     vader = vader_scores([normalise_tweet(t) for t in texts])
     rows = [row("vader (rule)", truth, _vader_rule(vader)), row("minilm-xfit argmax", truth, result.oof),
             row("minilm-xfit argmax int8", truth, result.oof_int8)]
@@ -74,12 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row(f"LR({'+'.join(inputs)})", truth, probs))
         if "int8" in other:
             rows.append(row(f"LR({'+'.join(inputs)}) int8", truth, other["int8"]))
-    folder = write_stack_folder(result, config, ["transformer", "vader"], texts, vader, work / "stack")
-    model = load_model(ModelSpec(kind="stack", model=str(folder), name="stack"))
-    model.predict(texts[:64])
-    began = time.perf_counter()
-    model.predict(texts)
-    tweets_per_s = len(texts) / (time.perf_counter() - began)
+    if args.frozen:
+        probs, _ = out_of_fold(["vader"], np.hstack([_embeddings(texts, args.max_length), vader]), truth, result.folds)
+        rows.append(row("frozen MiniLM emb + VADER, LR", truth, probs))
+    tweets_per_s = float("nan") if args.oof_only else _stack_speed(result, config, texts, vader, work / "stack")
     print(f"\nrecipe {json.dumps(result.recipe(config))} base={args.base or 'minilm'}")
     print(f"training {result.seconds:.0f} s on {args.threads} threads (folds {[round(s) for s in result.fold_seconds]})"
           f"; shipped stack {tweets_per_s:.0f} tweets/s (1 process, {args.threads} threads)")
@@ -91,6 +93,36 @@ def main(argv: list[str] | None = None) -> int:
             handle.write(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
                                      "training_s": result.seconds, "tweets_per_s": tweets_per_s}) + "\n")
     return 0
+
+
+def _stack_speed(result, config: CrossfitConfig, texts: list[str], vader: np.ndarray, folder: Path) -> float:
+    """Write the shipped stack folder and time it on every text (one process, after a warm-up)."""
+    model = load_model(ModelSpec(kind="stack", model=str(write_stack_folder(result, config, ["transformer", "vader"],
+                                                                            texts, vader, folder)), name="stack"))
+    model.predict(texts[:64])
+    began = time.perf_counter()
+    model.predict(texts)
+    return len(texts) / (time.perf_counter() - began)
+
+
+def _embeddings(texts: list[str], max_length: int) -> np.ndarray:
+    """Mean-pooled last hidden states of the packaged (not fine-tuned) MiniLM over normalised texts."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from tweetsent_assets.lib.finetune import default_base_model
+
+    tokenizer, model = AutoTokenizer.from_pretrained(default_base_model()), AutoModel.from_pretrained(
+        default_base_model()).eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), 64):
+            batch = tokenizer([normalise_tweet(t) for t in texts[start:start + 64]], padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt")
+            hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            out.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+    return np.vstack(out)
 
 
 def _vader_rule(vader: np.ndarray) -> np.ndarray:

@@ -66,11 +66,12 @@ class CrossfitResult:
 
 def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None, config: CrossfitConfig,
              output_dir: str | Path, progress: Progress = print, extra_texts: Sequence[str] = (),
-             extra_labels: Sequence[str] = ()) -> CrossfitResult:
+             extra_labels: Sequence[str] = (), train_final: bool = True) -> CrossfitResult:
     """Train `config.folds` fold models and the final model (saved to `output_dir`/encoder).
 
     `extra_texts` (in-domain labels that are never evaluated, e.g. active-learning labels) join the
     training rows of every fold and of the final model; any whose hash is among `texts` is dropped.
+    `train_final=False` stops after the folds (benchmarks that only need the out-of-fold figures).
     """
     started = time.monotonic()
     hashes = [text_hash(t) for t in texts]
@@ -100,10 +101,11 @@ def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None
         shutil.rmtree(folder, ignore_errors=True)
         fold_seconds.append(time.monotonic() - began)
     encoder = output_dir / "encoder"
-    progress(f"final model: training on all {len(texts)} tweets ({len(extra)} of them never evaluated)")
-    _train(normalised, labels, list(range(len(texts))), base_model, config, config.seed * 100 + config.folds,
-           encoder, progress, "final")
-    seen["final"] = sorted(set(hashes))
+    if train_final:
+        progress(f"final model: training on all {len(texts)} tweets ({len(extra)} of them never evaluated)")
+        _train(normalised, labels, list(range(len(texts))), base_model, config, config.seed * 100 + config.folds,
+               encoder, progress, "final")
+        seen["final"] = sorted(set(hashes))
     return CrossfitResult(hashes=hashes[:n_eval], labels=labels[:n_eval], folds=folds[:n_eval], oof=oof,
                           oof_int8=oof_int8, training_hashes=seen, encoder_dir=encoder,
                           seconds=time.monotonic() - started, fold_seconds=fold_seconds, extra_rows=len(extra))
