@@ -59,7 +59,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0 if not outcome.failed and aggregates_ok and models_ok else 1
 
 
-# The demo's shorter training recipe; the asset's defaults are the long run.
+# The demo's shorter training recipe; the asset's defaults are the long run. TWEETSENT_TORCH_THREADS
+# overrides the threads (1 is faster where other jobs share the cores).
 DEMO_FINETUNE = {"train_size": 3000, "eval_every_steps": 50, "folds": 3, "crossfit_epochs": 2,
                  "crossfit_base": "pretrained", "torch_threads": 2}
 
@@ -81,7 +82,8 @@ def _select_champion(defs, instance, finetune_seconds: float) -> bool:
     training_log = logging.getLogger(TRAINING_LOGGER)
     training_log.addHandler(progress)
     training_log.setLevel(logging.INFO)
-    finetune = {"config": {**DEMO_FINETUNE, "time_budget_s": finetune_seconds}}
+    threads = int(os.environ.get("TWEETSENT_TORCH_THREADS", DEMO_FINETUNE["torch_threads"]))
+    finetune = {"config": {**DEMO_FINETUNE, "time_budget_s": finetune_seconds, "torch_threads": threads}}
     print(f"model step: stage-1 fine-tune ({finetune_seconds:.0f} s budget), then the cross-fitted stack "
           f"({DEMO_FINETUNE['folds']} folds x {DEMO_FINETUNE['crossfit_epochs']} epochs on the in-domain tweets, "
           "progress in the log below); both are reused when the labeled data and recipe are unchanged", flush=True)
