@@ -24,6 +24,7 @@ from tweetsent_assets.lib.ml.stacker import features, out_of_fold, vader_scores
 from tweetsent_assets.lib.promotion import bootstrap_interval, metric_value
 from tweetsent_assets.lib.sentiment import LABELS, ModelSpec, load_model
 from tweetsent_assets.lib.sources import read_tweeteval
+from tweetsent_assets.lib.text_cleaning import clean_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import shared_data_dir  # noqa: E402
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=None, help="keep the stack folder here")
     parser.add_argument("--json", type=Path, default=None, help="append the figures as one JSON line")
     parser.add_argument("--oof-only", action="store_true", help="skip the final model (out-of-fold figures only)")
+    parser.add_argument("--stage1", default=None,
+                        help="a stage-1 model folder (never trained on TweetEval): also stack its log-probabilities")
     parser.add_argument("--frozen", action="store_true",
                         help="also the issue's floor: frozen MiniLM mean-pooled embeddings + VADER, balanced LR")
     return parser.parse_args(argv)
@@ -78,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row(f"LR({'+'.join(inputs)})", truth, probs))
         if "int8" in other:
             rows.append(row(f"LR({'+'.join(inputs)}) int8", truth, other["int8"]))
+    if args.stage1:
+        stage1 = load_model(ModelSpec(kind="hf", model=args.stage1, name="stage1", max_length=args.max_length))
+        log_stage1 = np.log(np.clip(stage1.predict([clean_text(t) for t in texts]).probabilities, 1e-4, 1))
+        for inputs in (["transformer", "vader"], ["vader"]):
+            x = np.hstack([features(inputs, result.oof, vader), log_stage1])
+            probs, _ = out_of_fold(inputs, x, truth, result.folds)
+            rows.append(row(f"LR({'+'.join(inputs)}+stage1)", truth, probs))
     if args.frozen:
         probs, _ = out_of_fold(["vader"], np.hstack([_embeddings(texts, args.max_length), vader]), truth, result.folds)
         rows.append(row("frozen MiniLM emb + VADER, LR", truth, probs))

@@ -119,10 +119,10 @@ class FinetuneAssetConfig(Config):
     learning_rate: float = 5e-5
     patience: int = 3
     eval_every_steps: Optional[int] = 100
-    polar_fraction: float = Field(default=1.0, description=(
+    polar_fraction: float = Field(default=0.5, description=(
         "Share of two-class (Sentiment140) rows whose loss ignores neutral: it has no neutral tweets, so "
         "training them as 3-class teaches that ordinary tweets are never neutral"))
-    two_class_weight: float = Field(default=0.5, description="Loss weight of two-class rows (noisy emoticon labels)")
+    two_class_weight: float = Field(default=1.0, description="Loss weight of two-class rows (noisy emoticon labels)")
     torch_threads: Optional[int] = None
     crossfit: bool = Field(default=True, description="Train the cross-fitted stack (stage 2) on the eval rows")
     folds: int = 5
