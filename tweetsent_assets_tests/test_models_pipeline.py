@@ -89,6 +89,8 @@ def test_labeled_and_finetuned(models):
     assert params["folds"] == "2" and params["seed"] == "0" and params["base"] == "stage1"
     assert params["normalisation"].startswith("tweet-norm-v1")
     assert params["stacker_inputs"] == "['transformer', 'vader']" and "tweeteval_sentiment" in params["data_mix"]
+    stack_metrics = client.get_run(finetune["stack_mlflow_run_id"]).data.metrics
+    assert 0.0 <= stack_metrics["oof_macro_recall"] <= 1.0 and stack_metrics["training_s"] > 0
 
 
 def test_unchanged_rows_and_recipe_reuse_the_models_a_new_recipe_retrains(models):

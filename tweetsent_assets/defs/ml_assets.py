@@ -223,15 +223,15 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
             always: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource, dataset_version: int) -> dict:
     """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current."""
     from ..lib.ml.crossfit import CrossfitConfig, crossfit
-    from ..lib.ml.stack_folder import write_stack_folder
+    from ..lib.ml.stack_folder import out_of_fold_metrics, write_stack_folder
     from ..lib.ml.stacker import vader_scores
 
     if config.crossfit_base not in ("stage1", "pretrained"):
         raise ValueError(f"crossfit_base must be 'stage1' or 'pretrained', got {config.crossfit_base!r}")
     output = Path(settings.MODELS_DIR).resolve() / STACK_CANDIDATE
-    xfit = CrossfitConfig(folds=config.folds, epochs=config.crossfit_epochs, learning_rate=config.crossfit_learning_rate,
-                          batch_size=config.crossfit_batch_size, max_length=config.max_length, seed=config.seed,
-                          torch_threads=config.torch_threads)
+    xfit = CrossfitConfig(folds=config.folds, epochs=config.crossfit_epochs,
+                          learning_rate=config.crossfit_learning_rate, batch_size=config.crossfit_batch_size,
+                          max_length=config.max_length, seed=config.seed, torch_threads=config.torch_threads)
     from_stage1 = config.crossfit_base == "stage1"
     base = stage1["model_path"] if from_stage1 else config.base_model
     recipe = {**xfit.__dict__, "normalisation": NORMALISATION, "stacker_inputs": list(config.stacker_inputs),
@@ -263,11 +263,11 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
                            {"base": recipe["base"], "data_mix": data_mix, "fingerprint": expected})
         shutil.rmtree(scratch / "work", ignore_errors=True)
         write_fingerprint(scratch, expected, dataset_version=dataset_version)
-        metrics = {"training_s": result.seconds, **{f"fold_{i}_s": s for i, s in enumerate(result.fold_seconds)}}
+        metrics = {"training_s": result.seconds, **{f"fold_{i}_s": s for i, s in enumerate(result.fold_seconds)},
+                   **out_of_fold_metrics(scratch)}
         client.log_batch(run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
-        log_model(client, run_id, candidate_spec(CANDIDATES.get(STACK_CANDIDATE, {"name": STACK_CANDIDATE,
-                                                                                  "kind": "stack"}), str(scratch)),
-                  hf_model_dir=scratch)
+        spec = candidate_spec({"name": STACK_CANDIDATE, "kind": "stack"}, str(scratch))
+        log_model(client, run_id, spec, hf_model_dir=scratch)
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")

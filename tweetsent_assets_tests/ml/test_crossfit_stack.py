@@ -12,7 +12,8 @@ import pytest
 from tweetsent_assets.lib.ml.crossfit import CrossfitConfig, crossfit
 from tweetsent_assets.lib.ml.normalise import normalise_tweet, text_hash
 from tweetsent_assets.lib.ml.stack_folder import (
-    TRAINING_HASHES_FILE, leaked_eval_rows, out_of_fold_probabilities, read_recipe, write_stack_folder,
+    TRAINING_HASHES_FILE, leaked_eval_rows, out_of_fold_metrics, out_of_fold_probabilities, read_recipe,
+    write_stack_folder,
 )
 from tweetsent_assets.lib.ml.stacker import vader_scores
 from tweetsent_assets.lib.sentiment import LABELS, ModelSpec, clear_model_cache, load_model
@@ -81,6 +82,9 @@ def test_no_eval_text_was_in_the_training_data_of_the_model_that_scored_it(stack
     oof = pd.read_csv(folder / "oof.csv")
     assert probs.shape == (73, 3) and np.allclose(probs[:5], oof[["p_negative", "p_neutral", "p_positive"]][:5])
     assert not np.allclose(probs, out_of_fold_probabilities(folder, hashes, quantize=True))
+    metrics = out_of_fold_metrics(folder)
+    assert metrics["oof_macro_recall_ci_low"] <= metrics["oof_macro_recall"] <= metrics["oof_macro_recall_ci_high"]
+    assert set(metrics) == {f"{p}_macro_recall{s}" for p in ("oof", "oof_int8") for s in ("", "_ci_low", "_ci_high")}
     with pytest.raises(ValueError, match="1 eval texts have no out-of-fold prediction"):
         out_of_fold_probabilities(folder, hashes + [text_hash("never trained on")], quantize=False)
 

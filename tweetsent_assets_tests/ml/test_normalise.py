@@ -8,7 +8,8 @@ from tweetsent_assets.lib.text_cleaning import clean_text
 def test_placeholders_emoji_and_hashtags():
     assert normalise_tweet("@Bob loved it 😂 #BestDayEver https://t.co/x") == \
         "@user loved it face with tears of joy Best Day Ever http"
-    assert normalise_tweet("❤️👍🏽 #fail #jan1 #iPhone6") == "heavy black heart thumbs up sign fail jan 1 i Phone 6"
+    assert normalise_tweet("❤️👍🏽 #fail #jan1 #iPhone6") == \
+        "heavy black heart thumbs up sign fail jan 1 i Phone 6"
     assert normalise_tweet("a#b c# &amp;amp; ok") == "a#b c# & ok"
     assert normalise_tweet(None) == "" and normalise_tweet("   ") == ""
 

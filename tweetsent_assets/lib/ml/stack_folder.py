@@ -50,8 +50,8 @@ def write_stack_folder(result: CrossfitResult, config: CrossfitConfig, inputs: S
         frame.to_csv(folder / oof_file(quantize), index=False)
     hashes = {**result.training_hashes, "base": sorted(set(base_training_hashes))}
     (folder / TRAINING_HASHES_FILE).write_text(json.dumps(hashes))
-    recipe = {**result.recipe(config), "stacker_inputs": list(inputs), "stacker_features": stacker.to_dict()["features"],
-              "training_s": round(result.seconds, 1), **(recipe_extra or {})}
+    recipe = {**result.recipe(config), "stacker_inputs": list(inputs), "training_s": round(result.seconds, 1),
+              "stacker_features": stacker.to_dict()["features"], **(recipe_extra or {})}
     (folder / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
     return folder
 
@@ -77,6 +77,20 @@ def out_of_fold_probabilities(folder: str | Path, eval_hashes: Sequence[str], qu
     if leaked:
         raise ValueError(f"{leaked} eval texts were in the training data of the model that scored them")
     return by_hash.loc[list(eval_hashes), PROBABILITY_COLUMNS].to_numpy(dtype=np.float64)
+
+
+def out_of_fold_metrics(folder: str | Path) -> dict[str, float]:
+    """Out-of-fold macro recall with its bootstrap 95% interval, fp32 and int8, for the training run's record."""
+    from ..promotion import bootstrap_interval, metric_value
+
+    metrics = {}
+    for quantize, prefix in ((False, "oof"), (True, "oof_int8")):
+        frame = pd.read_csv(Path(folder) / oof_file(quantize), keep_default_na=False)
+        predicted = [LABELS[i] for i in frame[PROBABILITY_COLUMNS].to_numpy().argmax(axis=1)]
+        low, high = bootstrap_interval(list(frame.label), predicted)
+        metrics.update({f"{prefix}_macro_recall": metric_value(list(frame.label), predicted),
+                        f"{prefix}_macro_recall_ci_low": low, f"{prefix}_macro_recall_ci_high": high})
+    return metrics
 
 
 def leaked_eval_rows(folder: str | Path, eval_hashes: Sequence[str]) -> int:
