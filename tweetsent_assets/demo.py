@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import sys
 import time
 
 from . import settings
@@ -94,10 +96,16 @@ def _run_batches(console: Console, defs, instance, state) -> list[str]:
     return failed
 
 
+# The demo's shorter training recipe; the asset's defaults are the long run. TWEETSENT_TORCH_THREADS
+# overrides the threads (1 is faster where other jobs share the cores).
+DEMO_FINETUNE = {"train_size": 3000, "eval_every_steps": 50, "folds": 3, "crossfit_epochs": 2,
+                 "crossfit_base": "pretrained", "torch_threads": 2}
+
+
 def _select_champion(defs, instance, finetune_seconds: float) -> bool:
     """The model chain on demo-sized settings, then a re-score of gold if the champion moved."""
     from . import runner
-    from .defs.ml_assets import CANDIDATES
+    from .defs.ml_assets import CANDIDATES, TRAINING_LOGGER
     from .lib.registry import CHAMPION, get_alias_version
 
     if not os.path.isdir(settings.LABELED_DATA_DIR):
@@ -106,9 +114,21 @@ def _select_champion(defs, instance, finetune_seconds: float) -> bool:
         return True
     client = defs.resources["mlflow"].client()
     before = get_alias_version(client, CHAMPION)
-    finetune = {"config": {"train_size": 3000, "time_budget_s": finetune_seconds, "eval_every_steps": 50}}
-    done = runner.select_champion(defs, instance, list(CANDIDATES),
-                                  {**runner.QUIET, "ops": {"finetuned_sentiment_model": finetune}})
+    progress = logging.StreamHandler(sys.stdout)
+    progress.setFormatter(logging.Formatter("  %(asctime)s %(message)s", "%H:%M:%S"))
+    training_log = logging.getLogger(TRAINING_LOGGER)
+    training_log.addHandler(progress)
+    training_log.setLevel(logging.INFO)
+    threads = int(os.environ.get("TWEETSENT_TORCH_THREADS", DEMO_FINETUNE["torch_threads"]))
+    finetune = {"config": {**DEMO_FINETUNE, "time_budget_s": finetune_seconds, "torch_threads": threads}}
+    print(f"model step: stage-1 fine-tune ({finetune_seconds:.0f} s budget), then the cross-fitted stack "
+          f"({DEMO_FINETUNE['folds']} folds x {DEMO_FINETUNE['crossfit_epochs']} epochs on the in-domain tweets, "
+          "progress in the log below); both are reused when the labeled data and recipe are unchanged", flush=True)
+    try:
+        done = runner.select_champion(defs, instance, list(CANDIDATES),
+                                      {**runner.QUIET, "ops": {"finetuned_sentiment_model": finetune}})
+    finally:
+        training_log.removeHandler(progress)
     for step, ok in done.items():
         print(f"  {step:<40} {'ok' if ok else 'FAILED'}")
     after = get_alias_version(client, CHAMPION)

@@ -46,6 +46,8 @@ DEFAULT_CANDIDATES = [
     {"name": "vader", "kind": "vader"},
     {"name": "minilm-finetuned", "kind": "finetuned"},
     {"name": "minilm-finetuned-int8", "kind": "finetuned", "from": "minilm-finetuned", "quantize": True},
+    {"name": "minilm-xfit-stack", "kind": "stack"},
+    {"name": "minilm-xfit-stack-int8", "kind": "stack", "from": "minilm-xfit-stack", "quantize": True},
     {"name": "twitter-roberta", "kind": "hf", "model": "cardiffnlp/twitter-roberta-base-sentiment-latest"},
     {"name": "bertweet", "kind": "hf", "model": "finiteautomata/bertweet-base-sentiment-analysis"},
 ]

@@ -105,3 +105,24 @@ def test_helpers():
     assert (Path(default_base_model()) / "config.json").is_file()
     with pytest.raises(ValueError):
         FinetuneConfig(patience=0)
+
+
+def test_without_val_trains_fixed_epochs_and_keeps_the_last_weights(tiny_base, data, tmp_path):
+    texts, labels, _, _ = data
+    calls = []
+    result = finetune(texts, labels, [], [], _config(tiny_base, max_epochs=2, eval_every_steps=10), tmp_path / "ft",
+                      on_eval=lambda *args: calls.append(args), train_weights=[0.5 if i % 2 else 1.0
+                                                                               for i in range(len(texts))])
+    assert result.stopped_reason == "epochs" and result.best_step == 30
+    assert [point["step"] for point in result.curve] == [10, 20, 30]
+    assert all(set(c[3]) == set() for c in calls) and result.best_val_macro_recall != result.best_val_macro_recall
+    assert "macro_recall" not in result.curve[-1] and result.curve[-1]["train_loss"] > 0
+
+
+def test_row_weights_are_checked(tiny_base, data, tmp_path):
+    texts, labels, val_texts, val_labels = data
+    with pytest.raises(ValueError, match="positive weights"):
+        finetune(texts, labels, val_texts, val_labels, _config(tiny_base), tmp_path / "ft", train_weights=[1.0])
+    with pytest.raises(ValueError, match="positive weights"):
+        finetune(texts, labels, val_texts, val_labels, _config(tiny_base), tmp_path / "ft",
+                 train_weights=[0.0] * len(texts))

@@ -1,11 +1,16 @@
 """The model assets on real parts: labeled tweets in Delta, MLflow (sqlite + registry aliases), Dagster.
 
-Labeled data from ../shared/data, a tiny locally built encoder as the fine-tune base, then the
-candidates' evaluations, the champion decision with its blocking check, the alias move, and gold
-scoring with `models:/tweet-sentiment@champion`.
+Labeled data from ../shared/data, a tiny locally built encoder as the fine-tune base (stage 1, then
+the cross-fitted stack), the candidates' evaluations (the stack's out of fold, with no eval text in
+the training data of the model that scored it), the champion decision with its blocking check, the
+alias move, and gold scoring with `models:/tweet-sentiment@champion`.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pandas as pd
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, instance_for_test
 
@@ -30,8 +35,11 @@ def run_config(base_model: str) -> dict:
             {"path": str(data / "sentiment140" / "sentiment140_sample_20k.csv"), "split": "train", "limit": 300},
         ], "holdout_fraction": 0.2}},
         "finetuned_sentiment_model": {"config": {"base_model": base_model, "train_size": 300, "val_size": 100,
-                                                 "max_epochs": 1, "max_length": 32, "batch_size": 16}},
+                                                 "max_epochs": 1, "max_length": 32, "batch_size": 16,
+                                                 "folds": 2, "crossfit_epochs": 1, "crossfit_base": "stage1",
+                                                 "crossfit_learning_rate": 1e-3, "torch_threads": 1}},
     }}
+STACKS = ("minilm-xfit-stack", "minilm-xfit-stack-int8")
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +79,32 @@ def test_labeled_and_finetuned(models):
     assert {"train", "val"} <= set(labeled.split)
     assert (labeled[labeled.split == "eval"].source.str.endswith("tweeteval_sentiment")).all()
     finetune = latest_metadata(models, "finetuned_sentiment_model")
-    assert finetune["stopped_reason"] in ("epochs", "early_stopping")
-    assert 0.0 <= finetune["best_val_macro_recall"] <= 1.0
+    assert finetune["stage1_stopped_reason"] in ("epochs", "early_stopping")
+    assert 0.0 <= finetune["stage1_best_val_macro_recall"] <= 1.0
+    assert finetune["stage1_reused"] is False and finetune["stack_reused"] is False
     client = models["mlflow"].client()
-    curve = client.get_metric_history(finetune["mlflow_run_id"], "train_loss")
+    curve = client.get_metric_history(finetune["stage1_mlflow_run_id"], "train_loss")
     assert len(curve) >= 1
+    params = client.get_run(finetune["stack_mlflow_run_id"]).data.params
+    assert params["folds"] == "2" and params["seed"] == "0" and params["base"] == "stage1"
+    assert params["normalisation"].startswith("tweet-norm-v1")
+    assert params["stacker_inputs"] == "['transformer', 'vader']" and "tweeteval_sentiment" in params["data_mix"]
+    stack_metrics = client.get_run(finetune["stack_mlflow_run_id"]).data.metrics
+    assert 0.0 <= stack_metrics["oof_macro_recall"] <= 1.0 and stack_metrics["training_s"] > 0
+
+
+def test_unchanged_rows_and_recipe_reuse_the_models_a_new_recipe_retrains(models):
+    config = run_config(models["base"])
+    assert execute(models, ["labeled_tweets", "finetuned_sentiment_model"], run_config=config).success
+    again = latest_metadata(models, "finetuned_sentiment_model")
+    assert again["stage1_reused"] is True and again["stack_reused"] is True
+    config["ops"]["finetuned_sentiment_model"]["config"]["stacker_inputs"] = ["transformer"]
+    assert execute(models, ["finetuned_sentiment_model"], run_config=config).success
+    changed = latest_metadata(models, "finetuned_sentiment_model")
+    assert changed["stage1_reused"] is True and changed["stack_reused"] is False
+    assert changed["stack_fingerprint"] != again["stack_fingerprint"]
+    assert execute(models, ["finetuned_sentiment_model"], run_config=run_config(models["base"])).success
+    assert latest_metadata(models, "finetuned_sentiment_model")["stack_reused"] is False
 
 
 def test_evaluations_register_available_and_record_unavailable(models):
@@ -90,10 +119,40 @@ def test_evaluations_register_available_and_record_unavailable(models):
     roberta = latest_metadata(models, "model_evaluations", "twitter-roberta")
     assert roberta["available"] is False
     assert "cardiffnlp/twitter-roberta-base-sentiment-latest" in roberta["reason"]
+    assert vader["macro_recall_ci_low"] < vader["macro_recall"] < vader["macro_recall_ci_high"]
     client = models["mlflow"].client()
     run = client.get_run(vader["mlflow_run_id"])
     assert run.data.params["dataset_version"] == str(vader["dataset_version"])
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"confusion_matrix.png", "predictions.csv"}
+
+
+def test_stack_is_evaluated_out_of_fold_on_texts_its_models_never_saw(models, tmp_path):
+    from tweetsent_assets.lib.ml.normalise import text_hash
+
+    for name in STACKS:
+        assert execute(models, ["model_evaluations"], partition=name).success, name
+    labeled = models["spark"].read.format("delta").load(models["lake"].path("labeled_tweets")).toPandas()
+    eval_hashes = [text_hash(t) for t in labeled[labeled.split == "eval"].sort_values("text").text]
+    folder = Path(settings.MODELS_DIR).resolve() / "minilm-xfit-stack"
+    seen = {k: set(v) for k, v in json.loads((folder / "training_hashes.json").read_text()).items()}
+    oof = pd.read_csv(folder / "oof.csv")
+    fold_of = dict(zip(oof.text_hash, oof.fold))
+    assert len(seen["base"]) > 300 and not seen["base"] & set(eval_hashes)
+    assert set(fold_of) == set(eval_hashes)
+    assert sum(h in seen[f"fold-{fold_of[h]}"] for h in eval_hashes) == 0
+    assert sum(h in seen["final"] for h in eval_hashes) == len(eval_hashes)
+    client = models["mlflow"].client()
+    for name in STACKS:
+        meta = latest_metadata(models, "model_evaluations", name)
+        assert meta["available"] is True, meta.get("reason")
+        assert meta["eval_texts_seen_in_training"] == 0 and meta["n"] == EVAL_ROWS
+        run = client.get_run(meta["mlflow_run_id"])
+        assert run.data.tags["evaluation"] == "out-of-fold" and run.data.params["recipe_folds"] == "2"
+        predictions = pd.read_csv(client.download_artifacts(run.info.run_id, "predictions.csv", str(tmp_path)))
+        oof_file = pd.read_csv(folder / ("oof-int8.csv" if name.endswith("int8") else "oof.csv"))
+        by_hash = oof_file.set_index("text_hash")
+        expected = by_hash.loc[[text_hash(t) for t in predictions.text]].p_positive.to_numpy()
+        assert abs(predictions.p_positive.to_numpy() - expected).max() < 1e-9
 
 
 def test_first_champion_is_promoted_after_blocking_check(models):
@@ -105,7 +164,7 @@ def test_first_champion_is_promoted_after_blocking_check(models):
     assert decision["promote"] is True
     client = models["mlflow"].client()
     assert get_alias_version(client, CHAMPION) == decision["winner_version"]
-    assert decision["winner"] in ("vader", "minilm-finetuned")
+    assert decision["winner"] in ("vader", "minilm-finetuned", *STACKS)
 
 
 def test_unchanged_evaluations_do_not_move_the_alias(models):

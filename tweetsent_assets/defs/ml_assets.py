@@ -1,4 +1,6 @@
 """Model assets: labeled tweets, the fine-tuned candidate, per-candidate evaluations, the champion."""
+import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +25,9 @@ from ..lib.lake import delta_tables
 from ..lib.active_learning import labeled_sources
 from ..lib.evaluation import confusion_matrix_png, evaluate
 from ..lib.labeled_data import LabeledSource, hold_out, read_labeled
+from ..lib.ml.stack_folder import read_recipe
+from ..lib.ml.fingerprint import fingerprint, is_current, write_fingerprint
+from ..lib.ml.normalise import NORMALISATION, normalise_tweet, text_hash
 from ..lib.model_runs import (
     DECISION_EXPERIMENT,
     EVALUATION_EXPERIMENT,
@@ -41,6 +46,8 @@ from .resources import LakeResource, MlflowResource, ObjectStoreResource, SparkR
 from .timing import stopwatch
 
 CANDIDATES = {c["name"]: c for c in settings.candidates()}
+# Training progress also goes to this Python logger, so a console (the demo) can show it.
+TRAINING_LOGGER = "tweetsent.training"
 candidate_partitions = StaticPartitionsDefinition(list(CANDIDATES))
 
 
@@ -97,6 +104,11 @@ def _labeled(lake: LakeResource) -> tuple[pd.DataFrame, int]:
 
 
 class FinetuneAssetConfig(Config):
+    """Stage 1 (airline + Sentiment140) and stage 2 (cross-fitted on the in-domain eval rows, then stacked).
+
+    The defaults are the long run; `make demo` passes a shorter one.
+    """
+
     base_model: Optional[str] = Field(default=None, description="Encoder path or id; default: the packaged MiniLM")
     train_size: int = 6000
     val_size: int = 1000
@@ -110,43 +122,88 @@ class FinetuneAssetConfig(Config):
     polar_fraction: float = Field(default=0.5, description=(
         "Share of two-class (Sentiment140) rows whose loss ignores neutral: it has no neutral tweets, so "
         "training them as 3-class teaches that ordinary tweets are never neutral"))
+    two_class_weight: float = Field(default=1.0, description="Loss weight of two-class rows (noisy emoticon labels)")
     torch_threads: Optional[int] = None
+    crossfit: bool = Field(default=True, description="Train the cross-fitted stack (stage 2) on the eval rows")
+    folds: int = 5
+    crossfit_epochs: int = 3
+    crossfit_learning_rate: float = 5e-5
+    crossfit_batch_size: int = 16
+    crossfit_base: str = Field(default="pretrained", description="'stage1' (the stage-1 checkpoint) or 'pretrained'")
+    stacker_inputs: list[str] = Field(default_factory=lambda: ["transformer", "vader"])
+    in_domain_sources: list[str] = Field(default_factory=lambda: ["active_learning"], description=(
+        "Train rows whose source path contains one of these join every fold of the stack (never evaluated)"))
+    seed: int = 0
+    retrain: bool = Field(default=False, description="Train even when the labeled rows and the recipe are unchanged")
 
 
 @asset(deps=[labeled_tweets], group_name="ml", kinds={"pytorch", "mlflow"})
 def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAssetConfig, lake: LakeResource,
                               mlflow: MlflowResource) -> MaterializeResult:
-    """Fine-tunes the encoder on the train split with early stopping on val; logs the curve and model to MLflow."""
+    """Stage 1 fine-tunes on train (early stopping on val); stage 2 cross-fits on eval and stacks with VADER.
+
+    Each stage is skipped, and its saved model reused, when its labeled rows and recipe are unchanged.
+    """
+    labeled, dataset_version = _labeled(lake)
+    in_domain = labeled[labeled.split == "eval"]
+    eval_hashes = {text_hash(t) for t in in_domain.text}
+    unseen = labeled[[text_hash(t) not in eval_hashes for t in labeled.text]]
+    train = unseen[unseen.split == "train"].sample(frac=1.0, random_state=config.seed).head(config.train_size)
+    val = unseen[unseen.split == "val"].sample(frac=1.0, random_state=config.seed).head(config.val_size)
+    client = mlflow.client()
+    stage1 = _stage1(context, config, train, val, client, mlflow, dataset_version)
+    metadata = {f"stage1_{k}": v for k, v in stage1.items()}
+    if config.crossfit:
+        always = unseen[(unseen.split != "eval") & unseen.source.map(
+            lambda source: any(part in str(source) for part in config.in_domain_sources))]
+        stage2 = _stage2(context, config, in_domain, always, stage1, client, mlflow, dataset_version)
+        metadata.update({f"stack_{k}": v for k, v in stage2.items()})
+    return MaterializeResult(metadata=metadata)
+
+
+def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: pd.DataFrame, val: pd.DataFrame,
+            client, mlflow: MlflowResource, dataset_version: int) -> dict:
+    """Fine-tune on airline + Sentiment140 into MODELS_DIR/minilm-finetuned, unless it is current."""
     from ..lib.finetune import FinetuneConfig, finetune
 
-    labeled, dataset_version = _labeled(lake)
-    train = labeled[labeled.split == "train"].sample(frac=1.0, random_state=0).head(config.train_size)
-    val = labeled[labeled.split == "val"].sample(frac=1.0, random_state=0).head(config.val_size)
-    client = mlflow.client()
+    output = Path(settings.MODELS_DIR).resolve() / "minilm-finetuned"
+    recipe = {k: v for k, v in config.model_dump().items() if k in _STAGE1_KEYS}
+    rows = [(t, lab, src, split) for df in (train, val) for t, lab, src, split in
+            zip(df.text, df.label, df.source, df.split)]
+    expected = fingerprint({**recipe, "stage": 1}, rows)
+    if not config.retrain and is_current(output, expected, ["config.json", TRAINING_HASHES]):
+        _progress(context, "stage 1")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
+        return {"model_path": str(output), "reused": True, "fingerprint": expected}
     run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name="minilm-finetune",
-                            tags={"dataset_version": str(dataset_version)})
+                            tags={"dataset_version": str(dataset_version), "stage": "1"})
     run_id = run.info.run_id
-    params = {**config.model_dump(), "dataset_version": dataset_version, "code_version": code_version(),
-              "train_rows": len(train), "val_rows": len(val)}
+    polar = _polar_only(train, config.polar_fraction)
+    weights = [config.two_class_weight if two else 1.0 for two in _two_class(train)]
+    params = {**recipe, "dataset_version": dataset_version, "code_version": code_version(), "train_rows": len(train),
+              "val_rows": len(val), "data_mix": _mix(train), "normalisation": "clean_text", "fingerprint": expected}
     for key, value in params.items():
-        client.log_param(run_id, key, value)
+        client.log_param(run_id, key, str(value)[:6000])
 
     def log_curve(step: int, epoch: float, train_loss: float, val_metrics: dict) -> None:
         client.log_metric(run_id, "train_loss", train_loss, step=step)
         for name, value in val_metrics.items():
             client.log_metric(run_id, f"val_{name}", float(value), step=step)
-        context.log.info(f"step {step} epoch {epoch:.2f}: loss {train_loss:.4f}, val {val_metrics}")
+        _progress(context, "stage 1")(f"step {step} epoch {epoch:.2f}: loss {train_loss:.4f}, "
+                                      f"val macro recall {val_metrics.get('macro_recall', float('nan')):.3f}")
 
-    output = Path(settings.MODELS_DIR).resolve() / "minilm-finetuned"
-    scratch = Path(tempfile.mkdtemp(prefix="finetune-", dir=output.parent if output.parent.exists() else None))
+    scratch = _scratch(output)
     try:
         result = finetune(
             [clean_text(t) for t in train.text], list(train.label), [clean_text(t) for t in val.text], list(val.label),
             FinetuneConfig(base_model=config.base_model, max_length=config.max_length, batch_size=config.batch_size,
                            learning_rate=config.learning_rate, max_epochs=config.max_epochs,
                            time_budget_s=config.time_budget_s, patience=config.patience,
-                           eval_every_steps=config.eval_every_steps, torch_threads=config.torch_threads),
-            scratch, on_eval=log_curve, train_polar_only=_polar_only(train, config.polar_fraction))
+                           eval_every_steps=config.eval_every_steps, torch_threads=config.torch_threads,
+                           seed=config.seed),
+            scratch, on_eval=log_curve, train_polar_only=polar, train_weights=weights)
+        (scratch / TRAINING_HASHES).write_text(json.dumps(
+            {"final": sorted({text_hash(t) for df in (train, val) for t in df.text})}))
+        write_fingerprint(scratch, expected, dataset_version=dataset_version)
         spec = candidate_spec({"name": "minilm-finetuned", "kind": "finetuned"}, str(scratch))
         log_model(client, run_id, spec, hf_model_dir=scratch)
         client.set_terminated(run_id, "FINISHED")
@@ -154,20 +211,112 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
         client.set_terminated(run_id, "FAILED")
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+    _replace(scratch, output)
+    curve = pd.DataFrame(result.curve)
+    return {"model_path": str(output), "reused": False, "fingerprint": expected, "mlflow_run_id": run_id,
+            "best_val_macro_recall": result.best_val_macro_recall, "best_step": result.best_step,
+            "stopped_reason": result.stopped_reason, "duration_s": round(result.seconds, 1),
+            "training_curve": MetadataValue.md(curve.to_markdown(index=False) if len(curve) else "no evaluations")}
+
+
+def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_domain: pd.DataFrame,
+            always: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource, dataset_version: int) -> dict:
+    """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current."""
+    from ..lib.ml.crossfit import CrossfitConfig, crossfit
+    from ..lib.ml.stack_folder import out_of_fold_metrics, write_stack_folder
+    from ..lib.ml.stacker import vader_scores
+
+    if config.crossfit_base not in ("stage1", "pretrained"):
+        raise ValueError(f"crossfit_base must be 'stage1' or 'pretrained', got {config.crossfit_base!r}")
+    output = Path(settings.MODELS_DIR).resolve() / STACK_CANDIDATE
+    xfit = CrossfitConfig(folds=config.folds, epochs=config.crossfit_epochs,
+                          learning_rate=config.crossfit_learning_rate, batch_size=config.crossfit_batch_size,
+                          max_length=config.max_length, seed=config.seed, torch_threads=config.torch_threads)
+    from_stage1 = config.crossfit_base == "stage1"
+    base = stage1["model_path"] if from_stage1 else config.base_model
+    recipe = {**xfit.__dict__, "normalisation": NORMALISATION, "stacker_inputs": list(config.stacker_inputs),
+              "base": "stage1" if from_stage1 else (config.base_model or "packaged MiniLM"),
+              "base_fingerprint": stage1["fingerprint"] if from_stage1 else ""}
+    recipe.pop("torch_threads")
+    expected = fingerprint(recipe, [*zip(in_domain.text, in_domain.label),
+                                    *(("always", t, lab) for t, lab in zip(always.text, always.label))])
+    if not config.retrain and is_current(output, expected, ["stack.json", "encoder", "oof.csv"]):
+        _progress(context, "stack")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
+        return {"model_path": str(output), "reused": True, "fingerprint": expected}
+    run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name=STACK_CANDIDATE,
+                            tags={"dataset_version": str(dataset_version), "stage": "2"})
+    run_id = run.info.run_id
+    texts, labels = list(in_domain.text), list(in_domain.label)
+    data_mix = {"crossfit_rows": _mix(in_domain), "every_fold_rows": _mix(always),
+                "stage1": stage1["fingerprint"] if from_stage1 else "none"}
+    for key, value in {**recipe, "data_mix": data_mix, "dataset_version": dataset_version,
+                       "code_version": code_version(), "fingerprint": expected}.items():
+        client.log_param(run_id, key, str(value)[:6000])
+    scratch = _scratch(output)
+    try:
+        result = crossfit(texts, labels, base, xfit, scratch / "work", progress=_progress(context, "stack"),
+                          extra_texts=list(always.text), extra_labels=list(always.label))
+        base_hashes = (json.loads((Path(base) / TRAINING_HASHES).read_text())["final"]
+                       if from_stage1 else [])
+        write_stack_folder(result, xfit, config.stacker_inputs, texts,
+                           vader_scores([normalise_tweet(t) for t in texts]), scratch, base_hashes,
+                           {"base": recipe["base"], "data_mix": data_mix, "fingerprint": expected})
+        shutil.rmtree(scratch / "work", ignore_errors=True)
+        write_fingerprint(scratch, expected, dataset_version=dataset_version)
+        metrics = {"training_s": result.seconds, **{f"fold_{i}_s": s for i, s in enumerate(result.fold_seconds)},
+                   **out_of_fold_metrics(scratch)}
+        client.log_batch(run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
+        spec = candidate_spec({"name": STACK_CANDIDATE, "kind": "stack"}, str(scratch))
+        log_model(client, run_id, spec, hf_model_dir=scratch)
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    _replace(scratch, output)
+    return {"model_path": str(output), "reused": False, "fingerprint": expected, "mlflow_run_id": run_id,
+            "duration_s": round(result.seconds, 1), "folds": config.folds, "recipe": MetadataValue.json(recipe)}
+
+
+_STAGE1_KEYS = ("base_model", "train_size", "val_size", "max_epochs", "time_budget_s", "max_length", "batch_size",
+                "learning_rate", "patience", "eval_every_steps", "polar_fraction", "two_class_weight", "seed")
+TRAINING_HASHES = "training_hashes.json"
+STACK_CANDIDATE = "minilm-xfit-stack"
+
+
+def _progress(context: AssetExecutionContext, stage: str):
+    """Logs a training message to Dagster and to the TRAINING_LOGGER Python logger."""
+    def report(message: str) -> None:
+        context.log.info(f"{stage}: {message}")
+        logging.getLogger(TRAINING_LOGGER).info(f"{stage}: {message}")
+
+    return report
+
+
+def _scratch(output: Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{output.name}-", dir=output.parent))
+
+
+def _replace(scratch: Path, output: Path) -> None:
     shutil.rmtree(output, ignore_errors=True)
     os.replace(scratch, output)
-    curve = pd.DataFrame(result.curve)
-    return MaterializeResult(metadata={
-        "model_path": str(output), "mlflow_run_id": run_id, "best_val_macro_recall": result.best_val_macro_recall,
-        "best_step": result.best_step, "stopped_reason": result.stopped_reason, "duration_s": round(result.seconds, 1),
-        "training_curve": MetadataValue.md(curve.to_markdown(index=False) if len(curve) else "no evaluations"),
-    })
+
+
+def _mix(frame: pd.DataFrame) -> dict:
+    """Rows per source file name and label."""
+    counts = frame.groupby([frame.source.map(lambda s: Path(str(s)).name), "label"]).size()
+    return {f"{source}/{label}": int(n) for (source, label), n in counts.items()}
+
+
+def _two_class(train: pd.DataFrame) -> list[bool]:
+    """Rows from sources without a neutral label (Sentiment140's emoticon labels)."""
+    return [bool(flag) for flag in train.groupby("source").label.transform(lambda labels: "neutral" not in set(labels))]
 
 
 def _polar_only(train: pd.DataFrame, fraction: float) -> list[bool]:
     """Flags `fraction` of the rows from two-class sources (no neutral label), spread evenly."""
-    two_class = train.groupby("source").label.transform(lambda labels: "neutral" not in set(labels))
+    two_class = pd.Series(_two_class(train), index=train.index)
     seen = two_class.cumsum()
     return [bool(flag) and int(n * fraction) != int((n - 1) * fraction) for flag, n in zip(two_class, seen)]
 
@@ -206,16 +355,21 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
     try:
         model = load_model(spec)
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        client.set_tag(run_id, "available", "false")
-        client.set_tag(run_id, "unavailable_reason", reason[:5000])
-        client.set_terminated(run_id, "FINISHED")
-        context.log.warning(f"candidate {candidate['name']} unavailable: {reason}")
-        return MaterializeResult(metadata={"available": False, "reason": reason, "mlflow_run_id": run_id,
-                                           "dataset_version": dataset_version})
+        return _unavailable(context, client, run_id, candidate["name"], f"{type(exc).__name__}: {exc}",
+                            dataset_version)
+    honest = _out_of_fold(spec, eval_rows) if spec.kind == "stack" else None
+    if isinstance(honest, str):
+        return _unavailable(context, client, run_id, candidate["name"], honest, dataset_version)
+    if honest is not None:
+        for key, value in read_recipe(spec.model).items():
+            client.log_param(run_id, f"recipe_{key}", str(value)[:6000])
+        client.set_tag(run_id, "evaluation", "out-of-fold")
     with stopwatch() as timer:
-        result = evaluate(model, [clean_text(t) for t in eval_rows.text], list(eval_rows.label), config.batch_size)
+        result = evaluate(model, [clean_text(t) for t in eval_rows.text], list(eval_rows.label), config.batch_size,
+                          probabilities=honest)
     metrics = result.metrics()
+    if honest is not None:
+        metrics["eval_texts_seen_in_training"] = 0.0
     client.log_batch(run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
     with tempfile.TemporaryDirectory() as scratch:
         png = confusion_matrix_png(result, Path(scratch, "confusion_matrix.png"), f"{candidate['name']} on eval")
@@ -224,7 +378,7 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
         client.log_artifact(run_id, str(png))
         client.log_artifact(run_id, str(predictions))
         confusion_md = png_markdown(png)
-    hf_dir = spec.model if spec.kind == "hf" and spec.model and os.path.isdir(spec.model) else None
+    hf_dir = spec.model if spec.kind in ("hf", "stack") and spec.model and os.path.isdir(spec.model) else None
     version = log_and_register(client, run_id, spec, hf_model_dir=hf_dir)
     client.set_tag(run_id, "available", "true")
     client.set_tag(run_id, "registered_version", version)
@@ -234,6 +388,26 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
         **{k: round(float(v), 4) for k, v in metrics.items()}, "duration_s": timer["seconds"],
         "confusion_matrix": MetadataValue.md(confusion_md),
     })
+
+
+def _out_of_fold(spec, eval_rows: pd.DataFrame):
+    """A cross-fitted model's out-of-fold probabilities for the eval rows, or why there are none."""
+    from ..lib.ml.stack_folder import out_of_fold_probabilities
+
+    try:
+        return out_of_fold_probabilities(spec.model, [text_hash(t) for t in eval_rows.text], spec.quantize)
+    except (OSError, ValueError, KeyError) as exc:
+        return f"no honest evaluation: {exc}"
+
+
+def _unavailable(context: AssetExecutionContext, client, run_id: str, name: str, reason: str,
+                 dataset_version: int) -> MaterializeResult:
+    client.set_tag(run_id, "available", "false")
+    client.set_tag(run_id, "unavailable_reason", reason[:5000])
+    client.set_terminated(run_id, "FINISHED")
+    context.log.warning(f"candidate {name} unavailable: {reason}")
+    return MaterializeResult(metadata={"available": False, "reason": reason, "mlflow_run_id": run_id,
+                                       "dataset_version": dataset_version})
 
 
 def _metric(key: str, value: float):

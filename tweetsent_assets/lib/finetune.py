@@ -101,7 +101,7 @@ def finetune(
     train_texts: Sequence[str], train_labels: Sequence[str],
     val_texts: Sequence[str], val_labels: Sequence[str],
     config: FinetuneConfig, output_dir: str | Path, on_eval: EvalCallback | None = None,
-    train_polar_only: Sequence[bool] | None = None,
+    train_polar_only: Sequence[bool] | None = None, train_weights: Sequence[float] | None = None,
 ) -> FinetuneResult:
     """Fine-tune encoder + fresh 3-class head; keep the checkpoint with the best validation macro recall.
 
@@ -109,18 +109,23 @@ def finetune(
     The time budget covers loading and training; the final evaluation and the save come on top.
     `train_polar_only[i]` marks rows whose label only says negative-vs-positive (Sentiment140's
     emoticon labels): their loss ignores the neutral logit instead of teaching "never neutral".
+    `train_weights[i]` scales row i's loss (down-weighting noisy sources). With no val texts nothing
+    is evaluated: the run trains its fixed epochs and keeps the last weights (cross-fitting does this,
+    so that no held-out fold steers training).
     """
     started = time.monotonic()
-    train_y, val_y = _checked(train_texts, train_labels, "train"), _checked(val_texts, val_labels, "val")
+    train_y = _checked(train_texts, train_labels, "train")
+    val_y = _checked(val_texts, val_labels, "val") if len(val_texts) or len(val_labels) else []
     polar = _checked_polar(train_polar_only, train_y)
+    weights = _checked_weights(train_weights, train_y)
     import torch
 
     previous_threads = torch.get_num_threads()
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     try:
-        return _run(list(train_texts), train_y, polar, list(val_texts), val_y, config, Path(output_dir), on_eval,
-                    started)
+        return _run(list(train_texts), train_y, polar, weights, list(val_texts), val_y, config, Path(output_dir),
+                    on_eval, started)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -141,6 +146,14 @@ def _checked_polar(polar_only: Sequence[bool] | None, train_y: list[int]) -> lis
     if any(flag and y == LABEL2ID["neutral"] for flag, y in zip(polar_only, train_y)):
         raise ValueError("a train_polar_only row cannot be labeled neutral")
     return [bool(flag) for flag in polar_only]
+
+
+def _checked_weights(weights: Sequence[float] | None, train_y: list[int]) -> list[float]:
+    if weights is None:
+        return [1.0] * len(train_y)
+    if len(weights) != len(train_y) or any(not w > 0 for w in weights):
+        raise ValueError(f"train_weights needs {len(train_y)} positive weights, got {len(weights)}")
+    return [float(w) for w in weights]
 
 
 class _Trainer:
@@ -197,23 +210,28 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _run(train_texts: list[str], train_y: list[int], polar: list[bool], val_texts: list[str], val_y: list[int],
-         config: FinetuneConfig, output_dir: Path, on_eval: EvalCallback | None, started: float) -> FinetuneResult:
+def _run(train_texts: list[str], train_y: list[int], polar: list[bool], row_weights: list[float],
+         val_texts: list[str], val_y: list[int], config: FinetuneConfig, output_dir: Path,
+         on_eval: EvalCallback | None, started: float) -> FinetuneResult:
     import torch
 
     trainer = _Trainer(config, len(train_texts), started)
     train_ids = _encode(trainer.tokenizer, train_texts, config.max_length)
-    val_ids = _encode(trainer.tokenizer, val_texts, config.max_length)
+    val_ids = _encode(trainer.tokenizer, val_texts, config.max_length) if val_texts else []
     weights = _class_weights(train_y) if config.class_weighting else None
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, reduction="none")
     rng = random.Random(config.seed)
     curve: list[dict] = []
     best: dict[str, Any] = {"metric": -math.inf, "step": 0, "state": None, "metrics": {}, "stale": 0}
     step, losses, stopped = 0, [], "epochs"
 
     def evaluate_now() -> bool:
-        """Evaluate, record, keep the best weights; True when early stopping says stop."""
-        metrics = evaluate(trainer.model, val_ids, val_y, config.batch_size * 2, trainer.tokenizer.pad_token_id)
+        """Evaluate, record, keep the best weights; True when early stopping says stop.
+
+        Without val rows only the train loss is recorded and the latest weights count as the best.
+        """
+        metrics = (evaluate(trainer.model, val_ids, val_y, config.batch_size * 2, trainer.tokenizer.pad_token_id)
+                   if val_y else {})
         train_loss = sum(losses) / len(losses) if losses else float("nan")
         losses.clear()
         epoch = step / trainer.steps_per_epoch
@@ -223,8 +241,9 @@ def _run(train_texts: list[str], train_y: list[int], polar: list[bool], val_text
         if on_eval is not None:
             on_eval(step, epoch, train_loss, dict(metrics))
         trainer.replan(step)
-        if metrics["macro_recall"] > best["metric"]:
-            best.update(metric=metrics["macro_recall"], step=step, metrics=dict(metrics), stale=0,
+        score = metrics["macro_recall"] if val_y else float(step)
+        if score > best["metric"]:
+            best.update(metric=score, step=step, metrics=dict(metrics), stale=0,
                         state={k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
             return False
         best["stale"] += 1
@@ -233,7 +252,7 @@ def _run(train_texts: list[str], train_y: list[int], polar: list[bool], val_text
     for _epoch in range(config.max_epochs):
         for rows in _bucketed_batches([len(ids) for ids in train_ids], config.batch_size, rng):
             losses.append(_train_step(trainer, loss_fn, [train_ids[i] for i in rows], [train_y[i] for i in rows],
-                                      [polar[i] for i in rows]))
+                                      [polar[i] for i in rows], [row_weights[i] for i in rows]))
             step += 1
             if step % _REPLAN_EVERY_STEPS == 0:
                 trainer.replan(step)
@@ -251,7 +270,8 @@ def _run(train_texts: list[str], train_y: list[int], polar: list[bool], val_text
     if not curve or curve[-1]["step"] != step:
         evaluate_now()
     trainer.model.load_state_dict(best["state"])
-    result = FinetuneResult(output_dir=output_dir, best_step=best["step"], best_val_macro_recall=best["metric"],
+    best_metric = best["metric"] if val_y else float("nan")
+    result = FinetuneResult(output_dir=output_dir, best_step=best["step"], best_val_macro_recall=best_metric,
                             curve=curve, stopped_reason=stopped, seconds=0.0, best_val_metrics=best["metrics"])
     _save(trainer, config, result)
     result.seconds = time.monotonic() - started
@@ -259,7 +279,7 @@ def _run(train_texts: list[str], train_y: list[int], polar: list[bool], val_text
 
 
 def _train_step(trainer: _Trainer, loss_fn: Any, rows: list[list[int]], labels: list[int],
-                polar: list[bool]) -> float:
+                polar: list[bool], row_weights: list[float]) -> float:
     import torch
 
     model = trainer.model
@@ -269,7 +289,10 @@ def _train_step(trainer: _Trainer, loss_fn: Any, rows: list[list[int]], labels: 
         mask = torch.zeros_like(logits, dtype=torch.bool)
         mask[torch.tensor(polar), LABEL2ID["neutral"]] = True
         logits = logits.masked_fill(mask, -1e4)
-    loss = loss_fn(logits, torch.tensor(labels, dtype=torch.long))
+    target = torch.tensor(labels, dtype=torch.long)
+    weight = torch.tensor(row_weights, dtype=logits.dtype)
+    class_weight = loss_fn.weight[target] if loss_fn.weight is not None else torch.ones_like(weight)
+    loss = (loss_fn(logits, target) * weight).sum() / (class_weight * weight).sum()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     trainer.optimizer.step()

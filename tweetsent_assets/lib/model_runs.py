@@ -19,7 +19,7 @@ DECISION_EXPERIMENT = "tweetsent-champion"
 
 
 def candidate_spec(candidate: dict, local_dir: str) -> ModelSpec:
-    """What to load for a configured candidate: `vader`, `hf` (id or path) or `finetuned` (its output folder).
+    """What to load for a configured candidate: `vader`, `hf` (id or path), `finetuned` or `stack` (output folder).
 
     `quantize: true` makes an int8 (dynamic quantization) variant, evaluated as a candidate of its own.
     """
@@ -29,10 +29,12 @@ def candidate_spec(candidate: dict, local_dir: str) -> ModelSpec:
     if kind == "hf":
         return ModelSpec(kind="hf", model=candidate["model"], name=name, max_length=candidate.get("max_length", 128),
                          quantize=candidate.get("quantize", False))
+    if kind == "stack":
+        return ModelSpec(kind="stack", model=local_dir, name=name, quantize=candidate.get("quantize", False))
     if kind == "finetuned":
         return ModelSpec(kind="hf", model=local_dir, name=name, max_length=candidate.get("max_length", 64),
                          quantize=candidate.get("quantize", False))
-    raise ValueError(f"candidate {name!r} has unknown kind {kind!r}; expected vader, hf or finetuned")
+    raise ValueError(f"candidate {name!r} has unknown kind {kind!r}; expected vader, hf, finetuned or stack")
 
 
 @lru_cache(maxsize=1)

@@ -79,6 +79,21 @@ def paired_bootstrap(
     return float(diff.mean()), float(lower), float(upper)
 
 
+def bootstrap_interval(
+    labels: Sequence[str], predicted: Sequence[str], metric: str = "macro_recall", n_boot: int = 1000, seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """(1 - alpha) percentile bootstrap interval of one model's `metric` over resampled examples."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    truth, pred = _codes(labels), _codes(predicted)
+    if len(truth) != len(pred) or len(truth) == 0:
+        raise ValueError(f"need equally long, non-empty labels and predictions, got {len(truth)}, {len(pred)}")
+    idx = np.random.default_rng(seed).integers(0, len(truth), size=(n_boot, len(truth)))
+    lower, upper = np.quantile(_metric(_confusions(truth, pred, idx), metric), [alpha / 2, 1 - alpha / 2])
+    return float(lower), float(upper)
+
+
 def metric_value(labels: Sequence[str], predicted: Sequence[str], metric: str = "macro_recall") -> float:
     """`metric` of `predicted` against `labels`, computed as in the bootstrap (sklearn-equal, zero_division=0)."""
     truth, pred = _codes(labels), _codes(predicted)

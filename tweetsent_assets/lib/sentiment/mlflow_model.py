@@ -36,7 +36,9 @@ SIGNATURE = ModelSignature(
 _REQUIREMENTS = {
     "vader": ("mlflow", "pandas", "numpy", "vaderSentiment"),
     "hf": ("mlflow", "pandas", "numpy", "torch", "transformers", "tokenizers"),
+    "stack": ("mlflow", "pandas", "numpy", "torch", "transformers", "tokenizers", "vaderSentiment"),
 }
+_FOLDER_KINDS = {"hf": "config.json", "stack": "stack.json"}
 _DOWNLOAD_LOCK = threading.Lock()
 _downloads: tuple[int, Path, dict[str, Path]] | None = None
 
@@ -64,7 +66,7 @@ def spec_from_artifacts(
 ) -> ModelSpec:
     """The inner ModelSpec saved in a logged model, pointed at its downloaded HF folder."""
     payload = json.loads(Path(artifacts[SPEC_ARTIFACT]).read_text())
-    if payload["kind"] == "hf":
+    if payload["kind"] in _FOLDER_KINDS:
         payload["model"] = artifacts[MODEL_DIR_ARTIFACT]
     if name:
         payload["name"] = name
@@ -76,12 +78,13 @@ def spec_from_artifacts(
 def save_pyfunc(
     path: str | Path, spec: ModelSpec, hf_model_dir: str | Path | None = None, mlflow_model: Model | None = None,
 ) -> Path:
-    """Save `spec` (and its HF folder) as a pyfunc model folder at `path`; no tracking server involved."""
+    """Save `spec` (and its HF or stack folder) as a pyfunc model folder at `path`; no tracking server involved."""
     if spec.kind not in _REQUIREMENTS:
-        raise ValueError(f"only vader and hf models can be packaged, got kind {spec.kind!r}")
-    model_dir = Path(hf_model_dir or spec.model or "") if spec.kind == "hf" else None
-    if model_dir is not None and not (model_dir / "config.json").is_file():
-        raise ValueError(f"hf models need a local folder saved with save_pretrained(), got {str(model_dir)!r}")
+        raise ValueError(f"only vader, hf and stack models can be packaged, got kind {spec.kind!r}")
+    model_dir = Path(hf_model_dir or spec.model or "") if spec.kind in _FOLDER_KINDS else None
+    if model_dir is not None and not (model_dir / _FOLDER_KINDS[spec.kind]).is_file():
+        raise ValueError(f"{spec.kind} models need a local folder with {_FOLDER_KINDS[spec.kind]}, "
+                         f"got {str(model_dir)!r}")
     path = Path(path)
     with tempfile.TemporaryDirectory() as scratch:
         spec_file = Path(scratch) / "spec.json"

@@ -11,7 +11,7 @@ import numpy as np
 from ..faults import fault_point
 from .labels import LABELS
 
-KINDS = ("hf", "vader", "mlflow")
+KINDS = ("hf", "vader", "mlflow", "stack")
 _PINNED_MODEL_URI = re.compile(r"^models:/[^/@]+/\d+$")
 DEFAULT_HF_MODEL = "cardiffnlp/twitter-roberta-base-sentiment-latest"
 # Texts per forward pass: at one torch thread per Spark slot, 32 scored fastest for fp32 and int8 MiniLM.
@@ -104,6 +104,10 @@ def _build(spec: ModelSpec) -> SentimentModel:
         from .mlflow_model import load_registered_model
 
         return load_registered_model(spec)
+    if spec.kind == "stack":
+        from .stack import StackModel
+
+        return StackModel(spec)
     from .hf import HFSentimentModel
 
     return HFSentimentModel.load(spec)

@@ -1,0 +1,59 @@
+"""Out-of-domain check of a trained stack: Sentiment140 (2009, negative/positive only), against VADER.
+
+The stack's stage 2 never trains on Sentiment140 (it cross-fits on TweetEval), so these tweets are
+unseen by it; rows whose hash is in the stack folder's training_hashes.json are dropped anyway.
+Recall is over the two classes present; a neutral prediction counts as a miss. Run from the repo root:
+
+    nice -n 19 .venv/bin/python benchmarks/stack_transfer.py --stack data/models/minilm-xfit-stack --tweets 2000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import macro_recall, shared_data_dir  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True, type=Path)
+    parser.add_argument("--tweets", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    import torch
+
+    from tweetsent_assets.lib.ml.normalise import text_hash
+    from tweetsent_assets.lib.promotion import bootstrap_interval
+    from tweetsent_assets.lib.sentiment import ModelSpec, load_model
+    from tweetsent_assets.lib.sources import read_sentiment140
+
+    torch.set_num_threads(args.threads)
+    seen = set().union(*map(set, json.loads((args.stack / "training_hashes.json").read_text()).values()))
+    rows = [r for r in read_sentiment140(shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv")
+            if r["sentiment"] in ("negative", "positive") and text_hash(r["text"]) not in seen]
+    rows = random.Random(0).sample(rows, min(args.tweets, len(rows)))
+    texts, truth = [r["text"] for r in rows], [r["sentiment"] for r in rows]
+    print(f"{len(texts)} Sentiment140 tweets unseen by the stack ({len(seen)} training hashes excluded)")
+    models = {"vader": ModelSpec(kind="vader", model=None, name="vader"),
+              "stack": ModelSpec(kind="stack", model=str(args.stack), name="stack"),
+              "stack int8": ModelSpec(kind="stack", model=str(args.stack), name="stack", quantize=True)}
+    for name, spec in models.items():
+        started = time.perf_counter()
+        predicted = load_model(spec).predict(texts).labels
+        seconds = time.perf_counter() - started
+        low, high = (1.5 * bound for bound in bootstrap_interval(truth, predicted))  # 3-class mean -> 2 classes
+        neutral = predicted.count("neutral") / len(predicted)
+        print(f"{name:<11} macro recall (neg/pos) {macro_recall(truth, predicted):.3f} "
+              f"[{low:.3f}, {high:.3f}], "
+              f"predicted neutral {neutral:.1%}, {len(texts) / seconds:.0f} tweets/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""k-fold cross-fitted fine-tuning on the in-domain labels, then the shipped model on all of them.
+
+Each fold's model is trained with a fixed recipe (no early stopping on held-out rows) and predicts
+only its own held-out fold, so those out-of-fold probabilities are an honest evaluation of the
+recipe; the model that ships is retrained on every row with the same recipe.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..finetune import FinetuneConfig, finetune
+from ..sentiment.labels import LABELS
+from .folds import assign_folds
+from .normalise import NORMALISATION, normalise_tweet, text_hash
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CrossfitConfig:
+    """The stage-2 recipe: folds, epochs and optimiser settings shared by every fold and the final model."""
+
+    folds: int = 5
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    max_length: int = 64
+    seed: int = 0
+    class_weighting: bool = True
+    torch_threads: int | None = None
+    progress_every_steps: int = 20
+
+    def finetune_config(self, base_model: str | None, seed: int) -> FinetuneConfig:
+        return FinetuneConfig(base_model=base_model, max_length=self.max_length, batch_size=self.batch_size,
+                              learning_rate=self.learning_rate, max_epochs=self.epochs, patience=None,
+                              eval_every_steps=self.progress_every_steps, seed=seed,
+                              class_weighting=self.class_weighting, torch_threads=self.torch_threads)
+
+
+@dataclass
+class CrossfitResult:
+    """Out-of-fold transformer probabilities (fp32 and int8 fold models), folds, and what each model saw."""
+
+    hashes: list[str]
+    labels: list[str]
+    folds: list[int]
+    oof: np.ndarray
+    oof_int8: np.ndarray
+    training_hashes: dict[str, list[str]]
+    encoder_dir: Path
+    seconds: float
+    fold_seconds: list[float] = field(default_factory=list)
+    extra_rows: int = 0
+    normalisation: str = NORMALISATION
+
+    def recipe(self, config: CrossfitConfig) -> dict:
+        return {**asdict(config), "normalisation": self.normalisation, "in_domain_rows": len(self.hashes),
+                "always_train_rows": self.extra_rows}
+
+
+def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None, config: CrossfitConfig,
+             output_dir: str | Path, progress: Progress = print, extra_texts: Sequence[str] = (),
+             extra_labels: Sequence[str] = (), train_final: bool = True) -> CrossfitResult:
+    """Train `config.folds` fold models and the final model (saved to `output_dir`/encoder).
+
+    `extra_texts` (in-domain labels that are never evaluated, e.g. active-learning labels) join the
+    training rows of every fold and of the final model; any whose hash is among `texts` is dropped.
+    `train_final=False` stops after the folds (benchmarks that only need the out-of-fold figures).
+    """
+    started = time.monotonic()
+    hashes = [text_hash(t) for t in texts]
+    evaluated = set(hashes)
+    extra = [(t, lab) for t, lab in zip(extra_texts, extra_labels) if text_hash(t) not in evaluated]
+    texts, labels = list(texts) + [t for t, _ in extra], list(labels) + [lab for _, lab in extra]
+    hashes += [text_hash(t) for t, _ in extra]
+    normalised = [normalise_tweet(t) for t in texts]
+    n_eval = len(texts) - len(extra)
+    folds = assign_folds(hashes[:n_eval], labels[:n_eval], config.folds, config.seed) + [-1] * len(extra)
+    output_dir = Path(output_dir)
+    oof = np.zeros((n_eval, len(LABELS)))
+    oof_int8 = np.zeros_like(oof)
+    seen: dict[str, list[str]] = {}
+    fold_seconds = []
+    for fold in range(config.folds):
+        began = time.monotonic()
+        train = [i for i, f in enumerate(folds) if f != fold]
+        held = [i for i, f in enumerate(folds) if f == fold]
+        folder = output_dir / f"fold-{fold}"
+        progress(f"fold {fold + 1}/{config.folds}: training on {len(train)} tweets, predicting {len(held)}")
+        _train(normalised, labels, train, base_model, config, config.seed * 100 + fold, folder, progress,
+               f"fold {fold + 1}/{config.folds}")
+        oof[held] = _predict(folder, [normalised[i] for i in held], config.max_length, quantize=False)
+        oof_int8[held] = _predict(folder, [normalised[i] for i in held], config.max_length, quantize=True)
+        seen[f"fold-{fold}"] = sorted({hashes[i] for i in train})
+        shutil.rmtree(folder, ignore_errors=True)
+        fold_seconds.append(time.monotonic() - began)
+    encoder = output_dir / "encoder"
+    if train_final:
+        progress(f"final model: training on all {len(texts)} tweets ({len(extra)} of them never evaluated)")
+        _train(normalised, labels, list(range(len(texts))), base_model, config, config.seed * 100 + config.folds,
+               encoder, progress, "final")
+        seen["final"] = sorted(set(hashes))
+    return CrossfitResult(hashes=hashes[:n_eval], labels=labels[:n_eval], folds=folds[:n_eval], oof=oof,
+                          oof_int8=oof_int8, training_hashes=seen, encoder_dir=encoder,
+                          seconds=time.monotonic() - started, fold_seconds=fold_seconds, extra_rows=len(extra))
+
+
+def _train(normalised: list[str], labels: list[str], rows: list[int], base_model: str | None,
+           config: CrossfitConfig, seed: int, folder: Path, progress: Progress, what: str) -> None:
+    def report(step: int, epoch: float, train_loss: float, _metrics: dict) -> None:
+        progress(f"  {what}: step {step}, epoch {epoch:.2f}, train loss {train_loss:.4f}")
+
+    finetune([normalised[i] for i in rows], [labels[i] for i in rows], [], [],
+             config.finetune_config(base_model, seed), folder, on_eval=report)
+
+
+def _predict(folder: Path, texts: list[str], max_length: int, quantize: bool) -> np.ndarray:
+    from ..sentiment.hf import HFSentimentModel
+    from ..sentiment.model import ModelSpec
+
+    model = HFSentimentModel.load(ModelSpec(kind="hf", model=str(folder), name="fold", max_length=max_length,
+                                            quantize=quantize))
+    return model.predict(texts).probabilities
