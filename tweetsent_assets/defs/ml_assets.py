@@ -1,4 +1,8 @@
-"""Model assets: labeled tweets, the fine-tuned candidate, per-candidate evaluations, the champion."""
+"""Model assets: labeled tweets, the fine-tuned candidate, per-candidate evaluations, the champion.
+
+MLflow and scikit-learn are imported inside the assets that use them: every run process loads this
+module, and a micro-batch run needs neither.
+"""
 import json
 import logging
 import os
@@ -22,8 +26,6 @@ from pydantic import Field
 
 from .. import settings
 from ..lib.lake import delta_tables
-from ..lib.active_learning import labeled_sources
-from ..lib.evaluation import confusion_matrix_png, evaluate
 from ..lib.labeled_data import LabeledSource, hold_out, read_labeled
 from ..lib.ml.stack_folder import read_recipe
 from ..lib.ml.fingerprint import fingerprint, is_current, write_fingerprint
@@ -39,7 +41,6 @@ from ..lib.model_runs import (
     png_markdown,
 )
 from ..lib.promotion import decide
-from ..lib.registry import CHAMPION, get_alias_version, log_and_register, log_model, promote
 from ..lib.sentiment.model import DEFAULT_BATCH_SIZE, load_model
 from ..lib.text_cleaning import clean_text
 from .resources import LakeResource, MlflowResource, ObjectStoreResource, SparkResource
@@ -108,6 +109,8 @@ class FinetuneAssetConfig(Config):
 
     The defaults are the long run; `make demo` passes a shorter one.
     """
+    from ..lib.active_learning import labeled_sources
+
 
     base_model: Optional[str] = Field(default=None, description="Encoder path or id; default: the packaged MiniLM")
     train_size: int = 6000
@@ -172,6 +175,8 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
             zip(df.text, df.label, df.source, df.split)]
     expected = fingerprint({**recipe, "stage": 1}, rows)
     if not config.retrain and is_current(output, expected, ["config.json", TRAINING_HASHES]):
+    from ..lib.registry import log_model
+
         _progress(context, "stage 1")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
         return {"model_path": str(output), "reused": True, "fingerprint": expected}
     run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name="minilm-finetune",
@@ -227,6 +232,8 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
     from ..lib.ml.stacker import vader_scores
 
     if config.crossfit_base not in ("stage1", "pretrained"):
+    from ..lib.registry import log_model
+
         raise ValueError(f"crossfit_base must be 'stage1' or 'pretrained', got {config.crossfit_base!r}")
     output = Path(settings.MODELS_DIR).resolve() / STACK_CANDIDATE
     xfit = CrossfitConfig(folds=config.folds, epochs=config.crossfit_epochs,
@@ -351,6 +358,9 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
     spec = candidate_spec(candidate, str(model_dir))
     for key, value in {"model": spec.model or spec.kind, "kind": candidate["kind"], "dataset_version": dataset_version,
                        "code_version": code_version(), "eval_rows": len(eval_rows)}.items():
+    from ..lib.evaluation import confusion_matrix_png, evaluate
+    from ..lib.registry import log_and_register
+
         client.log_param(run_id, key, value)
     try:
         model = load_model(spec)
@@ -444,6 +454,8 @@ def champion_decision(context: AssetExecutionContext, config: ChampionConfig, la
         "dataset_version": str(dataset_version)})
     client.set_tag(run.info.run_id, "reason", decision.reason[:5000])
     for key, value in config.model_dump().items():
+    from ..lib.registry import CHAMPION, get_alias_version
+
         client.log_param(run.info.run_id, key, value)
     client.log_dict(run.info.run_id, {"table": decision.table, "reason": decision.reason}, "decision.json")
     client.set_terminated(run.info.run_id, "FINISHED")
@@ -463,6 +475,8 @@ def champion_model(context: AssetExecutionContext, mlflow: MlflowResource):
 
     Materializes only when the alias moves, so gold re-scores only after a real change.
     """
+    from ..lib.registry import CHAMPION, get_alias_version, promote
+
     client = mlflow.client()
     decision = latest_decision(client, mlflow.experiment_id(DECISION_EXPERIMENT))
     before = get_alias_version(client, CHAMPION)
