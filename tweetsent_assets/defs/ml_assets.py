@@ -80,6 +80,8 @@ class LabeledTweetsConfig(Config):
 def labeled_tweets(context: AssetExecutionContext, config: LabeledTweetsConfig, spark: SparkResource,
                    lake: LakeResource, landing: ObjectStoreResource) -> MaterializeResult:
     """Labeled tweets (text, label, source, split) from the configured sources; evaluations record its version."""
+    from ..lib.active_learning import labeled_sources
+
     rows = []
     sources = [LabeledSource(**s.model_dump()) for s in config.sources] + (
         labeled_sources(config.active_learning_dir) if config.active_learning_dir else [])
@@ -109,8 +111,6 @@ class FinetuneAssetConfig(Config):
 
     The defaults are the long run; `make demo` passes a shorter one.
     """
-    from ..lib.active_learning import labeled_sources
-
 
     base_model: Optional[str] = Field(default=None, description="Encoder path or id; default: the packaged MiniLM")
     train_size: int = 6000
@@ -167,6 +167,8 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
 def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: pd.DataFrame, val: pd.DataFrame,
             client, mlflow: MlflowResource, dataset_version: int) -> dict:
     """Fine-tune on airline + Sentiment140 into MODELS_DIR/minilm-finetuned, unless it is current."""
+    from ..lib.registry import log_model
+
     from ..lib.finetune import FinetuneConfig, finetune
 
     output = Path(settings.MODELS_DIR).resolve() / "minilm-finetuned"
@@ -175,8 +177,6 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
             zip(df.text, df.label, df.source, df.split)]
     expected = fingerprint({**recipe, "stage": 1}, rows)
     if not config.retrain and is_current(output, expected, ["config.json", TRAINING_HASHES]):
-    from ..lib.registry import log_model
-
         _progress(context, "stage 1")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
         return {"model_path": str(output), "reused": True, "fingerprint": expected}
     run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name="minilm-finetune",
@@ -227,13 +227,13 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
 def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_domain: pd.DataFrame,
             always: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource, dataset_version: int) -> dict:
     """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current."""
+    from ..lib.registry import log_model
+
     from ..lib.ml.crossfit import CrossfitConfig, crossfit
     from ..lib.ml.stack_folder import out_of_fold_metrics, write_stack_folder
     from ..lib.ml.stacker import vader_scores
 
     if config.crossfit_base not in ("stage1", "pretrained"):
-    from ..lib.registry import log_model
-
         raise ValueError(f"crossfit_base must be 'stage1' or 'pretrained', got {config.crossfit_base!r}")
     output = Path(settings.MODELS_DIR).resolve() / STACK_CANDIDATE
     xfit = CrossfitConfig(folds=config.folds, epochs=config.crossfit_epochs,
@@ -346,6 +346,9 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
 
     A candidate that cannot load (offline hub id, not trained yet) is recorded as unavailable.
     """
+    from ..lib.evaluation import confusion_matrix_png, evaluate
+    from ..lib.registry import log_and_register
+
     candidate = CANDIDATES[context.partition_key]
     labeled, dataset_version = _labeled(lake)
     eval_rows = labeled[labeled.split == "eval"].head(config.max_examples or len(labeled))
@@ -358,9 +361,6 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
     spec = candidate_spec(candidate, str(model_dir))
     for key, value in {"model": spec.model or spec.kind, "kind": candidate["kind"], "dataset_version": dataset_version,
                        "code_version": code_version(), "eval_rows": len(eval_rows)}.items():
-    from ..lib.evaluation import confusion_matrix_png, evaluate
-    from ..lib.registry import log_and_register
-
         client.log_param(run_id, key, value)
     try:
         model = load_model(spec)
@@ -439,6 +439,8 @@ class ChampionConfig(Config):
 def champion_decision(context: AssetExecutionContext, config: ChampionConfig, lake: LakeResource,
                       mlflow: MlflowResource) -> MaterializeResult:
     """Picks the best registered candidate; a challenger wins only by a bootstrap-significant margin."""
+    from ..lib.registry import CHAMPION, get_alias_version
+
     client = mlflow.client()
     _, dataset_version = _labeled(lake)
     candidates, labels = load_candidates(client, mlflow.experiment_id(EVALUATION_EXPERIMENT), list(CANDIDATES),
@@ -454,8 +456,6 @@ def champion_decision(context: AssetExecutionContext, config: ChampionConfig, la
         "dataset_version": str(dataset_version)})
     client.set_tag(run.info.run_id, "reason", decision.reason[:5000])
     for key, value in config.model_dump().items():
-    from ..lib.registry import CHAMPION, get_alias_version
-
         client.log_param(run.info.run_id, key, value)
     client.log_dict(run.info.run_id, {"table": decision.table, "reason": decision.reason}, "decision.json")
     client.set_terminated(run.info.run_id, "FINISHED")
