@@ -49,13 +49,22 @@ def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResu
     for run_request in result.run_requests or []:
         partition = run_request.partition_key
         done = job.execute_in_process(instance=instance, partition_key=partition, tags=dict(run_request.tags),
-                                      run_config=run_config, raise_on_error=False)
+                                      run_config=_config_for(job, run_config), raise_on_error=False)
         outcome.partition_keys.append(partition)
         outcome.run_ids.append(done.run_id)
         if not done.success or not aggregates.execute_in_process(
-                instance=instance, partition_key=partition, run_config=run_config, raise_on_error=False).success:
+                instance=instance, partition_key=partition, run_config=_config_for(aggregates, run_config),
+                raise_on_error=False).success:
             outcome.failed.append(partition)
     return outcome
+
+
+def _config_for(job, run_config: dict | None) -> dict | None:
+    """`run_config` with only the op config that belongs to `job` (one config serves both batch jobs)."""
+    if not run_config or "ops" not in run_config:
+        return run_config
+    nodes = set(job.graph.node_dict)
+    return {**run_config, "ops": {name: op for name, op in run_config["ops"].items() if name in nodes}}
 
 
 def process_new_objects(defs: Definitions, instance: DagsterInstance, cursor: str | None,
