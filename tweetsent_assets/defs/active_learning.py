@@ -8,7 +8,7 @@ from pydantic import Field
 from .. import settings
 from ..lib.lake import delta_tables
 from ..lib.sentiment.labels import LABELS
-from .aggregates import FOLLOW_GOLD
+from .partitions import INSIGHTS_REFRESH
 from .resources import LakeResource, MlflowResource, SparkResource
 from .timing import stopwatch
 
@@ -29,7 +29,7 @@ class ActiveLearningConfig(Config):
 
 
 @asset(deps=["gold_tweet_sentiment", "champion_model"], group_name="insights", kinds={"spark", "delta", "mlflow"},
-       automation_condition=FOLLOW_GOLD)
+       automation_condition=INSIGHTS_REFRESH)
 def active_learning_queue(context: AssetExecutionContext, config: ActiveLearningConfig, spark: SparkResource,
                           lake: LakeResource, mlflow: MlflowResource) -> MaterializeResult:
     """Gold tweets ranked by champion uncertainty and champion/runner-up disagreement, exported to queue.csv.

@@ -36,9 +36,6 @@ from .resources import LakeResource, SparkResource
 from .timing import Laps, stopwatch
 
 FOLLOW_BATCH = AutomationCondition.eager()
-# For assets that read all of gold (EDA, active learning): eager, but not blocked forever by one
-# missing (e.g. failed) batch upstream; the follow_upstream sensor's interval throttles them.
-FOLLOW_GOLD = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
 class AggregateConfig(Config):

@@ -12,7 +12,7 @@ from pydantic import Field
 from ..lib import eda
 from ..lib.lake import delta_tables
 from ..lib.model_runs import png_markdown
-from .aggregates import FOLLOW_GOLD
+from .partitions import INSIGHTS_REFRESH
 from .resources import LakeResource, MlflowResource, SparkResource
 from .timing import stopwatch
 
@@ -27,7 +27,7 @@ class EdaConfig(Config):
 
 
 @asset(deps=list(TABLES), group_name="insights", kinds={"spark", "delta", "mlflow"},
-       automation_condition=FOLLOW_GOLD)
+       automation_condition=INSIGHTS_REFRESH)
 def tweet_eda(context: AssetExecutionContext, config: EdaConfig, spark: SparkResource, lake: LakeResource,
               mlflow: MlflowResource) -> MaterializeResult:
     """Row counts and missing values per table, text lengths, top users/mentions/hashtags, given vs predicted."""
