@@ -14,7 +14,6 @@ from dagster import (
     AssetKey,
     AssetSelection,
     AssetSpec,
-    AutomationCondition,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -35,7 +34,6 @@ from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
 from .timing import Laps, stopwatch
 
-FOLLOW_BATCH = AutomationCondition.eager()
 
 
 class AggregateConfig(Config):
@@ -59,17 +57,17 @@ class AggregateConfig(Config):
 
 AGGREGATE_SPECS = [
     AssetSpec("aggregate_ledger", deps=["gold_tweet_sentiment"], partitions_def=tweet_batches,
-              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              group_name="aggregates", kinds={"spark", "delta"},
               description="Per batch: partial counts per @mention and per time window; plus their running totals."),
     AssetSpec("mention_sentiment", deps=["aggregate_ledger"], partitions_def=tweet_batches,
-              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              group_name="aggregates", kinds={"spark", "delta"},
               description="Per @mention: negative/neutral/positive counts, total, first and last seen."),
     AssetSpec("sentiment_trends", deps=["aggregate_ledger"], partitions_def=tweet_batches,
-              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              group_name="aggregates", kinds={"spark", "delta"},
               description="Count and share of each sentiment per time window (config `window`), plus their "
                           "trailing rolling share (config `rolling`). Tweets without a time are left out."),
     AssetSpec("sentiment_spikes", deps=["sentiment_trends"], partitions_def=tweet_batches,
-              group_name="aggregates", kinds={"spark", "delta"}, automation_condition=FOLLOW_BATCH,
+              group_name="aggregates", kinds={"spark", "delta"},
               description="Windows whose negative share departs from its rolling baseline by more than z standard "
                           "deviations, each with its top mentions and hashtags."),
 ]
