@@ -28,11 +28,6 @@ def _frame(spark, rows: list[dict], columns: list[str]):
     return spark.createDataFrame(pdf, schema=_schema(columns))
 
 
-def _nothing_to_replace(session, path: str, batch_id: str, superseded: list[str]) -> bool:
-    """An empty write would only add a commit: the table exists and has never held this batch."""
-    return not superseded and delta_tables.exists(session, path) and delta_tables.batch_is_new(path, batch_id)
-
-
 @multi_asset(
     specs=[
         AssetSpec("bronze_tweets", group_name="bronze", kinds={"spark", "delta"},
@@ -67,8 +62,6 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
                 elsewhere = delta_tables.keys_in_other_batches(session, path, batch_id, sources)
                 rows = [row for row in rows if row["record_key"] not in elsewhere]
             written[table] = len(rows)
-            if not rows and _nothing_to_replace(session, path, batch_id, batch.superseded):
-                continue
             delta_tables.replace_batch(_frame(session, rows, columns), path, batch_id,
                                        keep_sources=batch.superseded, rows=len(rows))
         ledger_list = ledger_rows(manifest, batch)

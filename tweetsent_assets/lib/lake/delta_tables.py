@@ -100,7 +100,8 @@ def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = (), ro
 
     Rows from `keep_sources` (objects not re-read this time) stay as they are. A batch the table
     has never held is a blind append (see append_batch), which skips replaceWhere's scan of the
-    table's files. `rows` is df's row count when the caller knows it (else it is counted).
+    table's files, and an empty new batch for an existing table writes nothing (it would only add
+    a commit). `rows` is df's row count when the caller knows it (else it is counted).
     """
     fault_point(f"write:{_table_name(path)}")
     predicate = batch_predicate(batch_id)
@@ -110,7 +111,9 @@ def replace_batch(df, path: str, batch_id: str, keep_sources: list[str] = (), ro
 
     def write() -> None:
         if not keep_sources and batch_is_new(path, batch_id):
-            append_batch(df, path, batch_id, df.count() if rows is None else rows)
+            count = df.count() if rows is None else rows
+            if count or not exists(df.sparkSession, path):
+                append_batch(df, path, batch_id, count)
         else:
             _replace_where(df, path, predicate)
 
@@ -258,8 +261,8 @@ def append_new_ids(spark, df, path: str, batch_id: str, ids: list[str]) -> dict:
     if ids and exists(spark, path):
         held = [row.id for row in spark.read.format("delta").load(path).where(F.col("id").isin(ids)).select("id").collect()]
     inserted = len(ids) - len(held)
+    fault_point(f"merge:{_table_name(path)}")
     if inserted:
-        fault_point(f"merge:{_table_name(path)}")
         fresh = df.where(~F.col("id").isin(held)) if held else df
         retry_on_conflict(lambda: append_batch(fresh, path, batch_id, inserted))
     fault_point(f"merged:{_table_name(path)}")
