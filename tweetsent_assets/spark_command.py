@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from . import settings
+from .console import Console
 
 
 def add_spark_command(subparsers: argparse._SubParsersAction) -> None:
@@ -22,10 +23,11 @@ def add_spark_command(subparsers: argparse._SubParsersAction) -> None:
                         help="where its state, log and slot locks live (default $TWEETSENT_SPARK_CONNECT_DIR)")
     parser.add_argument("--wait", type=float, default=180.0, metavar="S", help="seconds to wait for it to answer")
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
-    parser.set_defaults(func=run_spark)
+    parser.set_defaults(func=run_spark, redirect=False)
 
 
-def run_spark(args: argparse.Namespace) -> int:
+def run_spark(args: argparse.Namespace, console: "Console") -> int:
+    """Start, stop, restart or report on the server; prints plain lines (the console only times commands)."""
     from .lib.lake import connect_server
 
     server = connect_server.ConnectServer(state_dir=Path(args.state_dir).resolve(), port=args.port, master=args.master)
