@@ -16,7 +16,8 @@ import pandas as pd
 
 from ..lake import delta_tables
 from ..sentiment.labels import LABELS
-from .sql import read_where, sql_string, temp_view
+from ..lake.delta_tables import temp_view
+from .sql import read_where, sql_string
 
 TABLE = "aggregate_ledger"
 TOTAL = "__total__"

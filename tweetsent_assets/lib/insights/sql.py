@@ -1,8 +1,6 @@
-"""SQL plumbing that works the same over a local session and Spark Connect: reads, temp views, literals, time ranges."""
+"""SQL plumbing that works the same over a local session and Spark Connect: reads, literals, time ranges."""
 from __future__ import annotations
 
-import uuid
-from contextlib import contextmanager
 
 _MISSING_TABLE = ("DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND", "is not a Delta table", "does not exist",
                   "doesn't exist")
@@ -16,17 +14,6 @@ def read_where(session, path: str, predicate: str):
         if any(marker in str(exc) for marker in _MISSING_TABLE):
             return None
         raise
-
-
-@contextmanager
-def temp_view(df, prefix: str = "tweetsent"):
-    """Registers `df` under a name unique to this call and drops it afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex}"
-    df.createOrReplaceTempView(name)
-    try:
-        yield name
-    finally:
-        df.sparkSession.catalog.dropTempView(name)
 
 
 def sql_string(value: str) -> str:

@@ -270,9 +270,9 @@ def append_new_ids(spark, df, path: str, batch_id: str, ids: list[str]) -> dict:
 
 
 @contextmanager
-def temp_view(df):
+def temp_view(df, prefix: str = "tweetsent"):
     """`df` as a temporary view with a name unique to this call, dropped afterwards."""
-    name = f"tweetsent_{uuid.uuid4().hex}"
+    name = f"{prefix}_{uuid.uuid4().hex}"
     df.createOrReplaceTempView(name)
     try:
         yield name
