@@ -134,6 +134,12 @@ def _recorded(context: AssetCheckExecutionContext, asset_name: str, key: str, de
     return metadata[key].value if key in metadata else default
 
 
+def _trend_spans(context: AssetCheckExecutionContext) -> tuple[str, str]:
+    """The window and rolling span the aggregates were last built with."""
+    return (_recorded(context, "aggregate_ledger", "window", settings.TREND_WINDOW),
+            _recorded(context, "sentiment_trends", "rolling", AggregateConfig().rolling))
+
+
 def _result(diff: dict) -> AssetCheckResult:
     passed = not (diff["missing"] or diff["extra"] or diff["different"])
     return AssetCheckResult(passed=passed, metadata={**{k: v for k, v in diff.items() if k != "examples"},
@@ -155,8 +161,7 @@ def mention_sentiment_matches_rebuild(context: AssetCheckExecutionContext, spark
 def sentiment_trends_matches_rebuild(context: AssetCheckExecutionContext, spark: SparkResource,
                                      lake: LakeResource) -> AssetCheckResult:
     session = spark.session()
-    window = _recorded(context, "aggregate_ledger", "window", settings.TREND_WINDOW)
-    rolling = _recorded(context, "sentiment_trends", "rolling", AggregateConfig().rolling)
+    window, rolling = _trend_spans(context)
     actual = session.read.format("delta").load(lake.path("sentiment_trends")).toPandas()
     expected = verify.expected_trends(session.read.format("delta").load(lake.path("gold_tweet_sentiment")),
                                        window, rolling)
@@ -169,8 +174,7 @@ def sentiment_trends_matches_rebuild(context: AssetCheckExecutionContext, spark:
 def sentiment_spikes_matches_rebuild(context: AssetCheckExecutionContext, spark: SparkResource,
                                      lake: LakeResource) -> AssetCheckResult:
     session = spark.session()
-    window = _recorded(context, "aggregate_ledger", "window", settings.TREND_WINDOW)
-    rolling = _recorded(context, "sentiment_trends", "rolling", AggregateConfig().rolling)
+    window, rolling = _trend_spans(context)
     rule = tables.SpikeRule(**_recorded(context, "sentiment_spikes", "rule", AggregateConfig().settings().rule.__dict__))
     gold = session.read.format("delta").load(lake.path("gold_tweet_sentiment"))
     expected = tables.spikes_of(session, verify.expected_trends(gold, window, rolling), gold, rule).toPandas()

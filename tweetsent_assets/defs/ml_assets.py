@@ -167,8 +167,6 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
 def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: pd.DataFrame, val: pd.DataFrame,
             client, mlflow: MlflowResource, dataset_version: int) -> dict:
     """Fine-tune on airline + Sentiment140 into MODELS_DIR/minilm-finetuned, unless it is current."""
-    from ..lib.registry import log_model
-
     from ..lib.finetune import FinetuneConfig, finetune
 
     output = Path(settings.MODELS_DIR).resolve() / "minilm-finetuned"
@@ -209,14 +207,10 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
         (scratch / TRAINING_HASHES).write_text(json.dumps(
             {"final": sorted({text_hash(t) for df in (train, val) for t in df.text})}))
         write_fingerprint(scratch, expected, dataset_version=dataset_version)
-        spec = candidate_spec({"name": "minilm-finetuned", "kind": "finetuned"}, str(scratch))
-        log_model(client, run_id, spec, hf_model_dir=scratch)
-        client.set_terminated(run_id, "FINISHED")
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        shutil.rmtree(scratch, ignore_errors=True)
+        _discard(client, run_id, scratch)
         raise
-    _replace(scratch, output)
+    _publish(client, run_id, {"name": "minilm-finetuned", "kind": "finetuned"}, scratch, output)
     curve = pd.DataFrame(result.curve)
     return {"model_path": str(output), "reused": False, "fingerprint": expected, "mlflow_run_id": run_id,
             "best_val_macro_recall": result.best_val_macro_recall, "best_step": result.best_step,
@@ -227,8 +221,6 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
 def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_domain: pd.DataFrame,
             always: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource, dataset_version: int) -> dict:
     """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current."""
-    from ..lib.registry import log_model
-
     from ..lib.ml.crossfit import CrossfitConfig, crossfit
     from ..lib.ml.stack_folder import out_of_fold_metrics, write_stack_folder
     from ..lib.ml.stacker import vader_scores
@@ -273,14 +265,10 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
         metrics = {"training_s": result.seconds, **{f"fold_{i}_s": s for i, s in enumerate(result.fold_seconds)},
                    **out_of_fold_metrics(scratch)}
         client.log_batch(run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
-        spec = candidate_spec({"name": STACK_CANDIDATE, "kind": "stack"}, str(scratch))
-        log_model(client, run_id, spec, hf_model_dir=scratch)
-        client.set_terminated(run_id, "FINISHED")
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        shutil.rmtree(scratch, ignore_errors=True)
+        _discard(client, run_id, scratch)
         raise
-    _replace(scratch, output)
+    _publish(client, run_id, {"name": STACK_CANDIDATE, "kind": "stack"}, scratch, output)
     return {"model_path": str(output), "reused": False, "fingerprint": expected, "mlflow_run_id": run_id,
             "duration_s": round(result.seconds, 1), "folds": config.folds, "recipe": MetadataValue.json(recipe)}
 
@@ -298,6 +286,25 @@ def _progress(context: AssetExecutionContext, stage: str):
         logging.getLogger(TRAINING_LOGGER).info(f"{stage}: {message}")
 
     return report
+
+
+def _publish(client, run_id: str, candidate: dict, scratch: Path, output: Path) -> None:
+    """Log the trained model in scratch to its MLflow run, end the run, then move the model into place."""
+    from ..lib.registry import log_model
+
+    try:
+        log_model(client, run_id, candidate_spec(candidate, str(scratch)), hf_model_dir=scratch)
+    except BaseException:
+        _discard(client, run_id, scratch)
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    _replace(scratch, output)
+
+
+def _discard(client, run_id: str, scratch: Path) -> None:
+    """A failed training: its MLflow run is marked failed and its half-written model removed."""
+    client.set_terminated(run_id, "FAILED")
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _scratch(output: Path) -> Path:
