@@ -15,6 +15,7 @@ from .defs.checks import (
     silver_ids_unique,
 )
 from .defs.jobs import evaluate_candidates, ingest_tweet_batch, rescore_gold, update_aggregates
+from .defs.maintenance import compact_lake, compact_lake_schedule
 from .defs.ml_assets import (
     champion_decision,
     champion_model,
@@ -56,9 +57,9 @@ def build_defs(resources: dict) -> Definitions:
         asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
                       landed_equals_bronze_plus_quarantine, silver_ids_unique, *AGGREGATE_CHECKS],
         jobs=[ingest_tweet_batch, update_aggregates, refresh_aggregates, verify_aggregates, rescore_gold,
-              evaluate_candidates],
+              evaluate_candidates, compact_lake],
         sensors=[new_tweet_objects, aggregates_follow_batches, follow_upstream],
-        schedules=[nightly_model_evaluation],
+        schedules=[nightly_model_evaluation, compact_lake_schedule],
         resources=resources,
         executor=in_process_executor,
     )

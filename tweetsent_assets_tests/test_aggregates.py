@@ -53,7 +53,8 @@ def lake(spark, tmp_path):
 
 
 def read(lake, path: str) -> pd.DataFrame:
-    return lake["spark"].read.format("delta").load(path).toPandas()
+    """A table's rows without the ledger version each was computed from."""
+    return lake["spark"].read.format("delta").load(path).toPandas().drop(columns=[tables.VERSION], errors="ignore")
 
 
 def assert_matches_rebuild(lake) -> dict[str, pd.DataFrame]:
@@ -140,3 +141,24 @@ def test_full_rebuild_equals_the_incremental_tables(lake):
     totals = ledgers.mentions_of(ledgers.read(lake["spark"], lake["paths"].ledger, f"batch_id = '{ledgers.TOTAL}'"))
     totals = totals.set_index("mention")
     assert totals.loc["brand", "total"] == 24 * 20 + 12 * 3
+
+
+def test_a_row_from_an_older_ledger_version_never_replaces_a_newer_one(spark, tmp_path):
+    target = str(tmp_path / "mention_sentiment")
+
+    def row(mention: str, total: int) -> pd.DataFrame:
+        return pd.DataFrame({"mention": [mention], "negative": [total], "neutral": [0], "positive": [0],
+                             "total": [total], "first_seen": [pd.Timestamp("2026-03-01")],
+                             "last_seen": [pd.Timestamp("2026-03-02")]})
+
+    def table() -> dict:
+        rows = spark.read.format("delta").load(target).collect()
+        return {r.mention: (r.total, r.ledger_version) for r in rows}
+
+    tables.merge_rows(spark, pd.concat([row("a", 5), row("b", 1)]), tables.MENTION_SCHEMA, target, ["mention"], 5)
+    tables.merge_rows(spark, row("a", 4), tables.MENTION_SCHEMA, target, ["mention"], 4,
+                      pd.DataFrame({"mention": ["b"]}))
+    assert table() == {"a": (5, 5), "b": (1, 5)}
+    tables.merge_rows(spark, row("a", 6), tables.MENTION_SCHEMA, target, ["mention"], 6,
+                      pd.DataFrame({"mention": ["b"]}))
+    assert table() == {"a": (6, 6)}

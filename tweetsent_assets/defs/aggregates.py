@@ -1,8 +1,8 @@
 """Aggregates over gold, kept up to date batch by batch: per @mention, per time window, and negativity spikes.
 
 Every asset here is partitioned like gold: materializing partition b folds batch b's contribution
-into the tables (aggregate_ledgers), then updates only the mentions and windows b touched. They
-run in the micro-batch job right after gold, so their cost per batch does not grow with history.
+into the ledger, then updates only the rows of the mentions and windows b moved. They run in their
+own run right after each micro-batch (update_aggregates), so their cost per batch does not grow with history.
 The `refresh_aggregates` job rebuilds everything from gold; the checks compare with such a verify.
 """
 import json
@@ -75,11 +75,11 @@ AGGREGATE_SPECS = [
 
 @multi_asset(specs=AGGREGATE_SPECS, name="aggregates", partitions_def=tweet_batches, can_subset=False)
 def aggregates(context: AssetExecutionContext, config: AggregateConfig, spark: SparkResource, lake: LakeResource):
-    """Folds the batch into the ledger (replacing any earlier contribution of it), then rewrites the tables.
+    """Folds the batch into the ledger (replacing any earlier contribution of it), then updates the rows it moved.
 
-    One MERGE moves the ledger totals by the batch's (new - old) partial counts; mention_sentiment
-    and sentiment_trends are rewritten from the totals (one row per mention or window, not per
-    tweet) and only windows whose baseline the batch touched are re-scored for spikes.
+    One MERGE moves the ledger totals by the batch's (new - old) partial counts; then one MERGE per
+    table updates the touched mentions, the windows whose rolling share moved, and the windows
+    whose spike baseline the batch is part of.
     """
     lap = Laps()
     with stopwatch() as timer:
@@ -91,6 +91,7 @@ def aggregates(context: AssetExecutionContext, config: AggregateConfig, spark: S
     yield MaterializeResult(asset_key="aggregate_ledger", metadata={
         **common, "window": config.window, "batch_rows": done["batch_rows"],
         "mentions_touched": done["mentions_touched"], "windows_touched": done["windows_touched"],
+        "windows_updated": done["windows_updated"],
         "step_seconds": MetadataValue.json(lap.seconds)})
     yield MaterializeResult(asset_key="mention_sentiment", metadata={**common, "table_rows": done["mentions"]})
     yield MaterializeResult(asset_key="sentiment_trends", metadata={**common, "table_rows": done["windows"],

@@ -6,6 +6,7 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from .ml_assets import candidate_partitions
 from .partitions import tweet_batches
+from .resources import BATCH_KIND_TAG
 
 # Per batch, without the checks that compare the aggregates with a full rebuild (those read all of gold).
 AGGREGATE_ASSETS = AssetSelection.assets("aggregate_ledger", "mention_sentiment", "sentiment_trends",
@@ -20,7 +21,7 @@ ingest_tweet_batch = define_asset_job(
     "ingest_tweet_batch", selection=BATCH_ASSETS, partitions_def=tweet_batches,
     executor_def=in_process_executor,
     description="One micro-batch of landing objects through bronze, silver and gold.",
-    tags={"tweetsent/kind": "micro-batch", "dagster/priority": "10"},
+    tags={BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"},
 )
 # Requested for each batch once its micro-batch run succeeds (sensor aggregates_follow_batches), in a
 # run of its own, so the next micro-batch never waits for the aggregates of the previous one.

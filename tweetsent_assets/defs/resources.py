@@ -62,6 +62,10 @@ class ObjectStoreResource(ConfigurableResource):
         return open_store(self.url, endpoint_url=self.endpoint_url, region=self.region)
 
 
+# The run tag of micro-batch runs, which the run coordinator's tag_concurrency_limits count.
+BATCH_KIND_TAG = ("tweetsent/kind", "micro-batch")
+
+
 class MicroBatchResource(ConfigurableResource):
     """How the landing sensor cuts new objects into micro-batch runs."""
 
@@ -69,6 +73,23 @@ class MicroBatchResource(ConfigurableResource):
     max_batches_per_tick: int = Field(default=100, ge=1)
     lookback_seconds: int = Field(default=settings.SENSOR_LOOKBACK_S, ge=0,
                                   description="How late an object may appear in a listing and still be picked up")
+    concurrent_runs: int = Field(default=settings.CONCURRENT_BATCHES, ge=1,
+                                 description="Micro-batch runs that may run at once (the run coordinator's limit); "
+                                             "above 1, silver MERGEs new batches so that two batches bringing the "
+                                             "same tweet id cannot both insert it")
+
+    def runs_at_once(self, instance) -> int:
+        """The larger of concurrent_runs and what the instance's queued run coordinator lets run at once."""
+        from dagster._core.run_coordinator import QueuedRunCoordinator
+
+        coordinator = instance.run_coordinator
+        if not isinstance(coordinator, QueuedRunCoordinator):
+            return self.concurrent_runs
+        queue = coordinator.get_run_queue_config()
+        limits = [rule.get("limit") for rule in queue.tag_concurrency_limits or []
+                  if rule.get("key") == BATCH_KIND_TAG[0] and rule.get("value") == BATCH_KIND_TAG[1]]
+        allowed = min(limits) if limits else queue.max_concurrent_runs
+        return max(self.concurrent_runs, allowed if allowed is not None and allowed >= 0 else 2)
 
 
 class LakeResource(ConfigurableResource):

@@ -8,7 +8,7 @@ from ..lib.lake import delta_tables
 from ..lib.lake.pandas_udfs import map_in_pandas
 from ..lib.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
 from .partitions import tweet_batches
-from .resources import LakeResource, SparkResource
+from .resources import LakeResource, MicroBatchResource, SparkResource
 from .timing import Laps, stopwatch
 
 
@@ -19,12 +19,14 @@ from .timing import Laps, stopwatch
     kinds={"spark", "delta"},
     automation_condition=AutomationCondition.eager(),
 )
-def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> MaterializeResult:
+def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource,
+                  micro_batching: MicroBatchResource) -> MaterializeResult:
     """Typed timestamp, cleaned text, mentions and hashtags; empty texts dropped; one row per id.
 
     A tweet id belongs to the first batch that brought it: later copies are counted as
-    duplicates. A batch silver has never held appends its new ids; re-running the owning batch
-    MERGEs, which updates its rows in place.
+    duplicates. A batch silver has never held appends its new ids when only one micro-batch runs
+    at a time; otherwise, and when re-running the owning batch, it MERGEs, whose conflict check
+    makes the later of two batches bringing the same new id see it as held.
     """
     batch_id = context.partition_key
     with stopwatch() as timer:
@@ -44,7 +46,7 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
         kept = len(ids)
         lap("clean_and_dedupe")
         path = lake.path("silver_tweets")
-        if delta_tables.batch_is_new(path, batch_id):
+        if micro_batching.runs_at_once(context.instance) == 1 and delta_tables.batch_is_new(path, batch_id):
             metrics = delta_tables.append_new_ids(session, deduped, path, batch_id, ids)
         else:
             metrics = delta_tables.merge_by_id(session, deduped, path, update_when="t.batch_id = s.batch_id")

@@ -17,7 +17,7 @@ import pandas as pd
 from ..lake import delta_tables
 from ..sentiment.labels import LABELS
 from ..lake.delta_tables import temp_view
-from .sql import read_where, sql_string
+from .sql import ranges_predicate, read_where, sql_string
 
 TABLE = "aggregate_ledger"
 TOTAL = "__total__"
@@ -146,10 +146,17 @@ def latest_version(session, path: str) -> int:
     return int(session.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").select("version").first()[0])
 
 
-def totals_at(session, path: str, version: int) -> pd.DataFrame:
-    """The summed rows of the ledger as of `version`."""
+def totals_for(session, path: str, version: int, mentions: list[str], ranges: list[tuple]) -> pd.DataFrame:
+    """The ledger's total rows as of `version` for these mentions and for the windows starting in `ranges`.
+
+    Only the keys a batch touched and their neighbourhood are read, so the cost follows the batch,
+    not the number of mentions and windows ever seen.
+    """
+    wanted = [f"(kind = '{WINDOW}' AND ({ranges_predicate('window_start', ranges)}))"]
+    if mentions:
+        wanted.append(f"(kind = '{MENTION}' AND mention IN ({', '.join(sql_string(m) for m in mentions)}))")
     frame = (session.read.format("delta").option("versionAsOf", version).load(path)
-             .where(f"batch_id = '{TOTAL}'").toPandas())
+             .where(f"batch_id = '{TOTAL}' AND ({' OR '.join(wanted)})").toPandas())
     return _shaped(frame)
 
 

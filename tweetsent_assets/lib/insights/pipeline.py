@@ -1,11 +1,14 @@
-"""One batch into the aggregates (fold into the ledger, then rewrite the tables), or all of gold at once."""
+"""One batch into the aggregates (fold into the ledger, then update the rows it moved), or all of gold at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from ..lake import delta_tables
 from . import ledger as ledgers
 from . import tables
+from .sql import merge_ranges
 
 
 @dataclass(frozen=True)
@@ -35,31 +38,40 @@ class Settings:
 
 
 def update_batch(session, paths: Paths, batch_id: str, settings: Settings, lap=lambda name: None) -> dict:
-    """Folds `batch_id`'s gold rows into the ledger and rewrites the three tables; returns what it did.
+    """Folds `batch_id`'s gold rows into the ledger and updates the rows of the three tables it moved.
 
-    Reads the batch's gold rows, the batch's ledger partition, the ledger totals and the spike
-    table, never the other batches.
+    Reads the batch's gold rows, the batch's ledger partition and the totals of the keys it
+    touched (with the windows around them), never the other batches or the whole tables.
     """
     gold = (delta_tables.read_batch(session, paths.gold, batch_id).select(*ledgers.GOLD_COLUMNS).toPandas())
     folded = ledgers.fold_batch(session, paths.ledger, batch_id, ledgers.partials(gold, settings.window))
     lap("fold")
-    totals = ledgers.totals_at(session, paths.ledger, folded.version)
+    version, touched = folded.version, folded.touched_windows()
+    mentions = sorted(ledgers.mentions_of(folded.partial)["mention"])
+    around = tables.reach(settings.rolling, settings.rule) + pd.Timedelta(settings.window)
+    totals = ledgers.totals_for(session, paths.ledger, version, mentions,
+                                merge_ranges([(t - around, t + around) for t in touched]))
     lap("read_totals")
-    mentions = tables.mentions(totals)
-    tables.write_table(session, mentions, tables.MENTION_SCHEMA, paths.mentions, folded.version)
+    mention_rows, gone_mentions = tables.mention_updates(totals, mentions)
+    tables.merge_rows(session, mention_rows, tables.MENTION_SCHEMA, paths.mentions, ["mention"], version,
+                      gone_mentions)
     lap("mention_sentiment")
-    trends = tables.trends(totals, settings.rolling)
-    tables.write_table(session, trends, tables.TRENDS_SCHEMA, paths.trends, folded.version)
+    trend_rows, gone_windows = tables.trend_updates(totals, touched, settings.rolling)
+    tables.merge_rows(session, trend_rows, tables.TRENDS_SCHEMA, paths.trends, ["window_start"], version, gone_windows)
     lap("sentiment_trends")
-    touched = folded.touched_windows()
-    spikes, scored = tables.spikes(session, trends, tables.read_spikes(session, paths.spikes), paths.gold, touched,
-                                   settings.rule)
-    tables.write_table(session, spikes, tables.SPIKES_SCHEMA, paths.spikes, folded.version)
+    counts = ledgers.windows_of(totals)[list(tables.COUNT_COLUMNS)]
+    flagged, unflagged, rescored = tables.rescore_spikes(session, counts, paths.spikes, paths.gold, touched,
+                                                         settings.rule)
+    tables.merge_rows(session, flagged, tables.SPIKES_SCHEMA, paths.spikes, ["window_start"], version, unflagged)
     lap("sentiment_spikes")
-    return {"batch_rows": len(gold), "ledger_version": folded.version,
-            "mentions_touched": len(ledgers.mentions_of(folded.partial)), "windows_touched": len(touched),
-            "windows_rescored": scored, "mentions": len(mentions), "windows": len(trends), "spikes": len(spikes),
-            "spike_rows": spikes}
+    return {"batch_rows": len(gold), "ledger_version": version, "mentions_touched": len(mentions),
+            "windows_touched": len(touched), "windows_rescored": rescored, "windows_updated": len(trend_rows),
+            "mentions": _rows(session, paths.mentions), "windows": _rows(session, paths.trends),
+            "spikes": _rows(session, paths.spikes), "spike_rows": flagged}
+
+
+def _rows(session, path: str) -> int:
+    return delta_tables.describe(session, path).rows if delta_tables.exists(session, path) else 0
 
 
 def rebuild_all(session, paths: Paths, settings: Settings) -> dict:

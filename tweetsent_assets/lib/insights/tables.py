@@ -1,9 +1,9 @@
-"""The aggregate tables people read, written from the ledger totals after each fold.
+"""The aggregate tables people read, updated from the ledger totals after each fold.
 
-The totals hold one row per @mention and per time window (not per tweet), so each table is
-rewritten from them in one commit. Every write carries Delta's idempotent-write id with the
-ledger version it was computed from: a slower run holding older totals cannot overwrite a newer
-result. Spikes are re-scored only for the windows whose baseline a touched window is part of.
+After a batch only its rows change: the mentions it touched, the windows whose rolling share it
+moved, and the windows whose spike baseline it is part of; each table gets one MERGE by key.
+Every row carries the ledger version it was computed from (`ledger_version`), and a MERGE never
+replaces a row computed from a newer version, so a slower run cannot undo a newer result.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ SPIKES_SCHEMA = ("window_start timestamp, window_end timestamp, negative long, t
                  "baseline_share_negative double, baseline_std double, baseline_windows long, z_score double, "
                  "direction string, top_mentions array<string>, top_hashtags array<string>")
 COUNT_COLUMNS = ("window_start", "window_end", *ledgers.COUNTS)
+VERSION = "ledger_version"
 
 
 def columns(schema: str) -> list[str]:
@@ -47,13 +48,52 @@ class SpikeRule:
     top_n: int = 5
 
 
-def write_table(session, rows: pd.DataFrame, schema: str, target: str, version: int | None = None) -> None:
-    """Overwrites `target` with `rows`; with `version`, skipped if a write from a newer ledger version is in."""
-    frame = session.createDataFrame(rows[columns(schema)] if len(rows) else [], schema)
-    writer = frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    if version is not None:
-        writer = writer.option("txnAppId", f"tweetsent-aggregates:{target}").option("txnVersion", version)
-    delta_tables.retry_on_conflict(lambda: writer.save(target))
+def write_table(session, rows: pd.DataFrame, schema: str, target: str, version: int) -> None:
+    """Overwrites `target` with `rows` computed from ledger `version` (the full rebuild)."""
+    data = rows[columns(schema)].assign(**{VERSION: version}) if len(rows) else []
+    frame = session.createDataFrame(data, f"{schema}, {VERSION} long")
+    delta_tables.overwrite(frame, target)
+
+
+def merge_rows(session, rows: pd.DataFrame, schema: str, target: str, keys: list[str], version: int,
+               gone: pd.DataFrame | None = None) -> None:
+    """Upserts `rows` and deletes the keys in `gone`, all computed from ledger `version`, by `keys`.
+
+    A row already written from a newer ledger version is left alone.
+    """
+    gone = gone if gone is not None else pd.DataFrame(columns=keys)
+    if rows.empty and gone.empty:
+        return
+    _ensure_table(session, target, schema)
+    source = pd.concat([rows[columns(schema)].assign(_drop=False), gone[keys].assign(_drop=True)], ignore_index=True)
+    source[VERSION] = version
+    for column in (c for c in columns(schema) if f"{c} array<" in schema):
+        source[column] = source[column].map(lambda v: list(v) if isinstance(v, (list, np.ndarray)) else None)
+    frame = session.createDataFrame(source[[*columns(schema), VERSION, "_drop"]],
+                                    f"{schema}, {VERSION} long, _drop boolean")
+    on = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
+    newer = f"(t.{VERSION} IS NULL OR s.{VERSION} >= t.{VERSION})"
+    names = [*columns(schema), VERSION]
+    updates = ", ".join(f"{c} = s.{c}" for c in names)
+
+    def merge() -> None:
+        with delta_tables.temp_view(frame, "aggregate_rows") as view:
+            session.sql(f"MERGE INTO {delta_tables.sql_table(target)} t USING {view} s ON {on} "
+                        f"WHEN MATCHED AND s._drop AND {newer} THEN DELETE "
+                        f"WHEN MATCHED AND {newer} THEN UPDATE SET {updates} "
+                        f"WHEN NOT MATCHED AND NOT s._drop THEN INSERT ({', '.join(names)}) "
+                        f"VALUES ({', '.join('s.' + c for c in names)})")
+
+    delta_tables.retry_on_conflict(merge)
+
+
+def _ensure_table(session, target: str, schema: str) -> None:
+    """Creates `target` empty, or adds the version column to a table written before rows carried it."""
+    if not delta_tables.exists(session, target):
+        empty = session.createDataFrame([], f"{schema}, {VERSION} long")
+        delta_tables.retry_on_conflict(lambda: empty.write.format("delta").mode("ignore").save(target))
+    elif VERSION not in session.read.format("delta").load(target).columns:
+        session.sql(f"ALTER TABLE {delta_tables.sql_table(target)} ADD COLUMNS ({VERSION} long)")
 
 
 def mentions(totals: pd.DataFrame) -> pd.DataFrame:
@@ -67,29 +107,55 @@ def trends(totals: pd.DataFrame, rolling: str) -> pd.DataFrame:
     return with_shares(counts, rolling) if len(counts) else counts.reindex(columns=columns(TRENDS_SCHEMA))
 
 
-def spikes(session, trend_rows: pd.DataFrame, existing: pd.DataFrame | None, gold_path: str, touched: pd.Series,
-           rule: SpikeRule) -> tuple[pd.DataFrame, int]:
-    """The spike table after the touched windows changed, and how many windows were re-scored.
+def mention_updates(totals: pd.DataFrame, touched: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows for the touched mentions, and the touched mentions no batch counts any more."""
+    rows = mentions(totals)
+    gone = pd.DataFrame({"mention": sorted(set(touched) - set(rows["mention"]))}, dtype=object)
+    return rows, gone
+
+
+def trend_updates(totals: pd.DataFrame, touched: pd.Series, rolling: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of the windows a touched window moved ([t, t + rolling)), from `totals` holding their trailing spans.
+
+    Also the touched windows no batch counts any more.
+    """
+    shared = trends(totals, rolling)
+    gone = pd.DataFrame({"window_start": sorted(set(touched) - set(shared["window_start"]))},
+                        dtype="datetime64[ns]")
+    if shared.empty or touched.empty:
+        return shared.iloc[0:0], gone
+    moved = _within(shared["window_start"], touched, pd.Timedelta(rolling), closed_end=False)
+    return shared[moved].reset_index(drop=True), gone
+
+
+def reach(settings_rolling: str, rule: SpikeRule) -> pd.Timedelta:
+    """How far before and after a touched window the totals are needed: the longer of the two spans."""
+    return max(pd.Timedelta(settings_rolling), pd.Timedelta(rule.baseline))
+
+
+def rescore_spikes(session, counts: pd.DataFrame, spikes_path: str, gold_path: str, touched: pd.Series,
+                   rule: SpikeRule) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Flagged windows among those a touched window is in the baseline of, the rest of those, and their number.
 
     A window's baseline is the preceding `baseline` span, so a touched window t changes the scores
-    in [t, t + baseline], computed from the windows in [t - baseline, t + baseline]. Spike rows
-    outside those ranges are kept as they are; top terms are looked up in gold only for flagged
-    windows that are touched or newly flagged.
+    in [t, t + baseline], computed from the windows of `counts` in [t - baseline, t + baseline].
+    Top terms are kept from the spike table for flagged windows that are not touched, and looked
+    up in gold for the others.
     """
-    existing = existing if existing is not None else pd.DataFrame(columns=columns(SPIKES_SCHEMA))
-    if touched.empty or trend_rows.empty:
-        return existing, 0
+    nothing = pd.DataFrame(columns=columns(SPIKES_SCHEMA)), pd.DataFrame(columns=["window_start"])
+    if touched.empty or counts.empty:
+        return (*nothing, 0)
     span = pd.Timedelta(rule.baseline)
-    starts = trend_rows["window_start"]
-    context = trend_rows[_within(starts, touched - span, 2 * span, closed_end=True)]
+    context = counts[_within(counts["window_start"], touched - span, 2 * span, closed_end=True)]
     scored = score_windows(context[list(COUNT_COLUMNS)], rule.baseline, rule.min_tweets)
     scored = scored[_within(scored["window_start"], touched, span, closed_end=True)].reset_index(drop=True)
-    flagged = scored[is_spike(scored, rule.z, rule.min_baseline_windows, rule.min_tweets, rule.two_sided)]
-    rescored = _within(existing["window_start"], touched, span, closed_end=True) if len(existing) else []
-    kept = existing[~np.asarray(rescored, dtype=bool)] if len(existing) else existing
+    spike = is_spike(scored, rule.z, rule.min_baseline_windows, rule.min_tweets, rule.two_sided)
+    flagged = scored[spike]
+    ranges = merge_ranges([(t, t + span + pd.Timedelta(microseconds=1)) for t in touched])
+    existing = read_where(session, spikes_path, ranges_predicate("window_start", ranges))
+    existing = existing if existing is not None else pd.DataFrame(columns=columns(SPIKES_SCHEMA))
     found = _with_top_terms(session, existing, gold_path, flagged, touched, rule.top_n)
-    table = pd.concat([kept[columns(SPIKES_SCHEMA)], found[columns(SPIKES_SCHEMA)]], ignore_index=True)
-    return table.sort_values("window_start").reset_index(drop=True), len(scored)
+    return found[columns(SPIKES_SCHEMA)], scored.loc[~spike, ["window_start"]], len(scored)
 
 
 def _within(starts: pd.Series, marks: pd.Series, span: pd.Timedelta, closed_end: bool) -> np.ndarray:
@@ -124,10 +190,6 @@ def _with_top_terms(session, existing: pd.DataFrame, gold_path: str, flagged: pd
     for column in ("top_mentions", "top_hashtags"):
         merged[column] = merged[column].map(lambda v: list(v) if isinstance(v, (list, np.ndarray)) else [])
     return merged
-
-
-def read_spikes(session, target: str) -> pd.DataFrame | None:
-    return read_where(session, target, "TRUE")
 
 
 def spikes_of(session, trend_rows: pd.DataFrame, gold, rule: SpikeRule):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import proc_stats
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
-from .spark_session import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF
+from .spark_session import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 DEFAULT_PORT = 15002
@@ -83,7 +83,9 @@ class ConnectServer:
         return [*args, "spark-internal"]
 
     def environment(self) -> dict[str, str]:
-        env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+        """The server's environment; its PYSPARK_PYTHON is the interpreter that Connect's Python UDFs run on."""
+        env = {**os.environ, "PYSPARK_PYTHON": self.settings()["spark.pyspark.python"],
+               "PYSPARK_DRIVER_PYTHON": sys.executable}
         if self.host in ("127.0.0.1", "localhost"):
             env["SPARK_LOCAL_IP"] = "127.0.0.1"
         return env
@@ -137,6 +139,7 @@ def start(server: ConnectServer, wait_s: float = 180.0) -> dict:
     server.state_dir.mkdir(parents=True, exist_ok=True)
     if supervised_here(server):
         return wait_until_answering(server, wait_s)
+    check_master(server.master)
     if answers(server.host, server.port):
         raise ServerStartError(f"port {server.port} on {server.host} is taken by a process this project does not "
                                f"manage; stop it or choose another port (TWEETSENT_SPARK_CONNECT_PORT)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from . import connect_server
+from .code_shipping import ship_to_connect_session
 
 log = logging.getLogger(__name__)
 _NAMESPACE = uuid.UUID("6f1c2a4e-8d0b-4c1e-9a57-2b7f3e0d9c11")
@@ -182,6 +183,7 @@ def connect(url: str, slots_dir: Path, slots: int,
         name_server_in_errors(session, endpoint.address)
         check_server(endpoint, session.version, session.conf.get("spark.sql.extensions", "") or "")
         clear_session_state(session)
+        ship_to_connect_session(session)
     except Exception:
         lease.release()
         raise

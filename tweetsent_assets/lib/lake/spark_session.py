@@ -8,12 +8,11 @@ import atexit
 import logging
 import os
 import sys
-import tempfile
 import threading
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .code_shipping import package_zip
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
 
 log = logging.getLogger(__name__)
@@ -96,16 +95,38 @@ def _connect(master: str, slots: int, state_dir: str | None):
     return session, lease, ServedBy("connect", endpoint.address, lease.slot)
 
 
+class SparkMasterUnavailable(RuntimeError):
+    """A spark:// master URL with nothing listening: Spark itself would retry for about a minute."""
+
+
+def check_master(master: str, timeout_s: float = 3.0) -> None:
+    """Fail within seconds, naming the URL, when a standalone master (spark://host:port) does not answer."""
+    if not master.startswith("spark://"):
+        return
+    import socket
+
+    for address in master.removeprefix("spark://").split(","):
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port or 7077)), timeout=timeout_s):
+                return
+        except (OSError, ValueError):
+            continue
+    raise SparkMasterUnavailable(f"no Spark master answers at {master}; start the cluster with `tweetsent cluster up` "
+                                 "(make cluster-up) or set TWEETSENT_SPARK_MASTER to a running one")
+
+
 def _classic(master: str, app_name: str, conf: dict[str, str]):
     from pyspark.sql import SparkSession
 
+    check_master(master)
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {**(LOCAL_DEFAULTS if master.startswith("local") else {}), **LOG4J_CONF, **DELTA_CONF, **_jar_conf(),
                 **conf}
     if not master.startswith("local"):
-        settings.setdefault("spark.submit.pyFiles", _package_zip())
+        settings.setdefault("spark.submit.pyFiles", str(package_zip()))
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
@@ -141,17 +162,6 @@ def stop_spark() -> None:
             _lease.release()
             _lease = None
         _served = None
-
-
-def _package_zip() -> str:
-    """Zip this package so a cluster's executors can import the functions shipped to them."""
-    package = Path(__file__).resolve().parents[2]
-    target = Path(tempfile.mkdtemp(prefix="tweetsent-pyfiles-")) / "tweetsent_assets.zip"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in package.rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(package.parent).as_posix())
-    return str(target)
 
 
 def _jar_conf() -> dict[str, str]:
