@@ -27,7 +27,7 @@ def test_session_server_has_both_databases_on_loopback_only(postgres_server):
     assert state["address"] == f"127.0.0.1:{postgres_server.port}"
     assert {"dagster", "mlflow"} <= set(postgres.databases(postgres_server))
     settings = {}
-    with closing(psycopg2.connect(postgres_server.url("dagster"))) as conn, conn.cursor() as cursor:
+    with closing(postgres.connect(postgres_server.url("dagster"))) as conn, conn.cursor() as cursor:
         for name in ("listen_addresses", "unix_socket_directories", "password_encryption"):
             cursor.execute(f"SHOW {name}")
             settings[name] = cursor.fetchone()[0]

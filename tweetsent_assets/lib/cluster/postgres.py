@@ -59,7 +59,8 @@ class PostgresServer:
         return self.root / "pgpass"
 
     def url(self, database: str) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+        """A SQLAlchemy URL without the password, naming psycopg2 (see with_driver)."""
+        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{database}"
 
     def environment(self) -> dict[str, str]:
         """The variables the cluster topology reads: the password file, Dagster's and MLflow's URLs."""
@@ -157,6 +158,14 @@ def is_postgres_url(url: str) -> bool:
     return url.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
 
 
+def with_driver(url: str) -> str:
+    """`url` with psycopg2 named when it names no driver: SQLAlchemy 2.1 reads a bare postgresql:// as
+    psycopg 3, which is not installed (dagster-postgres needs psycopg2); other URLs are returned as they are.
+    """
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg2://{rest}" if sep and scheme in ("postgresql", "postgres") else url
+
+
 def check_reachable(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """Raise PostgresUnreachable, naming host:port, unless a PostgreSQL server there accepts a session.
 
@@ -178,19 +187,32 @@ def check_reachable(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
             reason = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
             raise PostgresUnreachable(f"PostgreSQL at {address} is unreachable: {reason} "
                                       f"(checked within {timeout_s:g} s; is the server running?)") from None
-    args = {k: v for k, v in parsed.translate_connect_args(username="user", database="dbname").items() if v}
     try:
-        psycopg2.connect(**args, **dict(parsed.query), connect_timeout=max(2, math.ceil(timeout_s))).close()
+        connect(url, timeout_s).close()
     except psycopg2.OperationalError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise PostgresUnreachable(f"PostgreSQL at {address} refused a session for database "
                                   f"{parsed.database!r} as user {parsed.username!r}: {reason}") from None
 
 
-def check_store(uri: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-    """check_reachable for a postgresql:// store (MLflow's tracking URI); any other URI passes untouched."""
-    if is_postgres_url(uri):
-        check_reachable(uri, timeout_s)
+def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
+    """A psycopg2 connection to a SQLAlchemy-style URL (postgresql+psycopg2://… as well as postgresql://…)."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    args = {k: v for k, v in parsed.translate_connect_args(username="user", database="dbname").items() if v}
+    return psycopg2.connect(**args, **dict(parsed.query), connect_timeout=max(2, math.ceil(timeout_s)))
+
+
+def store_uri(uri: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+    """An MLflow tracking URI ready for MlflowClient: a PostgreSQL one checked reachable and given its
+    driver (with_driver); sqlite:// and the rest are returned as they are.
+    """
+    if not is_postgres_url(uri):
+        return uri
+    check_reachable(uri, timeout_s)
+    return with_driver(uri)
 
 
 def _admin_connection(server: PostgresServer):
