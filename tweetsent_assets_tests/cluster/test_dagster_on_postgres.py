@@ -12,7 +12,6 @@ from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.defs.resources import MlflowResource
 from tweetsent_assets.lib.cluster import postgres
-from tweetsent_assets.lib.cluster.postgres import PostgresUnreachable
 from tweetsent_assets.lib.object_store import open_store
 from tweetsent_assets.lib.replay import replay
 from tweetsent_assets.lib.sources import read_demo
@@ -68,13 +67,9 @@ def test_micro_batches_run_on_postgres(cluster_instance, database_url, postgres_
     kinds = sorted(run.tags.get("tweetsent/kind") for run in runs)
     assert kinds == ["aggregates", "aggregates", "micro-batch", "micro-batch"]
     gold_rows = spark.read.format("delta").load(resources["lake"].path("gold_tweet_sentiment")).count()
-    materialized = {}
-    for partition in outcome.partition_keys:
-        event = cluster_instance.get_latest_materialization_event(AssetKey("gold_tweet_sentiment"))
-        records_ = cluster_instance.fetch_materializations(AssetKey("gold_tweet_sentiment"), limit=10).records
-        materialized = {r.partition_key: r.asset_materialization.metadata for r in records_}
-        assert event is not None and partition in materialized
-    assert sorted(materialized) == sorted(outcome.partition_keys)
+    gold_events = cluster_instance.fetch_materializations(AssetKey("gold_tweet_sentiment"), limit=10).records
+    materialized = {r.partition_key: r.asset_materialization.metadata for r in gold_events}
+    assert len(gold_events) == 2 and sorted(materialized) == sorted(outcome.partition_keys)
     assert max(m["table_rows"].value for m in materialized.values()) == gold_rows > 0
     events_per_run = [len(cluster_instance.all_logs(run.run_id)) for run in runs]
 
@@ -95,6 +90,6 @@ def test_unreachable_postgres_fails_fast_naming_it(tmp_path, monkeypatch):
     monkeypatch.setenv("TWEETSENT_DAGSTER_POSTGRES_URL", f"postgresql://tweetsent@127.0.0.1:{port}/dagster")
     monkeypatch.setenv("TWEETSENT_DAGSTER_DIR", str(tmp_path / "dagster"))
     started = time.monotonic()
-    with pytest.raises(PostgresUnreachable, match=rf"PostgreSQL at 127\.0\.0\.1:{port} is unreachable"):
+    with pytest.raises(postgres.PostgresUnreachable, match=rf"PostgreSQL at 127\.0\.0\.1:{port} is unreachable"):
         DagsterInstance.from_config(str(CLUSTER_HOME))
     assert time.monotonic() - started < 5.0

@@ -39,7 +39,7 @@ def test_session_server_has_both_databases_on_loopback_only(postgres_server):
 def test_password_is_required(postgres_server, monkeypatch):
     monkeypatch.setenv("PGPASSFILE", os.devnull)
     with pytest.raises(postgres.PostgresUnreachable,
-                       match=rf"127\.0\.0\.1:{postgres_server.port} refused a session .*password"):
+                       match=rf"127\.0\.0\.1:{postgres_server.port} did not open a session .*password"):
         postgres.check_reachable(postgres_server.url("dagster"))
 
 
@@ -54,7 +54,7 @@ def test_start_stop_restart_keeps_data(capsys):
         assert main([args[0], "start", *args[1:]]) == 0
         out = capsys.readouterr().out
         assert f"PostgreSQL answering at 127.0.0.1:{server.port}" in out
-        assert f"export TWEETSENT_DAGSTER_POSTGRES_URL=postgresql://tweetsent@127.0.0.1:{server.port}/dagster" in out
+        assert f"export TWEETSENT_DAGSTER_POSTGRES_URL=postgresql+psycopg2://tweetsent@127.0.0.1:{server.port}/dagster" in out
         assert oct(server.password_file.stat().st_mode & 0o777) == "0o600"
         assert {"dagster", "mlflow", "postgres"} == set(postgres.databases(server))
         first_pid = postgres.status(server)["pid"]
@@ -103,7 +103,7 @@ def test_silent_port_fails_within_the_timeout():
         silent.listen(8)
         port = silent.getsockname()[1]
         started = time.monotonic()
-        with pytest.raises(postgres.PostgresUnreachable, match=rf"127\.0\.0\.1:{port} refused a session .*timeout"):
+        with pytest.raises(postgres.PostgresUnreachable, match=rf"127\.0\.0\.1:{port} did not open a session .*timeout"):
             postgres.check_reachable(f"postgresql://tweetsent@127.0.0.1:{port}/dagster", timeout_s=2)
         assert time.monotonic() - started < 5.0
 

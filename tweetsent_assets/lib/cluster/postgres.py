@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def check_reachable(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         connect(url, timeout_s).close()
     except psycopg2.OperationalError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise PostgresUnreachable(f"PostgreSQL at {address} refused a session for database "
+        raise PostgresUnreachable(f"PostgreSQL at {address} did not open a session for database "
                                   f"{parsed.database!r} as user {parsed.username!r}: {reason}") from None
 
 
@@ -225,20 +226,7 @@ def _admin_connection(server: PostgresServer):
         raise PostgresError(f"cannot log in to PostgreSQL at {server.host}:{server.port}: "
                             f"{' '.join(str(exc).split())}") from None
     conn.autocommit = True
-    return _Closing(conn)
-
-
-class _Closing:
-    """A psycopg2 connection as a context manager that closes it (psycopg2's own only ends a transaction)."""
-
-    def __init__(self, conn):
-        self.conn = conn
-
-    def __enter__(self):
-        return self.conn
-
-    def __exit__(self, *exc) -> None:
-        self.conn.close()
+    return closing(conn)
 
 
 def _prepare_root(server: PostgresServer) -> None:
