@@ -4,9 +4,12 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)
 export TWEETSENT_DATA_DIR ?= $(CURDIR)/data
+export TWEETSENT_DAGSTER_DIR ?= $(TWEETSENT_DATA_DIR)/dagster
 SPARK_PORT ?= 15002
+PG_PORT ?= 5433
 
-.PHONY: install demo dev spark-start spark-stop test test-connect test-slow test-faults dashboard clean
+.PHONY: install demo dev spark-start spark-stop pg-start pg-stop test test-connect test-slow test-faults test-cluster \
+	dashboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +38,13 @@ spark-start: install
 spark-stop: install
 	$(VENV)/bin/tweetsent spark stop --port $(SPARK_PORT)
 
+# PostgreSQL for cluster/dagster.yaml and MLflow (data/postgres); prints the variables to export.
+pg-start: install
+	$(VENV)/bin/tweetsent postgres start --port $(PG_PORT)
+
+pg-stop: install
+	$(VENV)/bin/tweetsent postgres stop
+
 test: install
 	$(PY) -m pytest
 
@@ -50,6 +60,10 @@ test-slow: install
 
 test-faults: install
 	$(PY) -m pytest -m faults
+
+# The scale-out topology's parts on real servers: PostgreSQL, moto's S3, standalone Spark.
+test-cluster: install
+	$(PY) -m pytest -m cluster
 
 dashboard: install
 	$(VENV)/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $${TWEETSENT_DASHBOARD_PORT:-8501} --server.headless true --browser.gatherUsageStats false

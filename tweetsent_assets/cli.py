@@ -15,6 +15,7 @@ from .demo import add_demo_command
 from .lib.object_store import open_store
 from .lib.replay import replay
 from .lib.sources import read_source
+from .postgres_command import add_postgres_command
 from .spark_command import add_spark_command
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -81,7 +82,8 @@ def add_replay_command(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_replay, redirect=False)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command, add_spark_command]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command, add_spark_command,
+                                                             add_postgres_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

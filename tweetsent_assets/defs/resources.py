@@ -147,16 +147,23 @@ class MlflowResource(ConfigurableResource):
 
     Replaces dagster-mlflow's beta `mlflow_tracking` resource, whose global run stays open
     unless a hook closes it; runs here are created and ended explicitly through the client.
+    A postgresql:// store is checked first, so a server that is down fails within seconds
+    naming host:port (MLflow itself retries for minutes); artifacts may be on s3:// (the
+    endpoint from MLFLOW_S3_ENDPOINT_URL or AWS_ENDPOINT_URL).
     """
 
-    tracking_uri: str = Field(default=settings.MLFLOW_TRACKING_URI)
+    tracking_uri: str = Field(default=settings.MLFLOW_TRACKING_URI,
+                              description="sqlite:///file.db, or postgresql://user@host:port/db (password via PGPASSFILE)")
     artifact_root: str = Field(default=settings.MLFLOW_ARTIFACT_ROOT,
-                               description="Artifact location for experiments this project creates")
+                               description="Artifact location for experiments this project creates (folder or s3://)")
 
     def client(self):
         from mlflow.tracking import MlflowClient
 
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        from ..lib.cluster.postgres import store_uri
+
+        uri = store_uri(self.tracking_uri, settings.POSTGRES_CONNECT_TIMEOUT_S)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def experiment_id(self, name: str) -> str:
         """The experiment's id, creating it (with artifacts under artifact_root) if needed."""

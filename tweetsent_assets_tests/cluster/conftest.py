@@ -1,0 +1,45 @@
+"""A real PostgreSQL server for the cluster suite: started once in a temporary folder on a free port."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tweetsent_assets.lib.cluster import postgres
+
+from ..support import free_port
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The server, with PGPASSFILE pointing at its password file for this session's clients.
+
+    Its folder is made under /tmp directly: under root the server runs as the `postgres` user,
+    and pytest's own temporary folders are closed to other users.
+    """
+    root = Path(tempfile.mkdtemp(prefix="tweetsent-pg-test-"))
+    server = postgres.PostgresServer(root=root, port=free_port())
+    saved = os.environ.get("PGPASSFILE")
+    try:
+        postgres.start(server)
+        os.environ["PGPASSFILE"] = str(server.password_file)
+        yield server
+    finally:
+        postgres.stop(server)
+        if saved is None:
+            os.environ.pop("PGPASSFILE", None)
+        else:
+            os.environ["PGPASSFILE"] = saved
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(postgres_server, request) -> str:
+    """A fresh database on the server for one test (named after it); returns its URL."""
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50].strip("_")
+    postgres.create_databases(postgres_server, (name,))
+    return postgres_server.url(name)
