@@ -8,8 +8,8 @@ export TWEETSENT_DAGSTER_DIR ?= $(TWEETSENT_DATA_DIR)/dagster
 SPARK_PORT ?= 15002
 PG_PORT ?= 5433
 
-.PHONY: install demo dev spark-start spark-stop pg-start pg-stop test test-connect test-slow test-faults test-cluster \
-	dashboard clean
+.PHONY: install demo dev spark-start spark-stop pg-start pg-stop cluster-up cluster-down cluster-dev test test-connect \
+	test-slow test-faults test-cluster dashboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,17 @@ pg-start: install
 
 pg-stop: install
 	$(VENV)/bin/tweetsent postgres stop
+
+# The scale-out topology (PostgreSQL, moto's S3, a Spark master with 2 workers, a Connect server on them),
+# then the UI on it. cluster-up writes data/cluster/cluster.env with the settings that point everything there.
+cluster-up: install jars-s3
+	$(VENV)/bin/tweetsent cluster up
+
+cluster-down: install
+	$(VENV)/bin/tweetsent cluster down
+
+cluster-dev: cluster-up
+	set -a; . data/cluster/cluster.env; set +a; $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
 
 test: install
 	$(PY) -m pytest

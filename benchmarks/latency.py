@@ -156,8 +156,13 @@ def paced_phase(args, tracker: Tracker, home: Path, port: int | None) -> list[fl
     for name in names:
         print(f"  {name}: {median([b[name] for b in breakdowns if name in b]):.2f}")
     if len(latencies) >= 10:
-        print(f"objects 1-5 median {median(latencies[:5]):.1f} s, objects {len(latencies) - 5}-{len(latencies)} "
-              f"median {median(latencies[-6:]):.1f} s")
+        print(f"objects 1-5 median {median(latencies[:5]):.1f} s, objects {len(latencies) - 4}-{len(latencies)} "
+              f"median {median(latencies[-5:]):.1f} s")
+    writes = [b["bronze:write_tables"] for b in breakdowns if "bronze:write_tables" in b]
+    if len(writes) >= 10:
+        first, last = median(writes[:5]), median(writes[-5:])
+        print(f"bronze write_tables: first 5 objects median {first:.2f} s, last 5 median {last:.2f} s "
+              f"(last/first {last / first:.2f})")
     print(spark_server_stats(home, port))
     return latencies
 

@@ -15,6 +15,7 @@ from .demo import add_demo_command
 from .lib.object_store import open_store
 from .lib.replay import replay
 from .lib.sources import read_source
+from .cluster_command import add_cluster_command
 from .postgres_command import add_postgres_command
 from .spark_command import add_spark_command
 
@@ -83,7 +84,7 @@ def add_replay_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command, add_spark_command,
-                                                             add_postgres_command]
+                                                             add_postgres_command, add_cluster_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

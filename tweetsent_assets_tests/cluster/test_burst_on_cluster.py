@@ -1,0 +1,147 @@
+"""The burst (1,000 objects) on the whole scale-out topology, with executors, a worker JVM and runs SIGKILLed.
+
+PostgreSQL holds Dagster's instance (cluster/dagster.yaml: 2 micro-batch runs at once), moto's S3
+holds landing, state and the s3a:// lake, and a Connect server runs on a standalone master with
+2 workers. The real daemon absorbs the burst while the test kills an executor, a worker JVM (then
+starts it again, as a process supervisor would) and a run process. Run by name: `pytest -m cluster`.
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from tweetsent_assets.lib import reconcile
+from tweetsent_assets.lib.cluster import standalone, topology as topologies
+from tweetsent_assets.lib.lake import connect_session, proc_stats
+from tweetsent_assets.lib.lake.delta_tables import table_path
+from tweetsent_assets.lib.object_store import open_store
+from tweetsent_assets.lib.replay import replay
+from tweetsent_assets.lib.sources import read_sentiment140
+
+from ..support import PROJECT_ROOT, free_port, shared
+
+pytestmark = pytest.mark.cluster
+
+OBJECTS, TWEETS_PER_OBJECT, PER_BATCH = 1000, 5, 100
+DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The topology on free ports under /tmp (PostgreSQL runs as its own user); the process env restored after."""
+    root = Path(tempfile.mkdtemp(prefix="tweetsent-cluster-test-"))
+    ports = {name: free_port() for name in ("postgres", "s3", "master", "master_ui", "connect")}
+    topology = topologies.Topology(root=root, ports=ports)
+    saved = dict(os.environ)
+    try:
+        topologies.up(topology)
+        yield topology
+    finally:
+        topologies.down(topology)
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _pids(pattern: str, marker: str) -> list[int]:
+    """Pids of processes whose command line matches `pattern` and whose command line or environment has `marker`."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    mine = []
+    for pid in found:
+        try:
+            text = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in text:
+            mine.append(int(pid))
+    return mine
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_burst_with_killed_executor_worker_and_run_loses_and_duplicates_nothing(cluster):
+    records = list(read_sentiment140(shared("sentiment140/sentiment140_sample_20k.csv"),
+                                     limit=OBJECTS * TWEETS_PER_OBJECT))
+    env = {**os.environ, **cluster.environment(), "TWEETSENT_MAX_OBJECTS_PER_BATCH": str(PER_BATCH),
+           "TWEETSENT_SENSOR_INTERVAL_S": "2", "TWEETSENT_MODEL_KIND": "vader"}
+    landing = open_store(env["TWEETSENT_LANDING_URL"])
+    started = time.monotonic()
+    assert len(replay(records, landing, tweets_per_object=TWEETS_PER_OBJECT, objects_per_second=None)) == OBJECTS
+    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run",
+                               "-m", "tweetsent_assets.definitions"], env=env, cwd=PROJECT_ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    spark_dir, kills, peak, expected = cluster.spark.state_dir, [], 0, OBJECTS // PER_BATCH
+    try:
+        os.environ.update(cluster.environment())
+        with DagsterInstance.get() as instance:
+            deadline = time.monotonic() + 40 * 60
+            while time.monotonic() < deadline:
+                runs = instance.get_runs(RunsFilter(job_name="ingest_tweet_batch"))
+                running = [r for r in runs if r.status == DagsterRunStatus.STARTED]
+                peak = max(peak, len(running))
+                if running and len(kills) == 0 and (executors := _pids("CoarseGrainedExecutorBackend", str(spark_dir))):
+                    _kill(random.choice(executors))
+                    kills.append("executor")
+                elif running and len(kills) == 1 and len({r.tags.get("dagster/partition") for r in runs}) >= 3:
+                    _kill(standalone.read_state(cluster.spark)["pids"]["worker-2"])
+                    kills.append("worker")
+                    time.sleep(5)
+                    standalone.start(cluster.spark)
+                elif running and len(kills) == 2 and len({r.tags.get("dagster/partition") for r in runs}) >= 6:
+                    victims = _pids("api execute_run", str(cluster.root))
+                    if victims:
+                        time.sleep(random.uniform(0, 3))
+                        _kill(random.choice(victims))
+                        kills.append("run")
+                partitions = {r.tags.get("dagster/partition") for r in runs}
+                finished = [r for r in runs if r.status in DONE]
+                retried = {r.tags.get("dagster/parent_run_id") for r in runs}
+                if len(partitions) >= expected and len(finished) == len(runs) and all(
+                        r.status == DagsterRunStatus.SUCCESS or r.run_id in retried for r in runs):
+                    break
+                time.sleep(1)
+            runs = instance.get_runs(RunsFilter(job_name="ingest_tweet_batch"))
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+    elapsed = time.monotonic() - started
+    partitions = {r.tags.get("dagster/partition") for r in runs}
+    print(f"cluster burst: {OBJECTS} objects, {len(records)} tweets, {len(runs)} runs for {len(partitions)} batches, "
+          f"peak in flight {peak}, kills {kills}, total {elapsed:.0f} s")
+    assert kills[:2] == ["executor", "worker"]
+    assert len(partitions) == expected and 2 >= peak >= 1
+    succeeded = {r.tags.get("dagster/partition") for r in runs if r.status == DagsterRunStatus.SUCCESS}
+    assert succeeded == partitions
+
+    spark, lease = connect_session.connect(cluster.connect.url, cluster.root / "slots", 1)
+    try:
+        lake = cluster.environment()["TWEETSENT_LAKE_ROOT"]
+        result = reconcile.landing_vs_bronze(spark, table_path(lake, "landing_ledger"),
+                                             table_path(lake, "bronze_tweets"), table_path(lake, "bronze_quarantine"))
+        assert result.as_dict() == {"landed": len(records), "in_bronze": len(records), "in_quarantine": 0,
+                                    "duplicated_keys": 0, "missing": 0}
+        silver = table_path(lake, "silver_tweets")
+        assert reconcile.duplicate_silver_ids(spark, silver) == 0
+        assert spark.read.format("delta").load(silver).count() == len({r["id"] for r in records if r["text"].strip()})
+        assert reconcile.gold_vs_silver(spark, table_path(lake, "gold_tweet_sentiment"), silver) == {
+            "missing_in_gold": 0, "not_in_silver": 0}
+    finally:
+        spark.release_session_on_close = False
+        spark.stop()
+        lease.release()
+    assert proc_stats.alive(standalone.read_state(cluster.spark)["pids"]["worker-2"])
