@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)
 export TWEETSENT_DATA_DIR ?= $(CURDIR)/data
 SPARK_PORT ?= 15002
 
-.PHONY: install demo dev spark-start spark-stop test test-connect test-slow test-faults dashboard clean
+.PHONY: install jars-s3 demo dev spark-start spark-stop test test-connect test-slow test-faults dashboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(VENV)/.installed .jars/.resolved
+
+# Optional: hadoop-aws and its AWS SDK bundle (hundreds of MB) in .jars/s3a/, for a lake on s3a://.
+.jars/s3a/.resolved: $(VENV)/.installed
+	$(PY) -m tweetsent_assets.lib.lake.spark_jars --s3a
+	touch $@
+
+jars-s3: install .jars/s3a/.resolved
 
 demo: install
 	$(VENV)/bin/tweetsent demo

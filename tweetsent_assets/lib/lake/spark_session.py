@@ -14,6 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import s3a
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,8 @@ def _classic(master: str, app_name: str, conf: dict[str, str]):
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
-    settings = {**(LOCAL_DEFAULTS if master.startswith("local") else {}), **LOG4J_CONF, **DELTA_CONF, **_jar_conf(),
-                **conf}
+    settings = s3a.add_to({**(LOCAL_DEFAULTS if master.startswith("local") else {}), **LOG4J_CONF, **DELTA_CONF,
+                           **_jar_conf(), **conf})
     if not master.startswith("local"):
         settings.setdefault("spark.submit.pyFiles", _package_zip())
     for key, value in settings.items():
