@@ -232,3 +232,48 @@ def test_spark_itself_fails_fast_on_a_missing_bucket(spark_s3):
         spark_s3.read.format("delta").load("s3a://no-such-spark-bucket/lake/t").count()
     assert time.monotonic() - started < 20
     assert "no-such-spark-bucket" in str(caught.value)
+
+
+def test_pipeline_batches_on_the_s3a_lake(s3a_server, s3_lake_endpoint, s3_bucket, tmp_path, monkeypatch, caplog):
+    """The end-to-end micro-batches (landing on S3, sensor, Dagster runs) with every Delta table under s3a://."""
+    from dagster import AssetKey, instance_for_test
+
+    from tweetsent_assets import runner
+    from tweetsent_assets.definitions import build_defs
+    from tweetsent_assets.defs.resources import LakeResource
+    from tweetsent_assets.lib.lake.spark_session import get_spark, stop_spark
+    from tweetsent_assets.lib.object_store import open_store
+    from tweetsent_assets.lib.replay import replay
+    from tweetsent_assets.lib.sources import read_sentiment140
+
+    from .. import support
+    from ..test_pipeline_e2e import DIRTY_LINES, S140_OBJECTS, TABLES, TWEETS_PER_OBJECT, expected_counts
+
+    monkeypatch.setitem(support._CURRENT, "spark", support.SuiteSpark(master=s3a_server.url,
+                                                                      state_dir=str(s3a_server.state_dir)))
+    caplog.set_level(logging.WARNING, logger="tweetsent_assets.lib.lake.delta_tables")
+    try:
+        lake = LakeResource(root=f"s3a://{s3_bucket}/lake")
+        resources = {**support.pipeline_resources(tmp_path, landing_url=f"s3://{s3_bucket}/landing",
+                                          state_url=f"s3://{s3_bucket}/_state", endpoint_url=s3_lake_endpoint,
+                                          max_objects_per_batch=2), "lake": lake}
+        records = list(read_sentiment140(support.shared("sentiment140/sentiment140_sample_20k.csv"),
+                                         limit=TWEETS_PER_OBJECT * S140_OBJECTS))
+        landing = open_store(f"s3://{s3_bucket}/landing", endpoint_url=s3_lake_endpoint)
+        replay(records, landing, tweets_per_object=TWEETS_PER_OBJECT, objects_per_second=None)
+        landing.put("zz-dirty.jsonl", ("\n".join(DIRTY_LINES) + "\n").encode())
+        defs = build_defs(resources)
+        with instance_for_test() as instance:
+            result, _ = runner.tick_sensor(defs, instance, None)
+            assert len(result.run_requests) == 2
+            assert runner.run_batches(defs, instance, result).failed == []
+            session = get_spark(s3a_server.url, state_dir=str(s3a_server.state_dir))
+            spark_counts = {t: session.read.format("delta").load(lake.path(t)).count() for t in TABLES}
+            assert spark_counts == expected_counts()
+            assert {t: delta_tables.describe(None, lake.path(t)).rows for t in TABLES} == spark_counts
+            metadata = instance.get_latest_materialization_event(AssetKey("silver_tweets")).asset_materialization.metadata
+            assert metadata["table_path"].value == lake.path("silver_tweets")
+            assert metadata["table_rows"].value == spark_counts["silver_tweets"]
+    finally:
+        stop_spark()
+    assert [r.getMessage() for r in caplog.records if "deltalake could not" in r.getMessage()] == []
