@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)
 export TWEETSENT_DATA_DIR ?= $(CURDIR)/data
 SPARK_PORT ?= 15002
 
-.PHONY: install jars-s3 demo dev spark-start spark-stop test test-connect test-slow test-faults dashboard clean
+.PHONY: install demo dev spark-start spark-stop test test-connect test-slow test-faults dashboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ install: $(VENV)/.installed .jars/.resolved
 	$(PY) -m tweetsent_assets.lib.lake.spark_jars --s3a
 	touch $@
 
+.PHONY: jars-s3 test-cluster
 jars-s3: install .jars/s3a/.resolved
+
+# The cluster suite (its recipe comes with the Postgres and standalone-Spark targets) needs the s3a jars.
+test-cluster: jars-s3
 
 demo: install
 	$(VENV)/bin/tweetsent demo

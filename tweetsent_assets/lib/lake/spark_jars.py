@@ -72,7 +72,7 @@ def s3a_jar_paths(dest: Path = S3A_JAR_DIR) -> list[Path]:
     return jars if any(_artifact(j.name) == "hadoop-aws" for j in jars) else []
 
 
-def size_mb(paths: list[Path]) -> float:
+def size_mib(paths: list[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 2 ** 20
 
 
@@ -108,7 +108,7 @@ def _artifact(jar_name: str) -> str:
 if __name__ == "__main__":
     if "--s3a" in sys.argv:
         paths = fetch_s3a_jars()
-        print(f"{len(paths)} s3a jars, {size_mb(paths):.0f} MB, in {S3A_JAR_DIR}: {', '.join(p.name for p in paths)}")
+        print(f"{len(paths)} s3a jars, {size_mib(paths):.0f} MiB, in {S3A_JAR_DIR}: {', '.join(p.name for p in paths)}")
     else:
         paths = fetch_jars()
         print(f"{len(paths)} jars in {DEFAULT_JAR_DIR}: {', '.join(p.name for p in paths)}")
