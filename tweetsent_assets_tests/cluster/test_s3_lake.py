@@ -202,15 +202,24 @@ def test_lake_resource_checks_its_bucket(s3_lake_endpoint):
     assert time.monotonic() - started < 5
 
 
-def test_wrong_credentials_fail_within_seconds_naming_the_bucket(s3_lake_endpoint, s3_bucket, monkeypatch):
+def test_wrong_credentials_fail_within_seconds_naming_the_bucket(spark_s3, s3_bucket, monkeypatch):
+    """moto checks every request's access key against its (empty) IAM: the fake key is unknown, HTTP 403."""
     import moto.settings
 
+    path = f"s3a://{s3_bucket}/lake/t"
+    delta_tables.replace_batch(rows(spark_s3, "w1", 5), path, "w1")
     monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
     started = time.monotonic()
     with pytest.raises(s3a.LakeStorageError) as caught:
-        s3a.check_bucket(f"s3a://{s3_bucket}/lake")
+        s3a.check_bucket(path)
     assert time.monotonic() - started < 5
     assert f"'{s3_bucket}'" in str(caught.value) and "denied (HTTP 403)" in str(caught.value)
+
+    started = time.monotonic()
+    with pytest.raises(Exception, match="403|Forbidden|AccessDenied|InvalidAccessKeyId") as caught:
+        spark_s3.read.format("delta").load(path).count()
+    assert time.monotonic() - started < 10, "Spark's s3a retries are capped"
+    assert s3_bucket in str(caught.value)
 
 
 def test_missing_credentials_fail_within_seconds(s3_lake_endpoint, monkeypatch, tmp_path):

@@ -26,8 +26,10 @@ _requested: set[str] = set()
 _checked: set[tuple[str, str | None]] = set()
 
 
-class LakeStorageError(RuntimeError):
-    """The S3 lake cannot be used as configured; the message names the bucket, the endpoint and the cause."""
+class LakeStorageError(OSError):
+    """The S3 lake cannot be used as configured; the message names the bucket, the endpoint and the cause.
+
+    An OSError, so the console reports it as a storage failure (a message, no traceback)."""
 
 
 def is_s3(path: str) -> bool:
