@@ -82,7 +82,7 @@ def exists(spark, path: str) -> bool:
 
         # Not DeltaTable.is_deltatable, which holds the GIL for its requests (a stall for every other thread).
         try:
-            _read_log(path)
+            _open_log(path)
             return True
         except TableNotFoundError:
             return False
@@ -344,11 +344,17 @@ def describe(spark, path: str) -> TableState:
 def _read_log(path: str):
     """A local or S3 table's log, read by `deltalake`, and its live files with their statistics (pyarrow)."""
     import pyarrow as pa
+
+    table = _open_log(path)
+    return table, pa.table(table.get_add_actions(flatten=True))
+
+
+def _open_log(path: str):
+    """`deltalake`'s DeltaTable for a local or S3 table (TableNotFoundError when it holds none)."""
     from deltalake import DeltaTable
 
     uri, options = delta_rs_location(path)
-    table = DeltaTable(uri, storage_options=options)
-    return table, pa.table(table.get_add_actions(flatten=True))
+    return DeltaTable(uri, storage_options=options)
 
 
 def _describe_from_log(path: str) -> TableState:

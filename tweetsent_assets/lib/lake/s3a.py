@@ -12,13 +12,11 @@ run is a Connect client of it. In-process Spark on an s3a:// lake is for a singl
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from urllib.parse import urlparse
 
 from .spark_jars import S3A_JAR_DIR, s3a_jar_paths
 
-log = logging.getLogger(__name__)
 CREDENTIALS_PROVIDER = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
 CHECK_TIMEOUT_S = 3.0
 _ON, _OFF = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
