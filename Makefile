@@ -8,8 +8,8 @@ export TWEETSENT_DAGSTER_DIR ?= $(TWEETSENT_DATA_DIR)/dagster
 SPARK_PORT ?= 15002
 PG_PORT ?= 5433
 
-.PHONY: install demo dev spark-start spark-stop pg-start pg-stop cluster-up cluster-down cluster-dev test test-connect \
-	test-slow test-faults test-cluster dashboard clean
+.PHONY: install demo dev spark-start spark-stop pg-start pg-stop jars-s3 cluster-up cluster-down cluster-dev test \
+	test-connect test-slow test-faults test-cluster dashboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(VENV)/.installed .jars/.resolved
+
+# Optional: hadoop-aws and its AWS SDK bundle (hundreds of MB) in .jars/s3a/, for a lake on s3a://.
+.jars/s3a/.resolved: $(VENV)/.installed
+	$(PY) -m tweetsent_assets.lib.lake.spark_jars --s3a
+	touch $@
+
+jars-s3: install .jars/s3a/.resolved
 
 demo: install
 	$(VENV)/bin/tweetsent demo
@@ -72,8 +79,8 @@ test-slow: install
 test-faults: install
 	$(PY) -m pytest -m faults
 
-# The scale-out topology's parts on real servers: PostgreSQL, moto's S3, standalone Spark.
-test-cluster: install
+# The scale-out topology's parts on real servers: PostgreSQL, moto's S3 (with the s3a jars), standalone Spark.
+test-cluster: install jars-s3
 	$(PY) -m pytest -m cluster
 
 dashboard: install

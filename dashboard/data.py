@@ -31,13 +31,17 @@ def tracking_uri() -> str:
 
 
 def open_table(root: str, name: str):
-    """The deltalake DeltaTable `name` under `root`; None while it does not exist yet."""
+    """The deltalake DeltaTable `name` under `root` (a folder, or s3a:// with AWS_ENDPOINT_URL and the AWS
+    credential chain); None while it does not exist yet."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    from tweetsent_assets.lib.lake.delta_tables import delta_rs_location
+
     path = f"{root.rstrip('/')}/{name}" if "://" in root else os.path.join(os.path.abspath(root), name)
+    uri, options = delta_rs_location(path)
     try:
-        return DeltaTable(path)
+        return DeltaTable(uri, storage_options=options)
     except TableNotFoundError:
         return None
 

@@ -55,6 +55,9 @@ SENSOR_LOOKBACK_S = env_int("TWEETSENT_SENSOR_LOOKBACK_S", 900)
 TREND_WINDOW = env("TWEETSENT_TREND_WINDOW", "1 hour")
 COMPACT_CRON = env("TWEETSENT_COMPACT_CRON", "*/30 * * * *")
 COMPACT_MIN_FILES = env_int("TWEETSENT_COMPACT_MIN_FILES", 50)
+# The lake on S3 (lib/lake/s3a.py reads these when a session or reader is made, not at import):
+# AWS_ENDPOINT_URL is the S3 endpoint of the lake and of landing (MinIO, moto; unset for AWS itself);
+# TWEETSENT_S3A is auto (s3a jars and settings when the lake root is s3a://), on or off.
 
 
 DEFAULT_CANDIDATES = [

@@ -101,7 +101,8 @@ def _labeled(lake: LakeResource) -> tuple[pd.DataFrame, int]:
     """The labeled table (read without Spark) and its Delta version, rows in a stable order."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(lake.path("labeled_tweets"))
+    uri, options = delta_tables.delta_rs_location(lake.path("labeled_tweets"))
+    table = DeltaTable(uri, storage_options=options)
     frame = table.to_pandas().sort_values(["split", "source", "text", "label"], kind="stable")
     return frame.reset_index(drop=True), table.version()
 

@@ -11,7 +11,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from .. import settings
-from ..lib.lake import delta_tables
+from ..lib.lake import delta_tables, s3a
 from ..lib.object_store import ObjectStore, open_store
 from ..lib.sentiment.model import DEFAULT_BATCH_SIZE, ModelSpec
 
@@ -93,9 +93,18 @@ class MicroBatchResource(ConfigurableResource):
 
 
 class LakeResource(ConfigurableResource):
-    """Where the Delta tables live: a folder, or s3a://, abfss://, gs:// for a cluster."""
+    """Where the Delta tables live: a folder, or s3a://, abfss://, gs:// for a cluster.
+
+    An s3a:// root is checked when a run starts (its bucket must answer within seconds) and asks
+    for s3a in the run's in-process Spark; a Connect server gets s3a from TWEETSENT_LAKE_ROOT or TWEETSENT_S3A.
+    """
 
     root: str = Field(default=settings.LAKE_ROOT)
+
+    def setup_for_execution(self, context) -> None:
+        if self.root.startswith("s3a://"):
+            s3a.check_bucket(self.root)
+            s3a.request(self.root)
 
     def path(self, table: str) -> str:
         root = self.root if "://" in self.root else os.path.abspath(self.root)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import proc_stats
+from . import proc_stats, s3a
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
 from .spark_session import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
 
@@ -54,12 +54,12 @@ class ConnectServer:
         return self.state_dir / f"server-{self.port}.log"
 
     def settings(self) -> dict[str, str]:
-        """Every --conf the server starts with: Delta, jars, binding, Python workers on this venv."""
+        """Every --conf the server starts with: Delta, jars, binding, Python workers on this venv, s3a when wanted."""
         local = self.master.startswith("local")
         jars = jar_paths(DEFAULT_JAR_DIR) if DEFAULT_JAR_DIR.is_dir() else []
         jar_conf = ({"spark.jars": ",".join(str(j) for j in jars)} if jars
                     else {"spark.jars.packages": ",".join(delta_coordinates())})
-        return {
+        return s3a.add_to({
             **(LOCAL_DEFAULTS if local else {}),
             **({"spark.default.parallelism": str(os.cpu_count() or 2)} if local else {}),
             **LOG4J_CONF, **DELTA_CONF, **jar_conf,
@@ -71,7 +71,7 @@ class ConnectServer:
             "spark.pyspark.python": sys.executable,
             "spark.pyspark.driver.python": sys.executable,
             **{k: str(v) for k, v in self.conf.items()},
-        }
+        })
 
     def command(self) -> list[str]:
         import pyspark
@@ -137,6 +137,7 @@ def status(server: ConnectServer) -> dict:
 def start(server: ConnectServer, wait_s: float = 180.0) -> dict:
     """Start the supervisor (and through it the server) unless one runs; return once the server answers."""
     server.state_dir.mkdir(parents=True, exist_ok=True)
+    server.settings()  # bad configuration (an s3a lake without its jars) fails here, not in the supervisor
     if supervised_here(server):
         return wait_until_answering(server, wait_s)
     check_master(server.master)

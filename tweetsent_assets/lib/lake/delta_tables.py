@@ -1,7 +1,9 @@
 """Delta writes the layers share: replace one batch, append or MERGE by id, describe a table.
 
 Only DataFrame writes and SQL are used (no Python DeltaTable API), so the same code runs in-process and over
-Spark Connect, where Delta's Connect plugin is not installed.
+Spark Connect, where Delta's Connect plugin is not installed. Logs are read without Spark by `deltalake`
+(delta-rs), for local folders and for s3a:// (credentials and endpoint from s3a.py); a read it cannot do
+is logged as a warning before Spark answers instead.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from ..faults import fault_point
+from . import s3a
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -70,10 +73,21 @@ def batch_predicate(batch_id: str) -> str:
 
 
 def exists(spark, path: str) -> bool:
-    """True when `path` holds a Delta table: its log folder for a local path, else Spark's DESCRIBE DETAIL."""
+    """True when `path` holds a Delta table: its log folder for a local path, delta-rs for S3, else Spark's DESCRIBE DETAIL."""
     if _is_local(path):
         log_dir = os.path.join(path.removeprefix("file://"), "_delta_log")
         return os.path.isdir(log_dir) and any(name.endswith(".json") for name in os.listdir(log_dir))
+    if s3a.is_s3(path):
+        from deltalake.exceptions import TableNotFoundError
+
+        # Not DeltaTable.is_deltatable, which holds the GIL for its requests (a stall for every other thread).
+        try:
+            _open_log(path)
+            return True
+        except TableNotFoundError:
+            return False
+        except Exception as exc:
+            log.warning("deltalake could not check %s (%s); asking Spark", path, exc)
     try:
         return spark.sql(f"DESCRIBE DETAIL {sql_table(path)}").first()["format"] == "delta"
     except Exception as exc:
@@ -144,12 +158,16 @@ def _replace_where(df, path: str, predicate: str) -> None:
 
 def batch_rows_in_log(path: str, batch_id: str) -> int | None:
     """Rows of `batch_id` per the log's file statistics; None when a file mixes it with other batches
-    (or the table is remote), so the count cannot be known without a scan."""
-    if not _is_local(path):
+    (or delta-rs cannot read the log), so the count cannot be known without a scan."""
+    if not _delta_rs_reads(path):
         return None
     import pyarrow.compute as pc
 
-    _, files = _read_log(path)
+    try:
+        _, files = _read_log(path)
+    except Exception as exc:
+        log.warning("deltalake could not read %s (%s); counting batch %s by replacing it", path, exc, batch_id)
+        return None
     if not files.num_rows:
         return 0
     low, high = files.column("min.batch_id"), files.column("max.batch_id")
@@ -164,13 +182,13 @@ def batch_rows_in_log(path: str, batch_id: str) -> int | None:
 
 
 def batch_is_new(path: str, batch_id: str) -> bool:
-    """True only when a local table provably holds no row and no write of `batch_id`.
+    """True only when a local or S3 table provably holds no row and no write of `batch_id`.
 
     Read from the Delta log with `deltalake`: no idempotent write by the batch, and no file whose
-    batch_id statistics could include it (tables written before the txn ids count too). Remote
-    tables, and any doubt, answer False, which means a replaceWhere.
+    batch_id statistics could include it (tables written before the txn ids count too). Other
+    remote tables, and any doubt, answer False, which means a replaceWhere.
     """
-    if not _is_local(path):
+    if not _delta_rs_reads(path):
         return False
     import pyarrow.compute as pc
     from deltalake.exceptions import TableNotFoundError
@@ -184,7 +202,8 @@ def batch_is_new(path: str, batch_id: str) -> bool:
         low, high = files.column("min.batch_id"), files.column("max.batch_id")
     except TableNotFoundError:
         return True
-    except Exception:
+    except Exception as exc:
+        log.warning("deltalake could not read %s (%s); replacing batch %s rather than appending it", path, exc, batch_id)
         return False
     if low.null_count or high.null_count:
         return False
@@ -200,6 +219,16 @@ def _batch_txn_id(batch_id: str) -> str:
 def _is_local(path: str) -> bool:
     """A folder path (or file://), which the `deltalake` package reads without credentials."""
     return "://" not in path or path.startswith("file://")
+
+
+def _delta_rs_reads(path: str) -> bool:
+    """Whether `deltalake` reads this table's log: a local folder, or S3 (s3a://, s3://)."""
+    return _is_local(path) or s3a.is_s3(path)
+
+
+def delta_rs_location(path: str) -> tuple[str, dict[str, str] | None]:
+    """The URI and storage options `deltalake` opens `path` with."""
+    return (s3a.delta_rs_uri(path), s3a.storage_options()) if s3a.is_s3(path) else (path, None)
 
 
 def keys_in_other_batches(spark, path: str, batch_id: str, sources: list[str]) -> set[str]:
@@ -299,26 +328,33 @@ def _merge_metrics(result) -> dict:
 def describe(spark, path: str) -> TableState:
     """Version and row count of a Delta table, read from its log's file statistics.
 
-    Local tables are read by the `deltalake` package in milliseconds; remote ones (s3a://, …),
-    or a log it cannot read, go through Spark, which costs a job or two per call.
+    Local and S3 tables are read by the `deltalake` package in milliseconds; other remote ones
+    (abfss://, gs://), or a log it cannot read (a warning), go through Spark, a job or two per call.
     """
-    if _is_local(path):
+    if _delta_rs_reads(path):
         try:
             return _describe_from_log(path)
         except Exception as exc:
-            log.debug("deltalake could not read %s (%s); asking Spark", path, exc)
+            log.warning("deltalake could not read %s (%s); asking Spark", path, exc)
     version = spark.sql(f"DESCRIBE HISTORY {sql_table(path)} LIMIT 1").first()["version"]
     rows = spark.sql(f"SELECT COUNT(*) AS n FROM {sql_table(path)}").first()["n"]
     return TableState(path=path, version=int(version), rows=int(rows))
 
 
 def _read_log(path: str):
-    """A local table's log, read by `deltalake`, and its live files with their statistics (pyarrow)."""
+    """A local or S3 table's log, read by `deltalake`, and its live files with their statistics (pyarrow)."""
     import pyarrow as pa
+
+    table = _open_log(path)
+    return table, pa.table(table.get_add_actions(flatten=True))
+
+
+def _open_log(path: str):
+    """`deltalake`'s DeltaTable for a local or S3 table (TableNotFoundError when it holds none)."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(path)
-    return table, pa.table(table.get_add_actions(flatten=True))
+    uri, options = delta_rs_location(path)
+    return DeltaTable(uri, storage_options=options)
 
 
 def _describe_from_log(path: str) -> TableState:

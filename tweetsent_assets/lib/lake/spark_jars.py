@@ -1,7 +1,8 @@
 """Resolve the JVM jars Spark needs for Delta (and optionally s3a) into a folder with Maven.
 
 Spark's own Ivy resolver is the fallback; a pre-resolved folder makes session start-up
-deterministic and offline once installed.
+deterministic and offline once installed. The s3a jars (hadoop-aws and the AWS SDK bundle, hundreds
+of MB) go to their own folder, `.jars/s3a/`, so only sessions that use an s3a:// lake load them.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ SCALA_BINARY = "2.13"
 # The delta-spark 4.4.1 wheel is a Python-only patch release: Maven Central's newest jar is 4.4.0.
 DELTA_JAR_VERSION = os.environ.get("TWEETSENT_DELTA_JAR_VERSION", "4.4.0")
 DEFAULT_JAR_DIR = Path(os.environ.get("TWEETSENT_JAR_DIR", Path(__file__).resolve().parents[3] / ".jars"))
+S3A_JAR_DIR = Path(os.environ.get("TWEETSENT_S3A_JAR_DIR", DEFAULT_JAR_DIR / "s3a"))
 
 
 def delta_coordinates() -> list[str]:
@@ -51,8 +53,30 @@ def _pom(coordinates: list[str]) -> str:
 
 
 def fetch_jars(dest: Path = DEFAULT_JAR_DIR, with_s3a: bool = False) -> list[Path]:
-    """Copy the Delta (and s3a) jars with their runtime dependencies into `dest`, via `mvn`."""
-    coordinates = delta_coordinates() + (s3a_coordinates() if with_s3a else [])
+    """Copy the Delta jars with their runtime dependencies into `dest` (and the s3a jars into `dest`/s3a), via `mvn`."""
+    _mvn_copy(delta_coordinates(), dest)
+    if with_s3a:
+        fetch_s3a_jars(dest / "s3a")
+    return jar_paths(dest)
+
+
+def fetch_s3a_jars(dest: Path = S3A_JAR_DIR) -> list[Path]:
+    """Copy hadoop-aws and its AWS SDK v2 bundle into `dest`, via `mvn`; the jars pyspark ships are left out."""
+    _mvn_copy(s3a_coordinates(), dest)
+    return jar_paths(dest)
+
+
+def s3a_jar_paths(dest: Path = S3A_JAR_DIR) -> list[Path]:
+    """The installed s3a jars (`make jars-s3`); empty when they are not installed."""
+    jars = jar_paths(dest) if dest.is_dir() else []
+    return jars if any(_artifact(j.name) == "hadoop-aws" for j in jars) else []
+
+
+def size_mib(paths: list[Path]) -> float:
+    return sum(p.stat().st_size for p in paths) / 2 ** 20
+
+
+def _mvn_copy(coordinates: list[str], dest: Path) -> None:
     if shutil.which("mvn") is None:
         raise RuntimeError("mvn is not on PATH; install Maven or let Spark resolve "
                            f"spark.jars.packages={','.join(coordinates)} itself")
@@ -63,7 +87,6 @@ def fetch_jars(dest: Path = DEFAULT_JAR_DIR, with_s3a: bool = False) -> list[Pat
             ["mvn", "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={dest}",
              "-DincludeScope=runtime", "-Dmdep.overWriteIfNewer=true"],
             cwd=work, check=True)
-    return jar_paths(dest)
 
 
 def jar_paths(dest: Path = DEFAULT_JAR_DIR) -> list[Path]:
@@ -83,5 +106,9 @@ def _artifact(jar_name: str) -> str:
 
 
 if __name__ == "__main__":
-    paths = fetch_jars(with_s3a="--s3a" in sys.argv)
-    print(f"{len(paths)} jars in {DEFAULT_JAR_DIR}: {', '.join(p.name for p in paths)}")
+    if "--s3a" in sys.argv:
+        paths = fetch_s3a_jars()
+        print(f"{len(paths)} s3a jars, {size_mib(paths):.0f} MiB, in {S3A_JAR_DIR}: {', '.join(p.name for p in paths)}")
+    else:
+        paths = fetch_jars()
+        print(f"{len(paths)} jars in {DEFAULT_JAR_DIR}: {', '.join(p.name for p in paths)}")

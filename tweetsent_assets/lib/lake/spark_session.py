@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import s3a
 from .code_shipping import package_zip
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
 
@@ -123,8 +124,8 @@ def _classic(master: str, app_name: str, conf: dict[str, str]):
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
-    settings = {**(LOCAL_DEFAULTS if master.startswith("local") else {}), **LOG4J_CONF, **DELTA_CONF, **_jar_conf(),
-                **conf}
+    settings = s3a.add_to({**(LOCAL_DEFAULTS if master.startswith("local") else {}), **LOG4J_CONF, **DELTA_CONF,
+                           **_jar_conf(), **conf})
     if not master.startswith("local"):
         settings.setdefault("spark.submit.pyFiles", str(package_zip()))
     for key, value in settings.items():
