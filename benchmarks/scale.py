@@ -5,6 +5,7 @@ tables against the same batch on empty tables (repeated with different batches; 
 layer). The last line, incremental_ratio=<x>, is the worst layer's median full/empty ratio. Run:
 
     .venv/bin/python benchmarks/scale.py
+    .venv/bin/python benchmarks/scale.py --cluster   # on `make cluster-up`'s topology: S3 lake, standalone Spark
 """
 from __future__ import annotations
 
@@ -30,13 +31,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-tweets", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--cluster", action="store_true",
+                        help="run on the topology of `tweetsent cluster up` (its Connect server, S3 landing and lake)")
     return parser.parse_args(argv)
+
+
+def cluster_places() -> tuple[str, str]:
+    """The Connect URL of `tweetsent cluster up`'s topology and a fresh s3:// prefix in its bucket; exports its settings."""
+    import os
+    import uuid
+
+    from tweetsent_assets import settings
+    from tweetsent_assets.cluster_command import topology_from
+
+    topology = topology_from(argparse.Namespace(dir=settings.CLUSTER_DIR, workers=settings.SPARK_WORKERS))
+    os.environ.update(topology.environment())
+    return topology.connect.url, f"s3://{topology.bucket}/bench-scale-{uuid.uuid4().hex[:8]}"
 
 
 class Lake:
     """A landing folder, state folder, Delta lake and Dagster instance under one temp folder."""
 
-    def __init__(self, root: Path, master: str) -> None:
+    def __init__(self, root: Path, master: str, remote: str | None = None) -> None:
         from dagster import DagsterInstance
 
         from tweetsent_assets.definitions import build_defs
@@ -47,13 +63,15 @@ class Lake:
         from tweetsent_assets.lib.object_store import open_store
 
         root.mkdir(parents=True)
-        self.landing = open_store(str(root / "landing"))
+        base = f"{remote}/{root.name}" if remote else str(root)
+        lake = f"s3a://{base.removeprefix('s3://')}/lake" if remote else str(root / "lake")
+        self.landing = open_store(f"{base}/landing")
         self.defs = build_defs({
             "spark": SparkResource(master=master),
-            "landing": ObjectStoreResource(url=str(root / "landing")),
-            "batch_state": ObjectStoreResource(url=str(root / "state")),
+            "landing": ObjectStoreResource(url=f"{base}/landing"),
+            "batch_state": ObjectStoreResource(url=f"{base}/state"),
             "micro_batching": MicroBatchResource(),
-            "lake": LakeResource(root=str(root / "lake")),
+            "lake": LakeResource(root=lake),
             "sentiment_model": SentimentModelResource(kind="vader"),
             "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}"),
         })
@@ -102,7 +120,9 @@ def main(argv=None) -> int:
     records += list(read_airline(data / "airline" / "Tweets.csv", limit=args.limit))
     small = list(read_tweeteval(data / "tweeteval_sentiment", "val"))
     scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-scale-"))
-    full = Lake(scratch / "full", args.master)
+    master, remote = cluster_places() if args.cluster else (args.master, None)
+    print(f"spark {master}, lake {remote + '/…/lake' if remote else scratch}", flush=True)
+    full = Lake(scratch / "full", master, remote)
     objects = full.land(records, args.tweets_per_object, "replay")
     seconds, runs = full.run_all()
     layers = full.layer_seconds()
@@ -116,7 +136,7 @@ def main(argv=None) -> int:
         batch = small[i * args.batch_tweets:(i + 1) * args.batch_tweets]
         full.land(batch, args.batch_tweets, f"extra{i}")
         on_full, _ = full.run_all()
-        empty = Lake(scratch / f"empty{i}", args.master)
+        empty = Lake(scratch / f"empty{i}", master, remote)
         empty.land(batch, args.batch_tweets, f"extra{i}")
         on_empty, _ = empty.run_all()
         on_full_layers, on_empty_layers = full.layer_seconds(1), empty.layer_seconds(1)

@@ -71,6 +71,6 @@ follow_upstream = AutomationConditionSensorDefinition(
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=settings.AUTOMATION_INTERVAL_S,
-    description="Evaluates the assets' AutomationConditions: silver, gold and the aggregates follow bronze per batch; "
+    description="Evaluates the assets' AutomationConditions: gold follows silver and the champion; "
                 "the interval throttles the assets that read all of gold (EDA, active learning).",
 )

@@ -1,6 +1,6 @@
 """Silver: one clean row per tweet id, typed and normalised, merged batch by batch."""
 
-from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -17,7 +17,6 @@ from .timing import Laps, stopwatch
     partitions_def=tweet_batches,
     group_name="silver",
     kinds={"spark", "delta"},
-    automation_condition=AutomationCondition.eager(),
 )
 def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource,
                   micro_batching: MicroBatchResource) -> MaterializeResult:
