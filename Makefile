@@ -11,15 +11,17 @@ PG_PORT ?= 5433
 .PHONY: install demo dev spark-start spark-stop pg-start pg-stop jars-s3 cluster-up cluster-down cluster-dev test \
 	test-connect test-slow test-faults test-cluster dashboard clean
 
+# pip's and setuptools' own output goes to a log, shown only if the install fails.
 $(VENV)/.installed: pyproject.toml constraints.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
-	touch $@
+	@echo "installing the pinned packages into $(VENV) (log: $(VENV)/install.log)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || { tail -40 $(VENV)/install.log; exit 1; }
+	@$(PY) -m pip install -c constraints.txt -e ".[dev]" >> $(VENV)/install.log 2>&1 || { tail -40 $(VENV)/install.log; exit 1; }
+	@touch $@
 
 .jars/.resolved: $(VENV)/.installed
-	$(PY) -m tweetsent_assets.lib.lake.spark_jars
-	touch $@
+	@$(PY) -m tweetsent_assets.lib.lake.spark_jars
+	@touch $@
 
 install: $(VENV)/.installed .jars/.resolved
 
@@ -31,7 +33,7 @@ install: $(VENV)/.installed .jars/.resolved
 jars-s3: install .jars/s3a/.resolved
 
 demo: install
-	$(VENV)/bin/tweetsent demo
+	@$(VENV)/bin/tweetsent demo
 
 # The UI with runs attached to a long-lived Spark Connect server: started first, stopped when the UI exits.
 dev: install
