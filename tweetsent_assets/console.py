@@ -25,6 +25,7 @@ QUIET_ENV = {
 }
 USER_LOGGERS = ("tweetsent_assets",)
 BAR_WIDTH = 24
+STATUS_WIDTH = 60
 
 
 class _UserWarnings(logging.Filter):
@@ -144,16 +145,22 @@ class _Step:
 class _Bar:
     def __init__(self, console: Console, label: str, total: float, unit: str):
         self.console, self.label, self.total, self.unit, self.value = console, label, max(total, 1e-9), unit, 0.0
+        self.status = ""
         self.set(0)
 
     def advance(self, n: float = 1) -> None:
         self.set(self.value + n)
 
+    def show(self, status: str) -> None:
+        """A short status after the bar (the latest progress message), redrawn in place like the bar."""
+        self.status = " ".join(status.split())[:STATUS_WIDTH]
+        self.set(self.value)
+
     def set(self, value: float) -> None:
         self.value = value
         filled = int(BAR_WIDTH * min(value / self.total, 1.0))
         self.console.draw(f"{self.label} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] "
-                          f"{self.value:.0f}/{self.total:.0f}{self.unit}")
+                          f"{self.value:.0f}/{self.total:.0f}{self.unit}" + (f"  {self.status}" if self.status else ""))
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
 
 from . import settings
@@ -53,8 +52,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         models_ok = True
         if not args.skip_models:
             with console.step("models: labeled data, fine-tune, evaluations, champion") as step, \
-                    console.ticking("models", args.finetune_seconds + 120):
-                models_ok = step.ok = _select_champion(defs, instance, args.finetune_seconds)
+                    console.ticking("models", args.finetune_seconds + 120) as bar:
+                models_ok = step.ok = _select_champion(defs, instance, args.finetune_seconds, bar)
     with console.step("summary"):
         summary = summary_lines()
     for line in summary:
@@ -102,7 +101,18 @@ DEMO_FINETUNE = {"train_size": 3000, "eval_every_steps": 50, "folds": 3, "crossf
                  "crossfit_base": "pretrained", "torch_threads": 2}
 
 
-def _select_champion(defs, instance, finetune_seconds: float) -> bool:
+class _OnBar(logging.Handler):
+    """Training progress shown beside the models bar, redrawn in place; every message is in the log file too."""
+
+    def __init__(self, bar) -> None:
+        super().__init__(logging.INFO)
+        self.bar = bar
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.bar.show(record.getMessage())
+
+
+def _select_champion(defs, instance, finetune_seconds: float, bar) -> bool:
     """The model chain on demo-sized settings, then a re-score of gold if the champion moved."""
     from . import runner
     from .defs.ml_assets import CANDIDATES, TRAINING_LOGGER
@@ -114,8 +124,7 @@ def _select_champion(defs, instance, finetune_seconds: float) -> bool:
         return True
     client = defs.resources["mlflow"].client()
     before = get_alias_version(client, CHAMPION)
-    progress = logging.StreamHandler(sys.stdout)
-    progress.setFormatter(logging.Formatter("  %(asctime)s %(message)s", "%H:%M:%S"))
+    progress = _OnBar(bar)
     training_log = logging.getLogger(TRAINING_LOGGER)
     training_log.addHandler(progress)
     training_log.setLevel(logging.INFO)
@@ -123,7 +132,7 @@ def _select_champion(defs, instance, finetune_seconds: float) -> bool:
     finetune = {"config": {**DEMO_FINETUNE, "time_budget_s": finetune_seconds, "torch_threads": threads}}
     print(f"model step: stage-1 fine-tune ({finetune_seconds:.0f} s budget), then the cross-fitted stack "
           f"({DEMO_FINETUNE['folds']} folds x {DEMO_FINETUNE['crossfit_epochs']} epochs on the in-domain tweets, "
-          "progress in the log below); both are reused when the labeled data and recipe are unchanged", flush=True)
+          "progress on the bar, every step in the log file); both are reused when the labeled data and recipe are unchanged", flush=True)
     try:
         done = runner.select_champion(defs, instance, list(CANDIDATES),
                                       {**runner.QUIET, "ops": {"finetuned_sentiment_model": finetune}})
