@@ -138,12 +138,12 @@ def _select_champion(defs, instance, finetune_seconds: float, bar) -> bool:
                                       {**runner.QUIET, "ops": {"finetuned_sentiment_model": finetune}})
     finally:
         training_log.removeHandler(progress)
-    for step, ok in done.items():
-        print(f"  {step:<40} {'ok' if ok else 'FAILED'}")
+    failed = [step for step, ok in done.items() if not ok]
+    print(f"  {len(done) - len(failed)}/{len(done)} model steps ok" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     after = get_alias_version(client, CHAMPION)
     if after != before:
-        failed = runner.rescore_gold(defs, instance, runner.QUIET)
-        print(f"champion moved {before} -> {after}: re-scored gold ({len(failed)} partitions failed)")
+        unscored = runner.rescore_gold(defs, instance, runner.QUIET)
+        print(f"champion moved {before} -> {after}: re-scored gold ({len(unscored)} partitions failed)")
     return all(done.values())
 
 
