@@ -261,6 +261,7 @@ def test_pipeline_batches_on_the_s3a_lake(s3a_server, s3_lake_endpoint, s3_bucke
     monkeypatch.setitem(support._CURRENT, "spark", support.SuiteSpark(master=s3a_server.url,
                                                                       state_dir=str(s3a_server.state_dir)))
     caplog.set_level(logging.WARNING, logger="tweetsent_assets.lib.lake.delta_tables")
+    stop_spark()  # an in-process session an earlier test made (without the s3a jars) would serve the runs otherwise
     try:
         lake = LakeResource(root=f"s3a://{s3_bucket}/lake")
         resources = {**support.pipeline_resources(tmp_path, landing_url=f"s3://{s3_bucket}/landing",
