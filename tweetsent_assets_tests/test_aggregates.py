@@ -162,3 +162,13 @@ def test_a_row_from_an_older_ledger_version_never_replaces_a_newer_one(spark, tm
     tables.merge_rows(spark, row("a", 6), tables.MENTION_SCHEMA, target, ["mention"], 6,
                       pd.DataFrame({"mention": ["b"]}))
     assert table() == {"a": (6, 6)}
+
+
+def test_a_table_written_before_rows_carried_their_version_gets_the_column(spark, tmp_path):
+    target = str(tmp_path / "mention_sentiment")
+    spark.createDataFrame([("old", 1, 0, 0, 1, None, None)], tables.MENTION_SCHEMA).write.format("delta").save(target)
+    row = pd.DataFrame({"mention": ["new"], "negative": [2], "neutral": [0], "positive": [0], "total": [2],
+                        "first_seen": [pd.Timestamp("2026-03-01")], "last_seen": [pd.Timestamp("2026-03-02")]})
+    tables.merge_rows(spark, row, tables.MENTION_SCHEMA, target, ["mention"], 7)
+    rows = {r.mention: (r.total, r.ledger_version) for r in spark.read.format("delta").load(target).collect()}
+    assert rows == {"old": (1, None), "new": (2, 7)}

@@ -89,7 +89,8 @@ class MicroBatchResource(ConfigurableResource):
         limits = [rule.get("limit") for rule in queue.tag_concurrency_limits or []
                   if rule.get("key") == BATCH_KIND_TAG[0] and rule.get("value") == BATCH_KIND_TAG[1]]
         allowed = min(limits) if limits else queue.max_concurrent_runs
-        return max(self.concurrent_runs, allowed if allowed is not None and allowed >= 0 else 2)
+        unlimited = allowed is None or allowed < 0
+        return max(self.concurrent_runs, 2 if unlimited else allowed)
 
 
 class LakeResource(ConfigurableResource):

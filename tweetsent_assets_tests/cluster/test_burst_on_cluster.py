@@ -54,17 +54,16 @@ def cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _pids(pattern: str, marker: str) -> list[int]:
-    """Pids of processes whose command line matches `pattern` and whose command line or environment has `marker`."""
+def _pids(pattern: str, inside: Path) -> list[int]:
+    """Pids of processes whose command line matches `pattern` and mentions the folder `inside`."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
     mine = []
     for pid in found:
         try:
-            text = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
+            if str(inside).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                mine.append(int(pid))
         except OSError:
             continue
-        if marker.encode() in text:
-            mine.append(int(pid))
     return mine
 
 
@@ -96,7 +95,7 @@ def test_burst_with_killed_executor_and_worker_loses_and_duplicates_nothing(clus
                 running = [r for r in runs if r.status == DagsterRunStatus.STARTED]
                 done = sum(r.status == DagsterRunStatus.SUCCESS for r in runs)
                 peak = max(peak, len(running))
-                if running and len(kills) == 0 and (executors := _pids("CoarseGrainedExecutorBackend", str(spark_dir))):
+                if running and len(kills) == 0 and (executors := _pids("CoarseGrainedExecutorBackend", spark_dir)):
                     _kill(random.choice(executors))
                     kills.append("executor")
                 elif running and len(kills) == 1 and done >= 1:

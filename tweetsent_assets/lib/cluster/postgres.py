@@ -21,6 +21,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..lake import proc_stats
+from ..lake.services import answers
+
 DEFAULT_PORT = 5433
 DEFAULT_USER = "tweetsent"
 DATABASES = ("dagster", "mlflow")
@@ -94,17 +97,17 @@ def binary(name: str, bin_dir: Path | None = None) -> str:
 def status(server: PostgresServer) -> dict:
     """Whether the server of this folder runs (from its postmaster.pid), where, and whether it answers."""
     pid, port = _postmaster(server)
-    running = pid is not None and _alive(pid)
+    running = proc_stats.alive(pid)
     port = port if running and port else server.port
     return {"running": running, "pid": pid if running else None, "address": f"{server.host}:{port}",
-            "answering": running and _answers(server.host, port), "data_dir": str(server.data_dir),
+            "answering": running and answers(server.host, port), "data_dir": str(server.data_dir),
             "log": str(server.log_file), "password_file": str(server.password_file)}
 
 
 def start(server: PostgresServer, wait_s: float = 30.0) -> dict:
     """Start the server (initdb on first use) unless it runs, wait until it answers, create the databases."""
     if not status(server)["running"]:
-        if _answers(server.host, server.port):
+        if answers(server.host, server.port):
             raise PostgresError(f"{server.host}:{server.port} is taken by another program; choose another port "
                                 f"(--port or TWEETSENT_POSTGRES_PORT)")
         _prepare_root(server)
@@ -300,27 +303,9 @@ def _postmaster(server: PostgresServer) -> tuple[int | None, int | None]:
         return None, None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
 def _wait_until_answering(server: PostgresServer, port: int, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
-    while not _answers(server.host, port):
+    while not answers(server.host, port):
         if time.monotonic() > deadline:
             raise PostgresError(f"PostgreSQL did not answer at {server.host}:{port} within {wait_s:g} s\n"
                                 f"{_log_tail(server)}")

@@ -5,7 +5,6 @@ by pointing AWS_ENDPOINT_URL at it. Its pid and port are kept in a JSON file bes
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..lake import proc_stats
-from ..lake.connect_server import answers
+from ..lake import proc_stats, services
+from ..lake.services import answers
 
 
 class S3ServerError(RuntimeError):
@@ -44,10 +43,7 @@ class S3Server:
 
 
 def _pid(server: S3Server) -> int | None:
-    try:
-        return json.loads(server.state_file.read_text())["pid"]
-    except (FileNotFoundError, ValueError, KeyError):
-        return None
+    return (services.read_state(server.state_file) or {}).get("pid")
 
 
 def start(server: S3Server, wait_s: float = 30.0) -> dict:
@@ -62,7 +58,7 @@ def start(server: S3Server, wait_s: float = 30.0) -> dict:
     with server.log_file.open("ab") as log:
         process = subprocess.Popen([str(moto), "-H", server.host, "-p", str(server.port)], stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server.state_file.write_text(json.dumps({"pid": process.pid, "endpoint": server.endpoint}))
+    services.write_state(server.state_file, {"pid": process.pid, "endpoint": server.endpoint})
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if answers(server.host, server.port):
@@ -71,7 +67,7 @@ def start(server: S3Server, wait_s: float = 30.0) -> dict:
             break
         time.sleep(0.2)
     raise S3ServerError(f"moto's S3 server on port {server.port} did not answer within {wait_s:.0f} s; "
-                        f"log {server.log_file}:\n{server.log_file.read_text(errors='replace')[-1500:]}")
+                        f"log {server.log_file}:\n{services.log_tail(server.log_file)}")
 
 
 def ensure_bucket(endpoint: str, bucket: str) -> bool:

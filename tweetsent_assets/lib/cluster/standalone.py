@@ -18,8 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..lake import proc_stats
-from ..lake.connect_server import answers
+from ..lake import proc_stats, services
+from ..lake.services import answers
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -107,16 +107,7 @@ def _spark_class() -> Path:
 
 
 def read_state(cluster: StandaloneCluster) -> dict:
-    try:
-        return json.loads(cluster.state_file.read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-
-
-def _write_state(cluster: StandaloneCluster, state: dict) -> None:
-    partial = cluster.state_file.with_suffix(".tmp")
-    partial.write_text(json.dumps(state, indent=1))
-    partial.replace(cluster.state_file)
+    return services.read_state(cluster.state_file) or {}
 
 
 def master_view(cluster: StandaloneCluster, timeout_s: float = 2.0) -> dict | None:
@@ -149,7 +140,7 @@ def start(cluster: StandaloneCluster, wait_s: float = 120.0) -> dict:
             process = subprocess.Popen([str(_spark_class()), *args], stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True, env=cluster.environment())
         pids[name] = process.pid
-        _write_state(cluster, {"url": cluster.url, "ui_port": cluster.ui_port, "pids": pids})
+        services.write_state(cluster.state_file, {"url": cluster.url, "ui_port": cluster.ui_port, "pids": pids})
         if name == "master":
             _wait(cluster, "master", lambda: answers(cluster.host, cluster.port) and master_view(cluster), wait_s)
     _wait(cluster, "workers", lambda: alive_workers(cluster) >= cluster.workers, wait_s)
@@ -164,18 +155,12 @@ def _wait(cluster: StandaloneCluster, what: str, ready, wait_s: float) -> None:
         pids = read_state(cluster).get("pids", {})
         dead = [name for name, pid in pids.items() if not proc_stats.alive(pid)]
         if dead:
+            log = cluster.log_file(dead[0])
             raise ClusterStartError(f"Spark {dead[0]} for {cluster.url} exited while starting; "
-                                    f"its log {cluster.log_file(dead[0])} ends:\n{_tail(cluster.log_file(dead[0]))}")
+                                    f"its log {log} ends:\n{services.log_tail(log)}")
         time.sleep(0.5)
     raise ClusterStartError(f"Spark {what} of {cluster.url} not ready within {wait_s:.0f} s; "
                             f"logs in {cluster.state_dir}")
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
 
 
 def stop(cluster: StandaloneCluster, wait_s: float = 30.0) -> list[str]:

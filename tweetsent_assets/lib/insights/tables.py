@@ -92,7 +92,7 @@ def _ensure_table(session, target: str, schema: str) -> None:
     if not delta_tables.exists(session, target):
         empty = session.createDataFrame([], f"{schema}, {VERSION} long")
         delta_tables.retry_on_conflict(lambda: empty.write.format("delta").mode("ignore").save(target))
-    elif VERSION not in session.read.format("delta").load(target).columns:
+    elif VERSION not in delta_tables.column_names(session, target):
         session.sql(f"ALTER TABLE {delta_tables.sql_table(target)} ADD COLUMNS ({VERSION} long)")
 
 
@@ -128,9 +128,9 @@ def trend_updates(totals: pd.DataFrame, touched: pd.Series, rolling: str) -> tup
     return shared[moved].reset_index(drop=True), gone
 
 
-def reach(settings_rolling: str, rule: SpikeRule) -> pd.Timedelta:
+def reach(rolling: str, rule: SpikeRule) -> pd.Timedelta:
     """How far before and after a touched window the totals are needed: the longer of the two spans."""
-    return max(pd.Timedelta(settings_rolling), pd.Timedelta(rule.baseline))
+    return max(pd.Timedelta(rolling), pd.Timedelta(rule.baseline))
 
 
 def rescore_spikes(session, counts: pd.DataFrame, spikes_path: str, gold_path: str, touched: pd.Series,

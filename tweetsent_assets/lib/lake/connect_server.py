@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import proc_stats, s3a
+from . import proc_stats, s3a, services
+from .services import answers
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
 from .spark_session import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
 
@@ -91,26 +91,12 @@ class ConnectServer:
         return env
 
 
-def answers(host: str, port: int, timeout_s: float = 1.0) -> bool:
-    """True when something accepts TCP connections at host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
 def read_state(server: ConnectServer) -> dict | None:
-    try:
-        return json.loads(server.state_file.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
+    return services.read_state(server.state_file)
 
 
 def _write_state(server: ConnectServer, state: dict) -> None:
-    tmp = server.state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    tmp.replace(server.state_file)
+    services.write_state(server.state_file, state)
 
 
 def supervised_here(server: ConnectServer) -> bool:
@@ -186,11 +172,8 @@ def stop(server: ConnectServer, wait_s: float = 60.0) -> bool:
     return True
 
 
-def _log_tail(server: ConnectServer, lines: int = 15) -> str:
-    try:
-        return "\n".join(server.log_file.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
+def _log_tail(server: ConnectServer) -> str:
+    return services.log_tail(server.log_file)
 
 
 def supervise(server: ConnectServer) -> int:

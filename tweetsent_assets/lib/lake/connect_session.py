@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from . import connect_server
 from .code_shipping import ship_to_connect_session
+from .services import answers
 
 log = logging.getLogger(__name__)
 _NAMESPACE = uuid.UUID("6f1c2a4e-8d0b-4c1e-9a57-2b7f3e0d9c11")
@@ -106,7 +107,7 @@ def take_slot(endpoint: Endpoint, slots_dir: Path, slots: int, wait_s: float) ->
 
 def wait_for_server(endpoint: Endpoint, server: connect_server.ConnectServer | None, restart_wait_s: float) -> None:
     """Fail fast when nothing answers, unless this machine's supervisor is bringing the server back."""
-    if connect_server.answers(endpoint.host, endpoint.port, timeout_s=2.0):
+    if answers(endpoint.host, endpoint.port, timeout_s=2.0):
         return
     if server is not None and connect_server.supervised_here(server):
         log.warning("Spark Connect server at %s is restarting; waiting up to %.0f s", endpoint.address, restart_wait_s)

@@ -341,6 +341,16 @@ def describe(spark, path: str) -> TableState:
     return TableState(path=path, version=int(version), rows=int(rows))
 
 
+def column_names(spark, path: str) -> list[str]:
+    """A table's columns: from its log by `deltalake` where it reads (milliseconds), else from Spark's analysis."""
+    if _delta_rs_reads(path):
+        try:
+            return [field.name for field in _open_log(path).schema().fields]
+        except Exception as exc:
+            log.warning("deltalake could not read %s (%s); asking Spark", path, exc)
+    return spark.read.format("delta").load(path).columns
+
+
 def _read_log(path: str):
     """A local or S3 table's log, read by `deltalake`, and its live files with their statistics (pyarrow)."""
     import pyarrow as pa

@@ -8,12 +8,14 @@ _PROC = Path("/proc")
 
 
 def alive(pid: int | None) -> bool:
-    """True when `pid` names a running process (zombies count as gone)."""
+    """True when `pid` names a running process, another user's too (zombies count as gone)."""
     if not pid:
         return False
     try:
         os.kill(int(pid), 0)
-    except (ProcessLookupError, PermissionError, ValueError):
+    except PermissionError:
+        pass
+    except (ProcessLookupError, ValueError):
         return False
     return _stat(int(pid)).get("state") != "Z"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import s3a
 from .code_shipping import package_zip
+from .services import answers
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
 
 log = logging.getLogger(__name__)
@@ -104,15 +105,10 @@ def check_master(master: str, timeout_s: float = 3.0) -> None:
     """Fail within seconds, naming the URL, when a standalone master (spark://host:port) does not answer."""
     if not master.startswith("spark://"):
         return
-    import socket
-
     for address in master.removeprefix("spark://").split(","):
         host, _, port = address.rpartition(":")
-        try:
-            with socket.create_connection((host, int(port or 7077)), timeout=timeout_s):
-                return
-        except (OSError, ValueError):
-            continue
+        if port.isdigit() and answers(host, int(port), timeout_s):
+            return
     raise SparkMasterUnavailable(f"no Spark master answers at {master}; start the cluster with `tweetsent cluster up` "
                                  "(make cluster-up) or set TWEETSENT_SPARK_MASTER to a running one")
 
