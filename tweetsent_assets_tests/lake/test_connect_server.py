@@ -100,6 +100,34 @@ def test_python_daemons_stay_at_one_per_slot(tmp_path):
     assert state["python_daemons"] == 1, state
 
 
+RESTART_PROBE = """
+import os, signal, sys, time
+from pathlib import Path
+from tweetsent_assets.lib.lake import connect_server, connect_session
+server = connect_server.ConnectServer(state_dir=Path({state!r}), port={port})
+session, lease = connect_session.connect({url!r}, Path({state!r}) / "slots", 1, server)
+assert session.range(3).count() == 3
+os.kill(connect_server.read_state(server)["server_pid"], signal.SIGKILL)
+connect_server.wait_until_answering(server, 180)
+time.sleep(30)
+try:
+    session.range(3).count()
+except connect_session.SparkServerUnavailable as exc:
+    print("named:", exc)
+"""
+
+
+def test_a_session_that_outlives_its_server_fails_naming_it(tmp_path):
+    """The old session's next call reaches the restarted server (after gRPC's reconnect back-off), which
+    has dropped it: the error names the server, not pyspark's NO_ACTIVE_SESSION."""
+    with connect_server_running(tmp_path / "spark-connect", master="local[1]") as server:
+        probe = RESTART_PROBE.format(state=str(server.state_dir), port=server.port, url=server.url)
+        result = in_child(probe, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"named: Spark Connect server at {server.url} stopped answering: it restarted" in result.stdout, \
+        result.stdout
+
+
 def test_wrong_address_fails_within_seconds_naming_it(tmp_path):
     port = free_port()
     started = time.monotonic()

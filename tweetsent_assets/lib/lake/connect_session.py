@@ -146,22 +146,27 @@ def name_server_in_errors(session, address: str) -> None:
     """Make connection failures say which server went away, and fail within seconds rather than minutes.
 
     The client's default policy retries for about 10 minutes; a run is better off failing fast
-    and being retried by Dagster against the restarted server.
+    and being retried by Dagster against the restarted server. A retry that reaches the restarted
+    server finds its session gone (`SESSION_CHANGED`, after which the client reports `NO_ACTIVE_SESSION`).
     """
     import grpc
-    from pyspark.errors.exceptions.connect import SparkConnectGrpcException
+    from pyspark.errors.exceptions.connect import SparkConnectException, SparkConnectGrpcException
     from pyspark.sql.connect.client.retries import DefaultPolicy
 
     client = session.client
     client.set_retry_policies([DefaultPolicy(max_retries=4, initial_backoff=250, max_backoff=2000)])
     handle = client._handle_error
     lost = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+    restarted = ("INVALID_HANDLE.SESSION_CHANGED", "NO_ACTIVE_SESSION")
 
     def named(error: Exception):
         try:
             handle(error)
-        except SparkConnectGrpcException as exc:
-            if exc.getGrpcStatusCode() in lost:
+        except SparkConnectException as exc:
+            if exc.getCondition() in restarted:
+                raise SparkServerUnavailable(f"Spark Connect server at {address} stopped answering: it restarted "
+                                             f"and no longer holds this run's session ({exc.getCondition()})") from exc
+            if isinstance(exc, SparkConnectGrpcException) and exc.getGrpcStatusCode() in lost:
                 raise SparkServerUnavailable(f"Spark Connect server at {address} stopped answering: "
                                              f"{' '.join(str(exc).split())[:300]}") from exc
             raise
