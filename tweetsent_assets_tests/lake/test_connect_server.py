@@ -128,6 +128,42 @@ def test_a_session_that_outlives_its_server_fails_naming_it(tmp_path):
         result.stdout
 
 
+SLOW_WRITE = """
+import sys, time
+from pathlib import Path
+from tweetsent_assets.lib.lake import connect_session
+
+def slow(frames):
+    import time
+    time.sleep(25)
+    yield from frames
+
+session, lease = connect_session.connect({url!r}, Path({state!r}) / "slots", 1)
+print("slot", lease.slot, flush=True)
+session.range(3).repartition(1).mapInPandas(slow, "id long").write.format("delta").save({table!r})
+"""
+
+
+def test_a_killed_runs_write_is_interrupted_by_the_next_run_on_its_slot(tmp_path):
+    """Without the interrupt, the dead client's write would still commit about 25 s after it began."""
+    table = tmp_path / "orphan"
+    with connect_server_running(tmp_path / "spark-connect", master="local[1]") as server:
+        code = SLOW_WRITE.format(url=server.url, state=str(server.state_dir), table=str(table))
+        writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            assert writer.stdout.readline().split() == ["slot", "0"]
+            time.sleep(5)
+        finally:
+            writer.kill()
+            writer.wait()
+        probe = SESSION_PROBE.format(url=server.url, state=str(server.state_dir))
+        next_run = in_child(probe)
+        assert json.loads(next_run.stdout.strip().splitlines()[-1])["slot"] == 0
+        assert "interrupted 1 operation(s) a finished run left running" in next_run.stderr, next_run.stderr[-2000:]
+        time.sleep(40)
+    assert not (table / "_delta_log").exists(), "the killed run's write committed after all"
+
+
 def test_wrong_address_fails_within_seconds_naming_it(tmp_path):
     port = free_port()
     started = time.monotonic()

@@ -134,8 +134,16 @@ def check_server(endpoint: Endpoint, server_version: str, extensions: str) -> No
                                   "`tweetsent spark start`, which adds Delta's extension, catalog and jars")
 
 
-def clear_session_state(session) -> None:
-    """Drop temporary views and cached frames that an earlier run on this slot left behind."""
+def clear_session_state(session, address: str, slot: int) -> None:
+    """Stop operations, and drop temporary views and cached frames, that an earlier run on this slot left behind.
+
+    The slot's lock is free, so that run has ended; a write it started would otherwise still commit
+    on the server, racing the retry of its batch.
+    """
+    orphans = session.interruptAll()
+    if orphans:
+        log.warning("interrupted %d operation(s) a finished run left running on %s session slot %d: %s",
+                    len(orphans), address, slot, ", ".join(orphans))
     for table in session.catalog.listTables():
         if table.isTemporary:
             session.catalog.dropTempView(table.name)
@@ -188,7 +196,7 @@ def connect(url: str, slots_dir: Path, slots: int,
         session = SparkSession.builder.remote(endpoint.session_url(lease.session_id)).create()
         name_server_in_errors(session, endpoint.address)
         check_server(endpoint, session.version, session.conf.get("spark.sql.extensions", "") or "")
-        clear_session_state(session)
+        clear_session_state(session, endpoint.address, lease.slot)
         ship_to_connect_session(session)
     except Exception:
         lease.release()
