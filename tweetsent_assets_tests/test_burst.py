@@ -25,7 +25,7 @@ from .support import PROJECT_ROOT, shared
 
 pytestmark = pytest.mark.slow
 
-OBJECTS, TWEETS_PER_OBJECT, PER_BATCH, IN_FLIGHT = 1000, 5, 100, 2
+OBJECTS, TWEETS_PER_OBJECT, PER_BATCH, IN_FLIGHT = 1000, 5, 250, 2
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 

@@ -55,15 +55,17 @@ def cluster():
 
 
 def _pids(pattern: str, inside: Path) -> list[int]:
-    """Pids of processes whose command line matches `pattern` and mentions the folder `inside`."""
+    """Pids of processes whose command line matches `pattern` and whose command line or environment
+    mentions the folder `inside` (an executor names its worker's folder only in its environment)."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
     mine = []
     for pid in found:
         try:
-            if str(inside).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                mine.append(int(pid))
+            text = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
+        if str(inside).encode() in text:
+            mine.append(int(pid))
     return mine
 
 

@@ -10,11 +10,15 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parents[2]
+# pyspark's addArtifacts(pyfile=True) calls importlib.invalidate_caches(), which races in CPython 3.11
+# when two threads call it at once (KeyError on a sys.path entry).
+_ADDING = threading.Lock()
 
 
 def _package_files() -> list[Path]:
@@ -52,7 +56,8 @@ def ship_to_connect_session(session) -> str:
     """
     archive = package_zip()
     try:
-        session.addArtifacts(str(archive), pyfile=True)
+        with _ADDING:
+            session.addArtifacts(str(archive), pyfile=True)
     except Exception as exc:
         if "ALREADY_EXISTS" not in str(exc).upper().replace(" ", "_"):
             raise
