@@ -83,10 +83,13 @@ def _mvn_copy(coordinates: list[str], dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         Path(work, "pom.xml").write_text(_pom(coordinates))
-        subprocess.run(
-            ["mvn", "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={dest}",
+        done = subprocess.run(
+            ["mvn", "-q", "-B", "-Dstyle.color=never", "dependency:copy-dependencies", f"-DoutputDirectory={dest}",
              "-DincludeScope=runtime", "-Dmdep.overWriteIfNewer=true"],
-            cwd=work, check=True)
+            cwd=work, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+        raise RuntimeError(f"mvn could not copy {', '.join(coordinates)} into {dest} (exit {done.returncode}):\n{tail}")
 
 
 def jar_paths(dest: Path = DEFAULT_JAR_DIR) -> list[Path]:
