@@ -89,7 +89,7 @@ def _run_batches(console: Console, defs, instance, state) -> list[str]:
                                    dynamic_partitions_requests=result.dynamic_partitions_requests if i == 0 else [])
                 failed += runner.run_batches(defs, instance, one, runner.QUIET).failed
                 bar.advance()
-        step.note = f"{len(requests)} runs, {len(failed)} failed"
+        step.note = f"{len(requests)} run{'' if len(requests) == 1 else 's'}, {len(failed)} failed"
         step.ok = not failed
     state.put(DEMO_CURSOR, (new_cursor or "").encode())
     return failed
