@@ -95,10 +95,6 @@ def read_state(server: ConnectServer) -> dict | None:
     return services.read_state(server.state_file)
 
 
-def _write_state(server: ConnectServer, state: dict) -> None:
-    services.write_state(server.state_file, state)
-
-
 def supervised_here(server: ConnectServer) -> bool:
     """True when a live supervisor on this machine owns the server at this port (it may be restarting)."""
     state = read_state(server)
@@ -146,12 +142,12 @@ def wait_until_answering(server: ConnectServer, wait_s: float) -> dict:
         state = read_state(server)
         if state and state.get("failed"):
             raise ServerStartError(f"Spark Connect server at {server.url} failed: {state['failed']}\n"
-                                   f"{_log_tail(server)}")
+                                   f"{services.log_tail(server.log_file)}")
         if state and proc_stats.alive(state.get("server_pid")) and answers(server.host, server.port):
             return status(server)
         time.sleep(0.25)
     raise ServerStartError(f"Spark Connect server at {server.url} did not answer within {wait_s:.0f} s; "
-                           f"its log is {server.log_file}\n{_log_tail(server)}")
+                           f"its log is {server.log_file}\n{services.log_tail(server.log_file)}")
 
 
 def stop(server: ConnectServer, wait_s: float = 60.0) -> bool:
@@ -172,10 +168,6 @@ def stop(server: ConnectServer, wait_s: float = 60.0) -> bool:
     return True
 
 
-def _log_tail(server: ConnectServer) -> str:
-    return services.log_tail(server.log_file)
-
-
 def supervise(server: ConnectServer) -> int:
     """Run the server and start it again whenever it dies, until SIGTERM; the supervisor's main loop."""
     stopping = {"now": False}
@@ -194,7 +186,7 @@ def supervise(server: ConnectServer) -> int:
     while not stopping["now"]:
         started = time.time()
         child["server"] = subprocess.Popen(server.command(), stdin=subprocess.DEVNULL, env=server.environment())
-        _write_state(server, {**state, "server_pid": child["server"].pid, "started_at": started})
+        services.write_state(server.state_file, {**state, "server_pid": child["server"].pid, "started_at": started})
         code = child["server"].wait()
         if stopping["now"]:
             break
@@ -202,8 +194,8 @@ def supervise(server: ConnectServer) -> int:
         print(f"tweetsent supervisor: Spark Connect server (pid {child['server'].pid}) exited with {code}; "
               f"restarting", flush=True)
         if fast_deaths >= MAX_FAST_DEATHS:
-            _write_state(server, {**state, "failed": f"exited {fast_deaths} times within {FAST_DEATH_S:.0f} s "
-                                                     f"of starting (last exit code {code})"})
+            failed = f"exited {fast_deaths} times within {FAST_DEATH_S:.0f} s of starting (last exit code {code})"
+            services.write_state(server.state_file, {**state, "failed": failed})
             return 1
         state["restarts"] += 1
         time.sleep(min(5.0, 0.5 * 2 ** fast_deaths))
