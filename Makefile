@@ -71,8 +71,8 @@ test: install
 # The end-to-end and Delta suites again, on a real Spark Connect server, plus the server's own tests.
 test-connect: install
 	TWEETSENT_TEST_SPARK=connect $(PY) -m pytest -m "not slow and not faults" \
-		tweetsent_assets_tests/test_pipeline_e2e.py tweetsent_assets_tests/lake/test_delta_tables.py \
-		tweetsent_assets_tests/test_gold_cache.py
+		tweetsent_assets_tests/e2e/test_pipeline_e2e.py tweetsent_assets_tests/lake/test_delta_tables.py \
+		tweetsent_assets_tests/defs/test_gold_cache.py
 	$(PY) -m pytest -m connect
 
 test-slow: install

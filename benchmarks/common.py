@@ -19,8 +19,8 @@ def shared_data_dir() -> Path:
 
 def tweeteval(limit: int | None = None) -> tuple[list[str], list[str]]:
     """Cleaned TweetEval validation texts and their labels."""
-    from tweetsent_assets.lib.sources import read_tweeteval
-    from tweetsent_assets.lib.text_cleaning import clean_text
+    from tweetsent_assets.lib.ingest.sources import read_tweeteval
+    from tweetsent_assets.lib.ingest.text_cleaning import clean_text
 
     records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))[:limit]
     return [clean_text(r["text"]) for r in records], [r["sentiment"] for r in records]
@@ -28,8 +28,8 @@ def tweeteval(limit: int | None = None) -> tuple[list[str], list[str]]:
 
 def sentiment140_texts(limit: int | None = None) -> list[str]:
     """Cleaned, distinct Sentiment140 texts in file order."""
-    from tweetsent_assets.lib.sources import read_sentiment140
-    from tweetsent_assets.lib.text_cleaning import clean_text
+    from tweetsent_assets.lib.ingest.sources import read_sentiment140
+    from tweetsent_assets.lib.ingest.text_cleaning import clean_text
 
     seen: dict[str, None] = {}
     for record in read_sentiment140(shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv"):

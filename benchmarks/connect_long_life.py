@@ -91,10 +91,10 @@ def main(argv=None) -> int:
 
     from tweetsent_assets import runner
     from tweetsent_assets.definitions import build_defs
+    from tweetsent_assets.lib.ingest.object_store import open_store
+    from tweetsent_assets.lib.ingest.replay import replay
+    from tweetsent_assets.lib.ingest.sources import read_tweeteval
     from tweetsent_assets.lib.lake import connect_server
-    from tweetsent_assets.lib.object_store import open_store
-    from tweetsent_assets.lib.replay import replay
-    from tweetsent_assets.lib.sources import read_tweeteval
 
     root = Path(tempfile.mkdtemp(prefix="tweetsent-bench-long-life-"))
     (root / "dagster_home").mkdir()

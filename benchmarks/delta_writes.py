@@ -27,10 +27,10 @@ def trial(setting: str, writes: int, folder: str) -> list[float]:
     """Seconds of each write in a fresh session; setting "delta" drops our snapshotPartitions default."""
     from pyspark.sql import functions as F
 
-    from tweetsent_assets.lib.lake import delta_tables, spark_session
+    from tweetsent_assets.lib.lake import delta_tables, spark_conf, spark_session
 
     if setting == "delta":
-        spark_session.LOCAL_DEFAULTS.pop("spark.databricks.delta.snapshotPartitions")
+        spark_conf.LOCAL_DEFAULTS.pop("spark.databricks.delta.snapshotPartitions")
     spark = spark_session.get_spark("local[2]", "tweetsent-bench-delta-writes")
     rows = spark.createDataFrame([(f"x{i}", i) for i in range(1000)], "id string, n int").cache()
     rows.count()

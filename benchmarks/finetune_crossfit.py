@@ -17,14 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from tweetsent_assets.lib.ingest.sources import read_tweeteval
+from tweetsent_assets.lib.ingest.text_cleaning import clean_text
 from tweetsent_assets.lib.ml.crossfit import CrossfitConfig, crossfit
+from tweetsent_assets.lib.ml.models.labels import LABELS
+from tweetsent_assets.lib.ml.models.loader import load_model
+from tweetsent_assets.lib.ml.models.types import ModelSpec
 from tweetsent_assets.lib.ml.normalise import normalise_tweet
 from tweetsent_assets.lib.ml.stack_folder import write_stack_folder
 from tweetsent_assets.lib.ml.stacker import features, out_of_fold, vader_scores
-from tweetsent_assets.lib.promotion import bootstrap_interval, metric_value
-from tweetsent_assets.lib.sentiment import LABELS, ModelSpec, load_model
-from tweetsent_assets.lib.sources import read_tweeteval
-from tweetsent_assets.lib.text_cleaning import clean_text
+from tweetsent_assets.lib.ml.stats import bootstrap_interval, metric_value
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import shared_data_dir  # noqa: E402
@@ -120,7 +122,7 @@ def _embeddings(texts: list[str], max_length: int) -> np.ndarray:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from tweetsent_assets.lib.finetune import default_base_model
+    from tweetsent_assets.lib.ml.finetune import default_base_model
 
     tokenizer, model = AutoTokenizer.from_pretrained(default_base_model()), AutoModel.from_pretrained(
         default_base_model()).eval()

@@ -16,10 +16,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tweetsent_assets.lib.finetune import FinetuneConfig, finetune, label_ids, macro_recall
-from tweetsent_assets.lib.sentiment import LABELS, ModelSpec, load_model
-from tweetsent_assets.lib.sources import read_airline, read_sentiment140, read_tweeteval
-from tweetsent_assets.lib.text_cleaning import clean_text
+from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140, read_tweeteval
+from tweetsent_assets.lib.ingest.text_cleaning import clean_text
+from tweetsent_assets.lib.ml.finetune import FinetuneConfig, finetune, label_ids, macro_recall
+from tweetsent_assets.lib.ml.models.labels import LABELS
+from tweetsent_assets.lib.ml.models.loader import load_model
+from tweetsent_assets.lib.ml.models.types import ModelSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

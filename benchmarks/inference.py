@@ -20,8 +20,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    flops_per_tweet, free_port, load_note, macro_recall, matmul_gflops, median, minilm_classifier, sentiment140_texts,
-    tweeteval, write_silver,
+    flops_per_tweet,
+    free_port,
+    load_note,
+    macro_recall,
+    matmul_gflops,
+    median,
+    minilm_classifier,
+    sentiment140_texts,
+    tweeteval,
+    write_silver,
 )
 
 CORES = os.cpu_count() or 2
@@ -90,10 +98,10 @@ def measure(args) -> int:
 
     from tweetsent_assets.defs.gold import score_batch
     from tweetsent_assets.defs.resources import LakeResource
-    from tweetsent_assets.lib.registry import log_and_register
-    from tweetsent_assets.lib.sentiment import ModelSpec
     from tweetsent_assets.lib.lake import connect_server
     from tweetsent_assets.lib.lake.spark_session import get_spark, parallelism
+    from tweetsent_assets.lib.ml.models.types import ModelSpec
+    from tweetsent_assets.lib.ml.registry import log_and_register
 
     scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-inference-"))
     texts, truth = tweeteval(args.tweets)

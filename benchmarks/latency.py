@@ -98,7 +98,7 @@ class Tracker:
         self._count = 0
 
     def land(self, prefix: str) -> None:
-        from tweetsent_assets.lib.replay import encode_object
+        from tweetsent_assets.lib.ingest.replay import encode_object
 
         start = (self._count * self.per_object) % max(1, len(self.records) - self.per_object)
         key = f"{prefix}/object-{self._count:04d}.jsonl"
@@ -109,7 +109,7 @@ class Tracker:
         self.landing.put(key, encode_object(chunk, fill_date="2024-01-01T00:00:00Z"))
 
     def poll(self) -> None:
-        from tweetsent_assets.lib.manifests import read_manifest
+        from tweetsent_assets.lib.ingest.manifests import read_manifest
 
         for batch, (run_id, at) in gold_batches(self.instance).items():
             if batch not in self._batch_objects:
@@ -200,9 +200,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from dagster import DagsterInstance
 
+    from tweetsent_assets.lib.ingest.object_store import open_store
+    from tweetsent_assets.lib.ingest.sources import read_tweeteval
     from tweetsent_assets.lib.lake import connect_server
-    from tweetsent_assets.lib.object_store import open_store
-    from tweetsent_assets.lib.sources import read_tweeteval
 
     home = Path(tempfile.mkdtemp(prefix="tweetsent-bench-latency-"))
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")

@@ -42,7 +42,7 @@ def cluster_places() -> tuple[str, str]:
     import uuid
 
     from tweetsent_assets import settings
-    from tweetsent_assets.cluster_command import topology_from
+    from tweetsent_assets.cli.cluster import topology_from
 
     topology = topology_from(argparse.Namespace(dir=settings.CLUSTER_DIR, workers=settings.SPARK_WORKERS))
     os.environ.update(topology.environment())
@@ -57,10 +57,14 @@ class Lake:
 
         from tweetsent_assets.definitions import build_defs
         from tweetsent_assets.defs.resources import (
-            LakeResource, MicroBatchResource, MlflowResource, ObjectStoreResource, SentimentModelResource,
+            LakeResource,
+            MicroBatchResource,
+            MlflowResource,
+            ObjectStoreResource,
+            SentimentModelResource,
             SparkResource,
         )
-        from tweetsent_assets.lib.object_store import open_store
+        from tweetsent_assets.lib.ingest.object_store import open_store
 
         root.mkdir(parents=True)
         base = f"{remote}/{root.name}" if remote else str(root)
@@ -80,7 +84,7 @@ class Lake:
         self.cursor = None
 
     def land(self, records: list[dict], tweets_per_object: int, prefix: str) -> int:
-        from tweetsent_assets.lib.replay import replay
+        from tweetsent_assets.lib.ingest.replay import replay
 
         return len(replay(records, self.landing, tweets_per_object=tweets_per_object, objects_per_second=None,
                           key_prefix=prefix))
@@ -113,7 +117,7 @@ class Lake:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from tweetsent_assets.lib.sources import read_airline, read_sentiment140, read_tweeteval
+    from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140, read_tweeteval
 
     data = shared_data_dir()
     records = list(read_sentiment140(data / "sentiment140" / "sentiment140_sample_20k.csv", limit=args.limit))

@@ -34,9 +34,9 @@ def main(argv=None) -> int:
 
     from tweetsent_assets.defs.gold import score_batch
     from tweetsent_assets.defs.resources import LakeResource
-    from tweetsent_assets.lib.registry import log_and_register
-    from tweetsent_assets.lib.sentiment import ModelSpec
-    from tweetsent_assets.lib.spark_session import get_spark
+    from tweetsent_assets.lib.lake.spark_session import get_spark
+    from tweetsent_assets.lib.ml.models.types import ModelSpec
+    from tweetsent_assets.lib.ml.registry import log_and_register
 
     scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-stack-"))
     texts, _ = tweeteval(args.tweets)

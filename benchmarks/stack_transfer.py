@@ -28,10 +28,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
+    from tweetsent_assets.lib.ingest.sources import read_sentiment140
+    from tweetsent_assets.lib.ml.models.loader import load_model
+    from tweetsent_assets.lib.ml.models.types import ModelSpec
     from tweetsent_assets.lib.ml.normalise import text_hash
-    from tweetsent_assets.lib.promotion import bootstrap_interval
-    from tweetsent_assets.lib.sentiment import ModelSpec, load_model
-    from tweetsent_assets.lib.sources import read_sentiment140
+    from tweetsent_assets.lib.ml.stats import bootstrap_interval
 
     torch.set_num_threads(args.threads)
     seen = set().union(*map(set, json.loads((args.stack / "training_hashes.json").read_text()).values()))

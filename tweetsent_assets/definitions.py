@@ -5,8 +5,6 @@ from . import settings
 from .defs.active_learning import active_learning_queue
 from .defs.aggregates import AGGREGATE_CHECKS, aggregates, refresh_aggregates, verify_aggregates
 from .defs.bronze import bronze
-from .defs.eda import tweet_eda
-from .defs.gold import gold_tweet_sentiment
 from .defs.checks import (
     challenger_loads_and_predicts,
     gold_covers_silver,
@@ -14,16 +12,14 @@ from .defs.checks import (
     landed_equals_bronze_plus_quarantine,
     silver_ids_unique,
 )
+from .defs.eda import tweet_eda
+from .defs.gold import gold_tweet_sentiment
 from .defs.jobs import evaluate_candidates, ingest_tweet_batch, rescore_gold, update_aggregates
 from .defs.maintenance import compact_lake, compact_lake_schedule
-from .defs.ml_assets import (
-    champion_decision,
-    champion_model,
-    finetuned_sentiment_model,
-    labeled_tweets,
-    model_evaluations,
-)
-from .defs.schedules import nightly_model_evaluation
+from .defs.models.decision import champion_decision, champion_model
+from .defs.models.evaluation import model_evaluations
+from .defs.models.labeled import labeled_tweets
+from .defs.models.training import finetuned_sentiment_model
 from .defs.resources import (
     LakeResource,
     MicroBatchResource,
@@ -32,6 +28,7 @@ from .defs.resources import (
     SentimentModelResource,
     SparkResource,
 )
+from .defs.schedules import nightly_model_evaluation
 from .defs.sensors import aggregates_follow_batches, follow_upstream, new_tweet_objects
 from .defs.silver import silver_tweets
 

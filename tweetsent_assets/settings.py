@@ -1,10 +1,10 @@
-"""Defaults for every setting, each overridable by an environment variable (documented in README)."""
+"""Defaults for every setting, each overridable by an environment variable (documented in docs/configuration.md)."""
 from __future__ import annotations
 
 import json
 import os
 
-from .lib.sentiment.model import DEFAULT_HF_MODEL
+from .lib.ml.models.types import DEFAULT_HF_MODEL
 
 
 def env(name: str, default: str) -> str:

@@ -1,0 +1,1 @@
+"""The Dagster code: assets, checks, jobs, sensors, schedules and resources."""

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from .. import settings
 from ..lib.lake import delta_tables
-from ..lib.sentiment.labels import LABELS
+from ..lib.ml.models.labels import LABELS
 from .partitions import INSIGHTS_REFRESH
 from .resources import LakeResource, MlflowResource, SparkResource
 from .timing import stopwatch
@@ -37,9 +37,9 @@ def active_learning_queue(context: AssetExecutionContext, config: ActiveLearning
     Only the candidate rows (least confident plus a sample) are re-scored, on the driver.
     Tweets already labeled in `<folder>/labeled/*.csv` are left out.
     """
-    from ..lib import active_learning
-    from ..lib.model_runs import DECISION_EXPERIMENT
-    from ..lib.registry import CHAMPION, get_alias_version
+    from ..lib.insights import active_learning
+    from ..lib.ml.model_runs import DECISION_EXPERIMENT
+    from ..lib.ml.registry import CHAMPION, get_alias_version
 
     with stopwatch() as timer:
         session = spark.session()
@@ -75,8 +75,8 @@ def _probabilities(client, version: str, tracking_uri: str, texts: list[str]):
     """(n, 3) probabilities of registered `version` for `texts`, in LABELS order."""
     import numpy as np
 
-    from ..lib.registry import version_spec
-    from ..lib.sentiment.model import load_model
+    from ..lib.ml.models.loader import load_model
+    from ..lib.ml.registry import version_spec
 
     if not texts:
         return np.zeros((0, len(LABELS)))

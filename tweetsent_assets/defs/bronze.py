@@ -5,10 +5,16 @@ from collections import Counter
 import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
+from ..lib.ingest.bronze_batch import (
+    BRONZE_COLUMNS,
+    LEDGER_COLUMNS,
+    QUARANTINE_COLUMNS,
+    ledger_rows,
+    read_batch_objects,
+)
+from ..lib.ingest.manifests import read_manifest
 from ..lib.lake import delta_tables
-from ..lib.bronze_batch import BRONZE_COLUMNS, LEDGER_COLUMNS, QUARANTINE_COLUMNS, ledger_rows, read_batch_objects
-from ..lib.faults import fault_point
-from ..lib.manifests import read_manifest
+from ..lib.lake.faults import fault_point
 from .partitions import tweet_batches
 from .resources import LakeResource, ObjectStoreResource, SparkResource
 from .timing import Laps, stopwatch

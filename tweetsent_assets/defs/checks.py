@@ -1,9 +1,8 @@
 """Asset checks: the challenger must load and predict before the alias moves; gold holds valid scores."""
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
-from ..lib import reconcile
-from ..lib.lake import delta_tables
-from ..lib.sentiment.labels import LABELS
+from ..lib.lake import delta_tables, reconcile
+from ..lib.ml.models.labels import LABELS
 from .resources import LakeResource, MlflowResource, SparkResource
 
 SMOKE_TWEETS = (
@@ -18,9 +17,9 @@ SMOKE_TWEETS = (
 @asset_check(asset="champion_decision", blocking=True,
              description="The version about to become champion loads from the registry and predicts five fixed tweets.")
 def challenger_loads_and_predicts(context: AssetCheckExecutionContext, mlflow: MlflowResource) -> AssetCheckResult:
-    from ..lib.model_runs import DECISION_EXPERIMENT, latest_decision
-    from ..lib.registry import version_spec
-    from ..lib.sentiment.model import load_model
+    from ..lib.ml.model_runs import DECISION_EXPERIMENT, latest_decision
+    from ..lib.ml.models.loader import load_model
+    from ..lib.ml.registry import version_spec
 
     client = mlflow.client()
     decision = latest_decision(client, mlflow.experiment_id(DECISION_EXPERIMENT))

@@ -9,9 +9,9 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from ..lib import eda
+from ..lib.insights import eda
 from ..lib.lake import delta_tables
-from ..lib.model_runs import png_markdown
+from ..lib.ml.model_runs import png_markdown
 from .partitions import INSIGHTS_REFRESH
 from .resources import LakeResource, MlflowResource, SparkResource
 from .timing import stopwatch

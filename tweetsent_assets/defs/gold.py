@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from dagster import AssetExecutionContext, AssetSelection, AutomationCondition, MaterializeResult, MetadataValue, asset
 from pyspark.sql import functions as F
 
-from ..lib import prediction_cache
 from ..lib.lake import delta_tables
-from ..lib.inference import SCORE_SCHEMA, make_scorer
 from ..lib.lake.pandas_udfs import map_in_pandas
 from ..lib.lake.spark_session import parallelism
-from ..lib.sentiment import ModelSpec
+from ..lib.ml import prediction_cache
+from ..lib.ml.inference import SCORE_SCHEMA, make_scorer
+from ..lib.ml.models.types import ModelSpec
 from .partitions import tweet_batches
 from .resources import LakeResource, MlflowResource, SentimentModelResource, SparkResource
 from .timing import Laps, stopwatch

@@ -4,7 +4,7 @@ The aggregates' full-rebuild job, refresh_aggregates, lives in aggregates.py.
 """
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from .ml_assets import candidate_partitions
+from .models.candidates import candidate_partitions
 from .partitions import tweet_batches
 from .resources import BATCH_KIND_TAG
 

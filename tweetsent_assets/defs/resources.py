@@ -11,9 +11,9 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from .. import settings
+from ..lib.ingest.object_store import ObjectStore, open_store
 from ..lib.lake import delta_tables, s3a
-from ..lib.object_store import ObjectStore, open_store
-from ..lib.sentiment.model import DEFAULT_BATCH_SIZE, ModelSpec
+from ..lib.ml.models.types import DEFAULT_BATCH_SIZE, ModelSpec
 
 
 class SparkResource(ConfigurableResource):
@@ -132,12 +132,12 @@ class SentimentModelResource(ConfigurableResource):
         the time from landing to gold.
         """
         if self.kind == "champion":
-            threading.Thread(target=importlib.import_module, args=("tweetsent_assets.lib.registry",),
+            threading.Thread(target=importlib.import_module, args=("tweetsent_assets.lib.ml.registry",),
                              name="tweetsent-import-registry", daemon=True).start()
 
     def spec(self, mlflow: "MlflowResource | None" = None) -> ModelSpec:
         if self.kind == "champion":
-            from ..lib.registry import champion_spec
+            from ..lib.ml.registry import champion_spec
 
             if mlflow is None:
                 raise ValueError("kind 'champion' needs the mlflow resource to resolve the alias")

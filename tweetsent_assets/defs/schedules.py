@@ -2,7 +2,7 @@
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
 
 from .jobs import evaluate_candidates
-from .ml_assets import CANDIDATES
+from .models.candidates import CANDIDATES
 
 
 @schedule(job=evaluate_candidates, cron_schedule="0 3 * * *", execution_timezone="UTC",

@@ -8,8 +8,8 @@ from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
-    SensorEvaluationContext,
     RunStatusSensorContext,
+    SensorEvaluationContext,
     SensorResult,
     SkipReason,
     run_status_sensor,
@@ -17,8 +17,8 @@ from dagster import (
 )
 
 from .. import settings
-from ..lib.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
-from ..lib.manifests import MANIFEST_DIR, write_manifest
+from ..lib.ingest.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
+from ..lib.ingest.manifests import MANIFEST_DIR, write_manifest
 from .jobs import ingest_tweet_batch, update_aggregates
 from .partitions import tweet_batches
 from .resources import MicroBatchResource, ObjectStoreResource

@@ -4,9 +4,9 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from ..lib.ingest.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
 from ..lib.lake import delta_tables
 from ..lib.lake.pandas_udfs import map_in_pandas
-from ..lib.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
 from .partitions import tweet_batches
 from .resources import LakeResource, MicroBatchResource, SparkResource
 from .timing import Laps, stopwatch

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from tweetsent_assets.lib import reconcile
-from tweetsent_assets.lib.cluster import standalone, topology as topologies
-from tweetsent_assets.lib.lake import connect_session, proc_stats
+from tweetsent_assets.lib.cluster import standalone
+from tweetsent_assets.lib.cluster import topology as topologies
+from tweetsent_assets.lib.ingest.object_store import open_store
+from tweetsent_assets.lib.ingest.replay import replay
+from tweetsent_assets.lib.ingest.sources import read_sentiment140
+from tweetsent_assets.lib.lake import connect_session, proc_stats, reconcile
 from tweetsent_assets.lib.lake.delta_tables import table_path
-from tweetsent_assets.lib.object_store import open_store
-from tweetsent_assets.lib.replay import replay
-from tweetsent_assets.lib.sources import read_sentiment140
 
 from ..support import PROJECT_ROOT, free_port, shared
 

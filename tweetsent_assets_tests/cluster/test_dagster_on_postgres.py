@@ -12,9 +12,9 @@ from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.defs.resources import MlflowResource
 from tweetsent_assets.lib.cluster import postgres
-from tweetsent_assets.lib.object_store import open_store
-from tweetsent_assets.lib.replay import replay
-from tweetsent_assets.lib.sources import read_demo
+from tweetsent_assets.lib.ingest.object_store import open_store
+from tweetsent_assets.lib.ingest.replay import replay
+from tweetsent_assets.lib.ingest.sources import read_demo
 
 from ..support import PROJECT_ROOT, free_port, pipeline_resources
 

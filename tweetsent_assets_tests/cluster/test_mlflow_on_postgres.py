@@ -9,9 +9,10 @@ import pytest
 
 from tweetsent_assets.defs.resources import MlflowResource, SentimentModelResource
 from tweetsent_assets.lib.cluster import postgres
-from tweetsent_assets.lib.model_runs import EVALUATION_EXPERIMENT
-from tweetsent_assets.lib.registry import CHAMPION, PREVIOUS_CHAMPION, get_alias_version, log_and_register, promote
-from tweetsent_assets.lib.sentiment import ModelSpec, ModelUnavailableError, clear_model_cache, load_model
+from tweetsent_assets.lib.ml.model_runs import EVALUATION_EXPERIMENT
+from tweetsent_assets.lib.ml.models.loader import clear_model_cache, load_model
+from tweetsent_assets.lib.ml.models.types import ModelSpec, ModelUnavailableError
+from tweetsent_assets.lib.ml.registry import CHAMPION, PREVIOUS_CHAMPION, get_alias_version, log_and_register, promote
 from tweetsent_assets_tests.tiny_models import TEXTS
 
 from ..support import free_port

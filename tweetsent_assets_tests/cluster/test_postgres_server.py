@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tweetsent_assets.cli import main
+from tweetsent_assets.cli.main import main
 from tweetsent_assets.lib.cluster import postgres
 
 from ..support import free_port

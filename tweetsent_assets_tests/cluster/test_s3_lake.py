@@ -250,13 +250,13 @@ def test_pipeline_batches_on_the_s3a_lake(s3a_server, s3_lake_endpoint, s3_bucke
     from tweetsent_assets import runner
     from tweetsent_assets.definitions import build_defs
     from tweetsent_assets.defs.resources import LakeResource
+    from tweetsent_assets.lib.ingest.object_store import open_store
+    from tweetsent_assets.lib.ingest.replay import replay
+    from tweetsent_assets.lib.ingest.sources import read_sentiment140
     from tweetsent_assets.lib.lake.spark_session import get_spark, stop_spark
-    from tweetsent_assets.lib.object_store import open_store
-    from tweetsent_assets.lib.replay import replay
-    from tweetsent_assets.lib.sources import read_sentiment140
 
     from .. import support
-    from ..test_pipeline_e2e import DIRTY_LINES, S140_OBJECTS, TABLES, TWEETS_PER_OBJECT, expected_counts
+    from ..e2e.test_pipeline_e2e import DIRTY_LINES, S140_OBJECTS, TABLES, TWEETS_PER_OBJECT, expected_counts
 
     monkeypatch.setitem(support._CURRENT, "spark", support.SuiteSpark(master=s3a_server.url,
                                                                       state_dir=str(s3a_server.state_dir)))

@@ -11,7 +11,7 @@ import pytest
 
 from tweetsent_assets.lib.cluster import standalone
 from tweetsent_assets.lib.lake import connect_server, connect_session
-from tweetsent_assets.lib.lake.spark_session import SparkMasterUnavailable, check_master
+from tweetsent_assets.lib.lake.spark_conf import SparkMasterUnavailable, check_master
 
 from ..support import free_port
 
@@ -51,8 +51,8 @@ def _where_tweetsent_imports_from(session) -> set[str]:
 
 def _silver_rows(session) -> int:
     """Silver's own cleaning function, which Spark pickles by reference: the executors must import it."""
+    from tweetsent_assets.lib.ingest.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
     from tweetsent_assets.lib.lake.pandas_udfs import map_in_pandas
-    from tweetsent_assets.lib.silver_rows import BRONZE_INPUT_COLUMNS, SILVER_SCHEMA, silver_partitions
 
     values = {"id": "1", "date": "2015-02-24 11:35:52 -0800", "user": "u", "text": "hello @airline",
               "batch_id": "b1", "record_key": "k", "source_file": "f"}

@@ -1,0 +1,1 @@
+"""Tests of tweetsent_assets.lib.lake, with real Spark, Delta and Spark Connect servers."""

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.connect
 
 
 def tweetsent(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tweetsent_assets.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tweetsent_assets.cli.main", *args], capture_output=True, text=True,
                           timeout=300, env={**os.environ, **(env or {})})
 
 

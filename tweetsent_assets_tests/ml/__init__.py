@@ -1,1 +1,1 @@
-"""Tests of tweetsent_assets.lib.ml: normalisation, folds, stacking, cross-fitting, honest evaluation."""
+"""Tests of tweetsent_assets.lib.ml: models, training, evaluation, promotion, the registry, scoring, the cache."""

@@ -10,14 +10,20 @@ import pandas as pd
 import pytest
 
 from tweetsent_assets.lib.ml.crossfit import CrossfitConfig, crossfit
+from tweetsent_assets.lib.ml.models.labels import LABELS
+from tweetsent_assets.lib.ml.models.loader import clear_model_cache, load_model
+from tweetsent_assets.lib.ml.models.pyfunc import save_pyfunc
+from tweetsent_assets.lib.ml.models.types import ModelSpec
 from tweetsent_assets.lib.ml.normalise import normalise_tweet, text_hash
 from tweetsent_assets.lib.ml.stack_folder import (
-    TRAINING_HASHES_FILE, leaked_eval_rows, out_of_fold_metrics, out_of_fold_probabilities, read_recipe,
+    TRAINING_HASHES_FILE,
+    leaked_eval_rows,
+    out_of_fold_metrics,
+    out_of_fold_probabilities,
+    read_recipe,
     write_stack_folder,
 )
 from tweetsent_assets.lib.ml.stacker import vader_scores
-from tweetsent_assets.lib.sentiment import LABELS, ModelSpec, clear_model_cache, load_model
-from tweetsent_assets.lib.sentiment.mlflow_model import save_pyfunc
 
 from ..tiny_models import build_tiny_roberta
 

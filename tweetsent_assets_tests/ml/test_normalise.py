@@ -1,8 +1,8 @@
 """The model normalisation: placeholders, emoji words, hashtag splitting, one hash for equivalent texts."""
 from __future__ import annotations
 
+from tweetsent_assets.lib.ingest.text_cleaning import clean_text
 from tweetsent_assets.lib.ml.normalise import normalise_tweet, text_hash
-from tweetsent_assets.lib.text_cleaning import clean_text
 
 
 def test_placeholders_emoji_and_hashtags():

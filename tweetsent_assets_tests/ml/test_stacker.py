@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from tweetsent_assets.lib.ml.models.labels import LABELS
 from tweetsent_assets.lib.ml.stacker import Stacker, feature_names, features, fit_stacker, out_of_fold, vader_scores
-from tweetsent_assets.lib.sentiment.labels import LABELS
 
 
 def _data(n: int = 300, seed: int = 0):

@@ -1,1 +1,1 @@
-"""The scale-out topology's processes: PostgreSQL, a Spark standalone cluster, and how they are started."""
+"""The scale-out topology's processes (PostgreSQL, S3, Spark standalone) and the Dagster instance storage check."""

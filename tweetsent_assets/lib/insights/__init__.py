@@ -1,1 +1,1 @@
-"""Aggregates over gold: per-batch ledgers, the tables folded from them, and spike detection."""
+"""Insights over gold: per-batch ledgers and the aggregate tables folded from them, spikes, EDA, active learning."""

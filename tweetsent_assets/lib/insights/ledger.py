@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..lake import delta_tables
-from ..sentiment.labels import LABELS
 from ..lake.delta_tables import temp_view
+from ..ml.models.labels import LABELS
 from .sql import ranges_predicate, read_where, sql_string
 
 TABLE = "aggregate_ledger"

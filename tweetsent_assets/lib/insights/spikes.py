@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..sentiment.labels import LABELS
+from ..ml.models.labels import LABELS
 
 SPIKE_COLUMNS = ("window_start", "window_end", "negative", "total", "share_negative", "baseline_share_negative",
                  "baseline_std", "baseline_windows", "z_score", "direction")

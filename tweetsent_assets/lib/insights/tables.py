@@ -14,7 +14,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from ..lake import delta_tables
-from ..sentiment.labels import LABELS
+from ..ml.models.labels import LABELS
 from . import ledger as ledgers
 from .spikes import is_spike, score_windows, window_top_terms, with_shares
 from .sql import merge_ranges, ranges_predicate, read_where

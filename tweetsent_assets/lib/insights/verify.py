@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
+from ..ml.models.labels import LABELS
 from . import ledger as ledgers
-from ..sentiment.labels import LABELS
 from .spikes import with_shares
 
 

@@ -1,1 +1,1 @@
-"""Spark sessions (in-process or Spark Connect), the Connect server, and Delta table operations."""
+"""Spark sessions and the Connect server, Delta operations, compaction, reconciliation and fault points."""

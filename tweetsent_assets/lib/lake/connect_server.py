@@ -18,8 +18,8 @@ from pathlib import Path
 
 from . import proc_stats, s3a, services
 from .services import answers
+from .spark_conf import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
-from .spark_session import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 DEFAULT_PORT = 15002

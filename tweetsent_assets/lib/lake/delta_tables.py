@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from ..faults import fault_point
 from . import s3a
+from .faults import fault_point
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -1,1 +1,1 @@
-"""Model training: tweet normalisation, cross-fitted fine-tuning, stacking and the honest-evaluation bookkeeping."""
+"""Models and their lifecycle: training, evaluation, promotion, the registry, scoring in Spark, the prediction cache."""

@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..finetune import FinetuneConfig, finetune
-from ..sentiment.labels import LABELS
+from .finetune import FinetuneConfig, finetune
 from .folds import assign_folds
+from .models.labels import LABELS
 from .normalise import NORMALISATION, normalise_tweet, text_hash
 
 Progress = Callable[[str], None]
@@ -121,8 +121,8 @@ def _train(normalised: list[str], labels: list[str], rows: list[int], base_model
 
 
 def _predict(folder: Path, texts: list[str], max_length: int, quantize: bool) -> np.ndarray:
-    from ..sentiment.hf import HFSentimentModel
-    from ..sentiment.model import ModelSpec
+    from .models.hf import HFSentimentModel
+    from .models.types import ModelSpec
 
     model = HFSentimentModel.load(ModelSpec(kind="hf", model=str(folder), name="fold", max_length=max_length,
                                             quantize=quantize))

@@ -9,7 +9,7 @@ import hashlib
 import re
 import unicodedata
 
-from ..text_cleaning import clean_text
+from ..ingest.text_cleaning import clean_text
 
 NORMALISATION = "tweet-norm-v1: clean_text (@user, http) + emoji names + hashtag split"
 _HASHTAG = re.compile(r"(?<![\w#&])#(\w+)")

@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..sentiment.labels import LABELS
 from .crossfit import CrossfitConfig, CrossfitResult
+from .models.labels import LABELS
 from .stacker import features, fit_stacker, out_of_fold
 
 STACK_FILE = "stack.json"
@@ -81,7 +81,7 @@ def out_of_fold_probabilities(folder: str | Path, eval_hashes: Sequence[str], qu
 
 def out_of_fold_metrics(folder: str | Path) -> dict[str, float]:
     """Out-of-fold macro recall with its bootstrap 95% interval, fp32 and int8, for the training run's record."""
-    from ..promotion import bootstrap_interval, metric_value
+    from .stats import bootstrap_interval, metric_value
 
     metrics = {}
     for quantize, prefix in ((False, "oof"), (True, "oof_int8")):

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..sentiment.labels import LABELS
+from .models.labels import LABELS
 
 INPUTS = ("transformer", "vader")
 VADER_SCORES = ("neg", "neu", "pos", "compound")

@@ -1,0 +1,1 @@
+"""The `tweetsent` command line: its subcommands, the demo and the console output."""

@@ -1,0 +1,254 @@
+"""The fine-tuned candidate: stage 1 fine-tunes MiniLM, stage 2 cross-fits it on in-domain rows and stacks with VADER.
+
+MLflow is imported inside the functions that use it: every run process loads this module, and a
+micro-batch run needs none of it.
+"""
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from ... import settings
+from ...lib.ingest.text_cleaning import clean_text
+from ...lib.ml.fingerprint import fingerprint, is_current, write_fingerprint
+from ...lib.ml.model_runs import FINETUNE_EXPERIMENT, candidate_spec, code_version, mlflow_metric
+from ...lib.ml.normalise import NORMALISATION, normalise_tweet, text_hash
+from ..resources import LakeResource, MlflowResource
+from .candidates import TRAINING_LOGGER
+from .labeled import labeled_frame, labeled_tweets
+
+
+class FinetuneAssetConfig(Config):
+    """Stage 1 (airline + Sentiment140) and stage 2 (cross-fitted on the in-domain eval rows, then stacked).
+
+    The defaults are the long run; `make demo` passes a shorter one.
+    """
+
+    base_model: Optional[str] = Field(default=None, description="Encoder path or id; default: the packaged MiniLM")
+    train_size: int = 6000
+    val_size: int = 1000
+    max_epochs: int = 2
+    time_budget_s: float = 480.0
+    max_length: int = 64
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    patience: int = 3
+    eval_every_steps: Optional[int] = 100
+    polar_fraction: float = Field(default=0.5, description=(
+        "Share of two-class (Sentiment140) rows whose loss ignores neutral: it has no neutral tweets, so "
+        "training them as 3-class teaches that ordinary tweets are never neutral"))
+    two_class_weight: float = Field(default=1.0, description="Loss weight of two-class rows (noisy emoticon labels)")
+    torch_threads: Optional[int] = None
+    crossfit: bool = Field(default=True, description="Train the cross-fitted stack (stage 2) on the eval rows")
+    folds: int = 5
+    crossfit_epochs: int = 3
+    crossfit_learning_rate: float = 5e-5
+    crossfit_batch_size: int = 16
+    crossfit_base: str = Field(default="pretrained", description="'stage1' (the stage-1 checkpoint) or 'pretrained'")
+    stacker_inputs: list[str] = Field(default_factory=lambda: ["transformer", "vader"])
+    in_domain_sources: list[str] = Field(default_factory=lambda: ["active_learning"], description=(
+        "Train rows whose source path contains one of these join every fold of the stack (never evaluated)"))
+    seed: int = 0
+    retrain: bool = Field(default=False, description="Train even when the labeled rows and the recipe are unchanged")
+
+
+@asset(deps=[labeled_tweets], group_name="ml", kinds={"pytorch", "mlflow"})
+def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAssetConfig, lake: LakeResource,
+                              mlflow: MlflowResource) -> MaterializeResult:
+    """Stage 1 fine-tunes on train (early stopping on val); stage 2 cross-fits on eval and stacks with VADER.
+
+    Each stage is skipped, and its saved model reused, when its labeled rows and recipe are unchanged.
+    """
+    labeled, dataset_version = labeled_frame(lake)
+    in_domain = labeled[labeled.split == "eval"]
+    eval_hashes = {text_hash(t) for t in in_domain.text}
+    unseen = labeled[[text_hash(t) not in eval_hashes for t in labeled.text]]
+    train = unseen[unseen.split == "train"].sample(frac=1.0, random_state=config.seed).head(config.train_size)
+    val = unseen[unseen.split == "val"].sample(frac=1.0, random_state=config.seed).head(config.val_size)
+    client = mlflow.client()
+    stage1 = _stage1(context, config, train, val, client, mlflow, dataset_version)
+    metadata = {f"stage1_{k}": v for k, v in stage1.items()}
+    if config.crossfit:
+        always = unseen[(unseen.split != "eval") & unseen.source.map(
+            lambda source: any(part in str(source) for part in config.in_domain_sources))]
+        stage2 = _stage2(context, config, in_domain, always, stage1, client, mlflow, dataset_version)
+        metadata.update({f"stack_{k}": v for k, v in stage2.items()})
+    return MaterializeResult(metadata=metadata)
+
+
+def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: pd.DataFrame, val: pd.DataFrame,
+            client, mlflow: MlflowResource, dataset_version: int) -> dict:
+    """Fine-tune on airline + Sentiment140 into MODELS_DIR/minilm-finetuned, unless it is current."""
+    from ...lib.ml.finetune import FinetuneConfig, finetune
+
+    output = Path(settings.MODELS_DIR).resolve() / "minilm-finetuned"
+    recipe = {k: v for k, v in config.model_dump().items() if k in _STAGE1_KEYS}
+    rows = [(t, lab, src, split) for df in (train, val) for t, lab, src, split in
+            zip(df.text, df.label, df.source, df.split)]
+    expected = fingerprint({**recipe, "stage": 1}, rows)
+    if not config.retrain and is_current(output, expected, ["config.json", TRAINING_HASHES]):
+        _progress(context, "stage 1")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
+        return {"model_path": str(output), "reused": True, "fingerprint": expected}
+    run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name="minilm-finetune",
+                            tags={"dataset_version": str(dataset_version), "stage": "1"})
+    run_id = run.info.run_id
+    polar = _polar_only(train, config.polar_fraction)
+    weights = [config.two_class_weight if two else 1.0 for two in _two_class(train)]
+    params = {**recipe, "dataset_version": dataset_version, "code_version": code_version(), "train_rows": len(train),
+              "val_rows": len(val), "data_mix": _mix(train), "normalisation": "clean_text", "fingerprint": expected}
+    for key, value in params.items():
+        client.log_param(run_id, key, str(value)[:6000])
+
+    def log_curve(step: int, epoch: float, train_loss: float, val_metrics: dict) -> None:
+        client.log_metric(run_id, "train_loss", train_loss, step=step)
+        for name, value in val_metrics.items():
+            client.log_metric(run_id, f"val_{name}", float(value), step=step)
+        _progress(context, "stage 1")(f"step {step} epoch {epoch:.2f}: loss {train_loss:.4f}, "
+                                      f"val macro recall {val_metrics.get('macro_recall', float('nan')):.3f}")
+
+    scratch = _scratch(output)
+    try:
+        result = finetune(
+            [clean_text(t) for t in train.text], list(train.label), [clean_text(t) for t in val.text], list(val.label),
+            FinetuneConfig(base_model=config.base_model, max_length=config.max_length, batch_size=config.batch_size,
+                           learning_rate=config.learning_rate, max_epochs=config.max_epochs,
+                           time_budget_s=config.time_budget_s, patience=config.patience,
+                           eval_every_steps=config.eval_every_steps, torch_threads=config.torch_threads,
+                           seed=config.seed),
+            scratch, on_eval=log_curve, train_polar_only=polar, train_weights=weights)
+        (scratch / TRAINING_HASHES).write_text(json.dumps(
+            {"final": sorted({text_hash(t) for df in (train, val) for t in df.text})}))
+        write_fingerprint(scratch, expected, dataset_version=dataset_version)
+    except BaseException:
+        _discard(client, run_id, scratch)
+        raise
+    _publish(client, run_id, {"name": "minilm-finetuned", "kind": "finetuned"}, scratch, output)
+    curve = pd.DataFrame(result.curve)
+    return {"model_path": str(output), "reused": False, "fingerprint": expected, "mlflow_run_id": run_id,
+            "best_val_macro_recall": result.best_val_macro_recall, "best_step": result.best_step,
+            "stopped_reason": result.stopped_reason, "duration_s": round(result.seconds, 1),
+            "training_curve": MetadataValue.md(curve.to_markdown(index=False) if len(curve) else "no evaluations")}
+
+
+def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_domain: pd.DataFrame,
+            always: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource, dataset_version: int) -> dict:
+    """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current."""
+    from ...lib.ml.crossfit import CrossfitConfig, crossfit
+    from ...lib.ml.stack_folder import out_of_fold_metrics, write_stack_folder
+    from ...lib.ml.stacker import vader_scores
+
+    if config.crossfit_base not in ("stage1", "pretrained"):
+        raise ValueError(f"crossfit_base must be 'stage1' or 'pretrained', got {config.crossfit_base!r}")
+    output = Path(settings.MODELS_DIR).resolve() / STACK_CANDIDATE
+    xfit = CrossfitConfig(folds=config.folds, epochs=config.crossfit_epochs,
+                          learning_rate=config.crossfit_learning_rate, batch_size=config.crossfit_batch_size,
+                          max_length=config.max_length, seed=config.seed, torch_threads=config.torch_threads)
+    from_stage1 = config.crossfit_base == "stage1"
+    base = stage1["model_path"] if from_stage1 else config.base_model
+    recipe = {**xfit.__dict__, "normalisation": NORMALISATION, "stacker_inputs": list(config.stacker_inputs),
+              "base": "stage1" if from_stage1 else (config.base_model or "packaged MiniLM"),
+              "base_fingerprint": stage1["fingerprint"] if from_stage1 else ""}
+    recipe.pop("torch_threads")
+    expected = fingerprint(recipe, [*zip(in_domain.text, in_domain.label),
+                                    *(("always", t, lab) for t, lab in zip(always.text, always.label))])
+    if not config.retrain and is_current(output, expected, ["stack.json", "encoder", "oof.csv"]):
+        _progress(context, "stack")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
+        return {"model_path": str(output), "reused": True, "fingerprint": expected}
+    run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name=STACK_CANDIDATE,
+                            tags={"dataset_version": str(dataset_version), "stage": "2"})
+    run_id = run.info.run_id
+    texts, labels = list(in_domain.text), list(in_domain.label)
+    data_mix = {"crossfit_rows": _mix(in_domain), "every_fold_rows": _mix(always),
+                "stage1": stage1["fingerprint"] if from_stage1 else "none"}
+    for key, value in {**recipe, "data_mix": data_mix, "dataset_version": dataset_version,
+                       "code_version": code_version(), "fingerprint": expected}.items():
+        client.log_param(run_id, key, str(value)[:6000])
+    scratch = _scratch(output)
+    try:
+        result = crossfit(texts, labels, base, xfit, scratch / "work", progress=_progress(context, "stack"),
+                          extra_texts=list(always.text), extra_labels=list(always.label))
+        base_hashes = (json.loads((Path(base) / TRAINING_HASHES).read_text())["final"]
+                       if from_stage1 else [])
+        write_stack_folder(result, xfit, config.stacker_inputs, texts,
+                           vader_scores([normalise_tweet(t) for t in texts]), scratch, base_hashes,
+                           {"base": recipe["base"], "data_mix": data_mix, "fingerprint": expected})
+        shutil.rmtree(scratch / "work", ignore_errors=True)
+        write_fingerprint(scratch, expected, dataset_version=dataset_version)
+        metrics = {"training_s": result.seconds, **{f"fold_{i}_s": s for i, s in enumerate(result.fold_seconds)},
+                   **out_of_fold_metrics(scratch)}
+        client.log_batch(run_id, metrics=[mlflow_metric(k, v) for k, v in metrics.items()])
+    except BaseException:
+        _discard(client, run_id, scratch)
+        raise
+    _publish(client, run_id, {"name": STACK_CANDIDATE, "kind": "stack"}, scratch, output)
+    return {"model_path": str(output), "reused": False, "fingerprint": expected, "mlflow_run_id": run_id,
+            "duration_s": round(result.seconds, 1), "folds": config.folds, "recipe": MetadataValue.json(recipe)}
+
+
+_STAGE1_KEYS = ("base_model", "train_size", "val_size", "max_epochs", "time_budget_s", "max_length", "batch_size",
+                "learning_rate", "patience", "eval_every_steps", "polar_fraction", "two_class_weight", "seed")
+TRAINING_HASHES = "training_hashes.json"
+STACK_CANDIDATE = "minilm-xfit-stack"
+
+
+def _progress(context: AssetExecutionContext, stage: str):
+    """Logs a training message to Dagster and to the TRAINING_LOGGER Python logger."""
+    def report(message: str) -> None:
+        context.log.info(f"{stage}: {message}")
+        logging.getLogger(TRAINING_LOGGER).info(f"{stage}: {message}")
+
+    return report
+
+
+def _publish(client, run_id: str, candidate: dict, scratch: Path, output: Path) -> None:
+    """Log the trained model in scratch to its MLflow run, end the run, then move the model into place."""
+    from ...lib.ml.registry import log_model
+
+    try:
+        log_model(client, run_id, candidate_spec(candidate, str(scratch)), hf_model_dir=scratch)
+    except BaseException:
+        _discard(client, run_id, scratch)
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    _replace(scratch, output)
+
+
+def _discard(client, run_id: str, scratch: Path) -> None:
+    """A failed training: its MLflow run is marked failed and its half-written model removed."""
+    client.set_terminated(run_id, "FAILED")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _scratch(output: Path) -> Path:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{output.name}-", dir=output.parent))
+
+
+def _replace(scratch: Path, output: Path) -> None:
+    shutil.rmtree(output, ignore_errors=True)
+    os.replace(scratch, output)
+
+
+def _mix(frame: pd.DataFrame) -> dict:
+    """Rows per source file name and label."""
+    counts = frame.groupby([frame.source.map(lambda s: Path(str(s)).name), "label"]).size()
+    return {f"{source}/{label}": int(n) for (source, label), n in counts.items()}
+
+
+def _two_class(train: pd.DataFrame) -> list[bool]:
+    """Rows from sources without a neutral label (Sentiment140's emoticon labels)."""
+    return [bool(flag) for flag in train.groupby("source").label.transform(lambda labels: "neutral" not in set(labels))]
+
+
+def _polar_only(train: pd.DataFrame, fraction: float) -> list[bool]:
+    """Flags `fraction` of the rows from two-class sources (no neutral label), spread evenly."""
+    two_class = pd.Series(_two_class(train), index=train.index)
+    seen = two_class.cumsum()
+    return [bool(flag) and int(n * fraction) != int((n - 1) * fraction) for flag, n in zip(two_class, seen)]

@@ -1,0 +1,1 @@
+"""Tests of tweetsent_assets.cli."""

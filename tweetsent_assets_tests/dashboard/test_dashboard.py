@@ -1,0 +1,293 @@
+"""The dashboard: its data functions, then the real Streamlit app in a headless Chromium.
+
+Gold is airline tweets scored by VADER, written with deltalake (as the dashboard reads it); the
+aggregates come from the same functions the assets use; the registry has VADER as champion.
+The browser test checks that the page loads, the charts render, the numbers equal the gold
+table, and that the page picks up new gold rows by itself; it saves a screenshot.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import write_deltalake
+
+from dashboard import data
+from tweetsent_assets.lib.ingest.dates import parse_tweet_timestamp
+from tweetsent_assets.lib.ingest.sources import read_airline
+from tweetsent_assets.lib.ingest.text_cleaning import clean_text, extract_hashtags, extract_mentions
+from tweetsent_assets.lib.insights.ledger import TABLE as LEDGER
+from tweetsent_assets.lib.insights.ledger import ledger_rows
+from tweetsent_assets.lib.insights.spikes import with_shares
+from tweetsent_assets.lib.ml.models.loader import load_model
+from tweetsent_assets.lib.ml.models.types import ModelSpec
+from tweetsent_assets.lib.ml.registry import log_and_register, promote
+
+from ..support import PROJECT_ROOT, shared
+
+CHROMIUM = "/usr/bin/chromium"
+GOLD_ROWS = 400
+METRICS = {"macro_recall": 0.6125, "accuracy": 0.5875, "macro_f1": 0.5711, "tweets_per_s": 2400.0, "n": 2000.0}
+
+
+def gold_frame(limit: int = GOLD_ROWS, offset: int = 0) -> pd.DataFrame:
+    records = list(read_airline(shared("airline/Tweets.csv"), limit=offset + limit))[offset:]
+    cleaned = [clean_text(r["text"]) for r in records]
+    scored = load_model(ModelSpec(kind="vader", model=None, name="vader")).predict(cleaned)
+    now = pd.Timestamp.now(tz="UTC")
+    return pd.DataFrame({
+        "id": [r["id"] for r in records],
+        "created_at": pd.to_datetime([parse_tweet_timestamp(r["date"]) for r in records], utc=True),
+        "user": [r["user"] for r in records], "text": [r["text"] for r in records],
+        "mentions": [extract_mentions(r["text"]) for r in records],
+        "hashtags": [extract_hashtags(r["text"]) for r in records],
+        "label": scored.labels, "score": scored.scores, "model_name": "vader", "model_version": "1",
+        "scored_at": [now + timedelta(milliseconds=i) for i in range(len(records))],
+    })
+
+
+def aggregates(gold: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """mention_sentiment, sentiment_trends and one spike (the most negative busy hour), as the assets shape them."""
+    hourly = gold.assign(window_start=gold["created_at"].dt.floor("h"))
+    counts = pd.crosstab(hourly["window_start"], hourly["label"]).reindex(columns=list(data.LABELS), fill_value=0)
+    counts = counts.reset_index().rename_axis(columns=None)
+    counts["total"] = counts[list(data.LABELS)].sum(axis=1)
+    counts["window_end"] = counts["window_start"] + pd.Timedelta("1h")
+    trends = with_shares(counts, "6 hours")
+    busy = trends[trends["total"] >= 10]
+    worst = busy.loc[busy["share_negative"].idxmax()]
+    inside = hourly[hourly["window_start"] == worst["window_start"]]
+    spikes = pd.DataFrame([{
+        "window_start": worst["window_start"], "window_end": worst["window_end"], "negative": worst["negative"],
+        "total": worst["total"], "share_negative": worst["share_negative"], "baseline_share_negative": 0.5,
+        "baseline_std": 0.1, "baseline_windows": 6, "z_score": 3.5, "direction": "up",
+        "top_mentions": inside["mentions"].explode().dropna().value_counts().index[:5].tolist(),
+        "top_hashtags": inside["hashtags"].explode().dropna().value_counts().index[:5].tolist()}])
+    exploded = gold.explode("mentions").dropna(subset=["mentions"])
+    mentions = pd.crosstab(exploded["mentions"], exploded["label"]).reindex(columns=list(data.LABELS), fill_value=0)
+    mentions = mentions.rename_axis(index="mention", columns=None).reset_index()
+    mentions["total"] = mentions[list(data.LABELS)].sum(axis=1)
+    return {"sentiment_trends": trends, "sentiment_spikes": spikes, "mention_sentiment": mentions}
+
+
+def write_ledger(lake_path: str, gold: pd.DataFrame) -> None:
+    """The aggregate ledger of `gold` (one batch per call of gold_frame), as the pipeline writes it."""
+    rows, _ = ledger_rows(gold.assign(batch_id="b0"), "1 hour")
+    write_deltalake(f"{lake_path}/{LEDGER}", rows, partition_by=["batch_id"], mode="overwrite")
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dashboard")
+    gold = gold_frame()
+    write_deltalake(str(root / "lake" / "gold_tweet_sentiment"), gold)
+    write_ledger(str(root / "lake"), gold)
+    for name, frame in aggregates(gold).items():
+        write_deltalake(str(root / "lake" / name), frame)
+    uri = f"sqlite:///{root}/mlflow.db"
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.create_experiment("tweetsent-evaluations", artifact_location=(root / "artifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    for key, value in METRICS.items():
+        client.log_metric(run_id, key, value)
+    promote(client, log_and_register(client, run_id, ModelSpec(kind="vader", model=None, name="vader")))
+    return {"root": root, "lake": str(root / "lake"), "uri": uri, "gold": gold}
+
+
+def test_snapshot_reads_gold_aggregates_and_champion(lake):
+    snap = data.snapshot(lake["lake"], lake["uri"])
+    expected = lake["gold"]["label"].value_counts()
+    assert snap.counts == {"total": GOLD_ROWS, **{l: int(expected.get(l, 0)) for l in data.LABELS}}
+    assert snap.gold_version == 0 and len(snap.trends) > 1 and len(snap.spikes) == 1
+    assert snap.champion["candidate"] == "vader" and snap.champion["version"] == "1"
+    assert snap.champion["metrics"]["macro_recall"] == pytest.approx(METRICS["macro_recall"])
+    filled = data.complete_windows(snap.trends)
+    span = snap.trends["window_start"].max() - snap.trends["window_start"].min()
+    assert len(filled) == span / pd.Timedelta("1h") + 1 > len(snap.trends)
+    assert filled["total"].sum() == snap.trends["total"].sum() == GOLD_ROWS
+    negative = data.top_mentions(snap.mentions, "negative")
+    assert negative["negative"].is_monotonic_decreasing and (negative["total"] >= 3).all()
+    latest = data.latest_tweets(snap.gold, 5)
+    assert list(latest["text"]) == list(lake["gold"]["text"][::-1][:5])
+
+
+def test_newest_rows_reads_the_newest_files_only(tmp_path):
+    path = str(tmp_path / "gold")
+    for batch in range(3):
+        write_deltalake(path, pd.DataFrame({"id": [f"{batch}-{i}" for i in range(10)], "batch": batch}), mode="append")
+        time.sleep(0.01)
+    rows, version = data.newest_rows(str(tmp_path), "gold", ["id", "batch"], n=15)
+    assert version == 2 and sorted(set(rows["batch"])) == [1, 2] and len(rows) == 20
+
+
+def test_snapshot_before_any_table_exists(tmp_path):
+    snap = data.snapshot(str(tmp_path / "lake"), f"sqlite:///{tmp_path}/mlflow.db")
+    assert snap.gold is None and snap.trends is None and snap.champion is None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_app(lake_root: str, uri: str, data_dir: Path):
+    port = free_port()
+    env = {**os.environ, "TWEETSENT_LAKE_ROOT": lake_root, "MLFLOW_TRACKING_URI": uri,
+           "TWEETSENT_DATA_DIR": str(data_dir), "TWEETSENT_DASHBOARD_REFRESH_S": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: _get(f"http://127.0.0.1:{port}/_stcore/health") == "ok", 120, "streamlit health")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        _stop(process)
+
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@contextmanager
+def chromium(profile: Path):
+    process = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1",
+         "--remote-debugging-port=0", "--window-size=1400,1000", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 60, "chromium DevTools port")
+        port = int(port_file.read_text().split()[0])
+        targets = json.loads(_get(f"http://127.0.0.1:{port}/json/list"))
+        yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+    finally:
+        _stop(process)
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over one page's websocket."""
+
+    def __init__(self, url: str):
+        from websockets.sync.client import connect
+
+        self.socket = connect(url, max_size=None, open_timeout=30)
+        self.next_id = 0
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=60))
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+
+PAGE_STATE = """JSON.stringify({
+  metrics: [...document.querySelectorAll('[data-testid="stMetric"]')].map(m => ({
+    label: m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim(),
+    value: m.querySelector('[data-testid="stMetricValue"]')?.innerText.trim()})),
+  charts: [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].filter(c =>
+    [...c.querySelectorAll('canvas, svg.marks')].some(e => e.getBoundingClientRect().width > 100
+      && e.getBoundingClientRect().height > 50)).length,
+  text: document.body.innerText,
+  height: Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]', 'section.main']
+    .map(q => document.querySelector(q)?.scrollHeight || 0), document.documentElement.scrollHeight)})"""
+
+
+def page_state(tools: DevTools) -> dict:
+    state = json.loads(tools.evaluate(PAGE_STATE))
+    state["values"] = {m["label"]: m["value"] for m in state["metrics"] if m["label"]}
+    return state
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+        except Exception:
+            result = None
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+def shown_counts(values: dict) -> dict[str, int]:
+    names = {"Scored tweets": "total", **{l.capitalize(): l for l in data.LABELS}}
+    return {key: int(values[name].replace(",", "")) for name, key in names.items()}
+
+
+def gold_counts(lake_path: str) -> dict[str, int]:
+    from deltalake import DeltaTable
+
+    labels = DeltaTable(f"{lake_path}/gold_tweet_sentiment").to_pandas(columns=["label"])["label"]
+    return {"total": len(labels), **{l: int((labels == l).sum()) for l in data.LABELS}}
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian's chromium is not installed ({CHROMIUM} missing)")
+def test_dashboard_in_headless_chromium(lake, tmp_path):
+    with streamlit_app(lake["lake"], lake["uri"], tmp_path / "data") as url, chromium(tmp_path / "profile") as ws:
+        tools = DevTools(ws)
+        tools.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1, mobile=False)
+        tools.call("Page.enable")
+        tools.call("Page.navigate", url=url)
+        state = wait_for(lambda: (s := page_state(tools)) and s["charts"] >= 3 and "Champion" in s["values"] and s,
+                         180, "metrics and three rendered charts")
+        assert shown_counts(state["values"]) == gold_counts(lake["lake"])
+        assert state["values"]["Champion"] == "vader v1"
+        assert state["values"]["macro_recall"] == f"{METRICS['macro_recall']:.3f}"
+        for heading in ("Sentiment over time", "Share of each sentiment", "Spikes in negative share",
+                        "Top negative mentions", "Top positive mentions", "Latest scored tweets"):
+            assert heading in state["text"], heading
+
+        more = gold_frame(limit=25, offset=GOLD_ROWS)
+        write_deltalake(f"{lake['lake']}/gold_tweet_sentiment", more, mode="append")
+        write_ledger(lake["lake"], pd.concat([lake["gold"], more], ignore_index=True))
+        expected = gold_counts(lake["lake"])
+        wait_for(lambda: shown_counts(page_state(tools)["values"]) == expected, 60, "the page to refresh itself")
+
+        height = min(int(page_state(tools)["height"]), 6000)
+        tools.call("Emulation.setDeviceMetricsOverride", width=1400, height=height, deviceScaleFactor=1, mobile=False)
+        wait_for(lambda: tools.evaluate('document.querySelectorAll(\'[data-stale="true"]\').length') == 0, 30,
+                 "a settled page (no element faded while the fragment re-runs)")
+        shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path = tmp_path / "dashboard.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        tools.socket.close()
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print(f"dashboard screenshot: {path}")

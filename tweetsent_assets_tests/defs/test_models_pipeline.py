@@ -1,0 +1,197 @@
+"""The model assets on real parts: labeled tweets in Delta, MLflow (sqlite + registry aliases), Dagster.
+
+Labeled data from ../shared/data, a tiny locally built encoder as the fine-tune base (stage 1, then
+the cross-fitted stack), the candidates' evaluations (the stack's out of fold, with no eval text in
+the training data of the model that scored it), the champion decision with its blocking check, the
+alias move, and gold scoring with `models:/tweet-sentiment@champion`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, instance_for_test
+
+from tweetsent_assets import settings
+from tweetsent_assets.definitions import build_defs
+from tweetsent_assets.lib.ingest.replay import replay
+from tweetsent_assets.lib.ingest.sources import read_demo
+from tweetsent_assets.lib.ml.registry import CHAMPION, get_alias_version
+
+from ..support import pipeline_resources, shared
+from ..tiny_models import build_tiny_roberta
+
+EVAL_ROWS = 300
+
+
+def run_config(base_model: str) -> dict:
+    data = shared("")
+    return {"ops": {
+        "labeled_tweets": {"config": {"sources": [
+            {"path": str(data / "tweeteval_sentiment"), "split": "eval", "limit": EVAL_ROWS},
+            {"path": str(data / "airline" / "Tweets.csv"), "split": "train", "limit": 500},
+            {"path": str(data / "sentiment140" / "sentiment140_sample_20k.csv"), "split": "train", "limit": 300},
+        ], "holdout_fraction": 0.2}},
+        "finetuned_sentiment_model": {"config": {"base_model": base_model, "train_size": 300, "val_size": 100,
+                                                 "max_epochs": 1, "max_length": 32, "batch_size": 16,
+                                                 "folds": 2, "crossfit_epochs": 1, "crossfit_base": "stage1",
+                                                 "crossfit_learning_rate": 1e-3, "torch_threads": 1}},
+    }}
+STACKS = ("minilm-xfit-stack", "minilm-xfit-stack-int8")
+
+
+@pytest.fixture(scope="module")
+def models(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models-pipeline")
+    resources = pipeline_resources(root, max_objects_per_batch=5, model_kind="champion")
+    mlflow = resources["mlflow"]
+    base = build_tiny_roberta(root / "tiny-base")
+    saved_models_dir = settings.MODELS_DIR
+    settings.MODELS_DIR = str(root / "models")
+    with instance_for_test() as instance:
+        yield {"defs": build_defs(resources), "instance": instance, "mlflow": mlflow, "root": root,
+               "base": str(base), "spark": spark, "lake": resources["lake"]}
+    settings.MODELS_DIR = saved_models_dir
+
+
+def execute(p, assets: list[str], partition: str | None = None, run_config: dict | None = None):
+    job = p["defs"].resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={AssetKey(a) for a in assets})
+    return job.execute_in_process(instance=p["instance"], partition_key=partition, run_config=run_config or {},
+                                  raise_on_error=False)
+
+
+def latest_metadata(p, asset: str, partition: str | None = None) -> dict:
+    records = p["instance"].fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition] if partition else None),
+        limit=1).records
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def test_labeled_and_finetuned(models):
+    result = execute(models, ["labeled_tweets", "finetuned_sentiment_model"], run_config=run_config(models["base"]))
+    assert result.success
+    labeled = models["spark"].read.format("delta").load(models["lake"].path("labeled_tweets")).toPandas()
+    assert (labeled.split == "eval").sum() == EVAL_ROWS
+    assert set(labeled.label) == {"negative", "neutral", "positive"}
+    assert {"train", "val"} <= set(labeled.split)
+    assert (labeled[labeled.split == "eval"].source.str.endswith("tweeteval_sentiment")).all()
+    finetune = latest_metadata(models, "finetuned_sentiment_model")
+    assert finetune["stage1_stopped_reason"] in ("epochs", "early_stopping")
+    assert 0.0 <= finetune["stage1_best_val_macro_recall"] <= 1.0
+    assert finetune["stage1_reused"] is False and finetune["stack_reused"] is False
+    client = models["mlflow"].client()
+    curve = client.get_metric_history(finetune["stage1_mlflow_run_id"], "train_loss")
+    assert len(curve) >= 1
+    params = client.get_run(finetune["stack_mlflow_run_id"]).data.params
+    assert params["folds"] == "2" and params["seed"] == "0" and params["base"] == "stage1"
+    assert params["normalisation"].startswith("tweet-norm-v1")
+    assert params["stacker_inputs"] == "['transformer', 'vader']" and "tweeteval_sentiment" in params["data_mix"]
+    stack_metrics = client.get_run(finetune["stack_mlflow_run_id"]).data.metrics
+    assert 0.0 <= stack_metrics["oof_macro_recall"] <= 1.0 and stack_metrics["training_s"] > 0
+
+
+def test_unchanged_rows_and_recipe_reuse_the_models_a_new_recipe_retrains(models):
+    config = run_config(models["base"])
+    assert execute(models, ["labeled_tweets", "finetuned_sentiment_model"], run_config=config).success
+    again = latest_metadata(models, "finetuned_sentiment_model")
+    assert again["stage1_reused"] is True and again["stack_reused"] is True
+    config["ops"]["finetuned_sentiment_model"]["config"]["stacker_inputs"] = ["transformer"]
+    assert execute(models, ["finetuned_sentiment_model"], run_config=config).success
+    changed = latest_metadata(models, "finetuned_sentiment_model")
+    assert changed["stage1_reused"] is True and changed["stack_reused"] is False
+    assert changed["stack_fingerprint"] != again["stack_fingerprint"]
+    assert execute(models, ["finetuned_sentiment_model"], run_config=run_config(models["base"])).success
+    assert latest_metadata(models, "finetuned_sentiment_model")["stack_reused"] is False
+
+
+def test_evaluations_register_available_and_record_unavailable(models):
+    for name in ("vader", "minilm-finetuned", "twitter-roberta"):
+        assert execute(models, ["model_evaluations"], partition=name).success, name
+    vader = latest_metadata(models, "model_evaluations", "vader")
+    assert vader["available"] is True and vader["registered_version"] == "1"
+    assert 0.4 < vader["macro_recall"] < 0.8 and vader["tweets_per_s"] > 0
+    assert vader["confusion_matrix"].startswith("![confusion_matrix](data:image/png;base64,")
+    finetuned = latest_metadata(models, "model_evaluations", "minilm-finetuned")
+    assert finetuned["available"] is True and finetuned["registered_version"] == "2"
+    roberta = latest_metadata(models, "model_evaluations", "twitter-roberta")
+    assert roberta["available"] is False
+    assert "cardiffnlp/twitter-roberta-base-sentiment-latest" in roberta["reason"]
+    assert vader["macro_recall_ci_low"] < vader["macro_recall"] < vader["macro_recall_ci_high"]
+    client = models["mlflow"].client()
+    run = client.get_run(vader["mlflow_run_id"])
+    assert run.data.params["dataset_version"] == str(vader["dataset_version"])
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"confusion_matrix.png", "predictions.csv"}
+
+
+def test_stack_is_evaluated_out_of_fold_on_texts_its_models_never_saw(models, tmp_path):
+    from tweetsent_assets.lib.ml.normalise import text_hash
+
+    for name in STACKS:
+        assert execute(models, ["model_evaluations"], partition=name).success, name
+    labeled = models["spark"].read.format("delta").load(models["lake"].path("labeled_tweets")).toPandas()
+    eval_hashes = [text_hash(t) for t in labeled[labeled.split == "eval"].sort_values("text").text]
+    folder = Path(settings.MODELS_DIR).resolve() / "minilm-xfit-stack"
+    seen = {k: set(v) for k, v in json.loads((folder / "training_hashes.json").read_text()).items()}
+    oof = pd.read_csv(folder / "oof.csv")
+    fold_of = dict(zip(oof.text_hash, oof.fold))
+    assert len(seen["base"]) > 300 and not seen["base"] & set(eval_hashes)
+    assert set(fold_of) == set(eval_hashes)
+    assert sum(h in seen[f"fold-{fold_of[h]}"] for h in eval_hashes) == 0
+    assert sum(h in seen["final"] for h in eval_hashes) == len(eval_hashes)
+    client = models["mlflow"].client()
+    for name in STACKS:
+        meta = latest_metadata(models, "model_evaluations", name)
+        assert meta["available"] is True, meta.get("reason")
+        assert meta["eval_texts_seen_in_training"] == 0 and meta["n"] == EVAL_ROWS
+        run = client.get_run(meta["mlflow_run_id"])
+        assert run.data.tags["evaluation"] == "out-of-fold" and run.data.params["recipe_folds"] == "2"
+        predictions = pd.read_csv(client.download_artifacts(run.info.run_id, "predictions.csv", str(tmp_path)))
+        oof_file = pd.read_csv(folder / ("oof-int8.csv" if name.endswith("int8") else "oof.csv"))
+        by_hash = oof_file.set_index("text_hash")
+        expected = by_hash.loc[[text_hash(t) for t in predictions.text]].p_positive.to_numpy()
+        assert abs(predictions.p_positive.to_numpy() - expected).max() < 1e-9
+
+
+def test_first_champion_is_promoted_after_blocking_check(models):
+    result = execute(models, ["champion_decision", "champion_model"])
+    assert result.success
+    checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [c.event_specific_data.passed for c in checks] == [True]
+    decision = latest_metadata(models, "champion_decision")
+    assert decision["promote"] is True
+    client = models["mlflow"].client()
+    assert get_alias_version(client, CHAMPION) == decision["winner_version"]
+    assert decision["winner"] in ("vader", "minilm-finetuned", *STACKS)
+
+
+def test_unchanged_evaluations_do_not_move_the_alias(models):
+    client = models["mlflow"].client()
+    before = get_alias_version(client, CHAMPION)
+    for name in ("vader", "minilm-finetuned"):
+        assert execute(models, ["model_evaluations"], partition=name).success
+    result = execute(models, ["champion_decision", "champion_model"])
+    assert result.success
+    decision = latest_metadata(models, "champion_decision")
+    assert decision["promote"] is False, decision["reason"]
+    assert get_alias_version(client, CHAMPION) == before
+    assert not [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+                and e.asset_key == AssetKey("champion_model")]
+
+
+def test_gold_scores_with_the_champion_version(models):
+    from tweetsent_assets import runner
+
+    client = models["mlflow"].client()
+    champion = get_alias_version(client, CHAMPION)
+    landing = models["defs"].resources["landing"].store()
+    replay(read_demo(limit=30), landing, tweets_per_object=15, objects_per_second=None)
+    outcome = runner.process_new_objects(models["defs"], models["instance"], None)
+    assert outcome.failed == [] and len(outcome.partition_keys) == 1
+    gold = models["spark"].read.format("delta").load(models["lake"].path("gold_tweet_sentiment")).toPandas()
+    assert len(gold) > 0
+    assert set(gold.model_version) == {champion}
+    champion_name = client.get_model_version("tweet-sentiment", champion).tags["candidate"]
+    assert set(gold.model_name) == {champion_name}
