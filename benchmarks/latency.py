@@ -2,14 +2,17 @@
 
 Starts `dagster dev` on 127.0.0.1 in a temp DAGSTER_HOME (this repo's dagster.yaml, temp
 TWEETSENT_DATA_DIR). By default the runs attach to a Spark Connect server that this script
-starts first (`--spark in-process` measures the embedded local[*] session instead). Two phases:
+starts first (`--spark in-process` measures the embedded local[*] session instead). Three phases:
 - paced: `--objects` objects of `--tweets-per-object` TweetEval tweets, one every `--interval` s;
 - stream: one object per second for `--stream-seconds` s (0 skips it), reporting whether the
-  backlog stays bounded, its p95 and the tweets/s that reach gold.
+  backlog stays bounded, its p95, the tweets/s that reach gold, and how long after gold each batch
+  was verified (its reconciliation checks, in verify_batches runs);
+- burst: `--burst-objects` objects landed at once (0 skips it): its drain time and tweets/s.
 An object's latency ends at the gold materialization of the batch whose manifest lists it; run
-and step events split the time. Run:
+and step events split the time. The last line is
+`p50_s=… p95_s=… stream_tweets_per_s=… stream_bounded=… stream_p95_s=… burst_tweets_per_s=…`. Run:
 
-    .venv/bin/python benchmarks/latency.py --objects 20 --stream-seconds 120
+    .venv/bin/python benchmarks/latency.py --objects 20 --stream-seconds 120 --burst-objects 200
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from math import nan
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,6 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between paced objects")
     parser.add_argument("--tweets-per-object", type=int, default=100)
     parser.add_argument("--stream-seconds", type=float, default=120.0, help="length of the 1 object/s phase")
+    parser.add_argument("--burst-objects", type=int, default=200, help="objects landed at once (0 skips the burst)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the last object")
     return parser.parse_args(argv)
 
@@ -167,7 +172,21 @@ def paced_phase(args, tracker: Tracker, home: Path, port: int | None) -> list[fl
     return latencies
 
 
-def stream_phase(args, tracker: Tracker, home: Path, port: int | None) -> None:
+def verification_lags(instance, batches: set[str]) -> list[float]:
+    """Seconds from each batch's first gold materialization to its first recorded reconciliation check."""
+    from dagster import DagsterEventType, RunsFilter
+
+    checked: dict[str, float] = {}
+    for run in instance.get_runs(RunsFilter(job_name="verify_batches")):
+        for event in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+            partition = event.dagster_event.event_specific_data.partition
+            if partition in batches:
+                checked[partition] = min(checked.get(partition, event.timestamp), event.timestamp)
+    gold = gold_batches(instance)
+    return [checked[b] - gold[b][1] for b in batches if b in checked and b in gold]
+
+
+def stream_phase(args, tracker: Tracker, home: Path, port: int | None) -> dict:
     started, backlog = time.time(), []
     landed = 0
     while time.time() - started < args.stream_seconds:
@@ -181,19 +200,55 @@ def stream_phase(args, tracker: Tracker, home: Path, port: int | None) -> None:
     while tracker.pending() and time.time() - drain_started < args.timeout:
         tracker.poll()
         time.sleep(0.3)
-    stream = [v[0] for u, v in tracker.done.items() if "/stream/" in u]
+    done = {u: v for u, v in tracker.done.items() if "/stream/" in u}
+    stream = [v[0] for v in done.values()]
     seconds = time.time() - started
     half = [b for t, b in backlog if t >= args.stream_seconds / 2]
     first_half = [b for t, b in backlog if t < args.stream_seconds / 2]
-    bounded = bool(half) and max(half) <= max(first_half or [0]) + 5
-    print(f"stream: {landed} objects at 1/s for {args.stream_seconds:.0f} s; {len(stream)} reached gold; "
-          f"backlog max {max(b for _, b in backlog)} (first half {max(first_half or [0])}, second half "
-          f"{max(half or [0])}), bounded={bounded}")
+    bounded = bool(half) and max(half) <= max(first_half or [0])
+    batches = {v[2] for v in done.values()}
+    print(f"stream: {landed} objects at 1/s for {args.stream_seconds:.0f} s; {len(stream)} reached gold in "
+          f"{len(batches)} batches; backlog max {max(b for _, b in backlog)} (first half {max(first_half or [0])}, "
+          f"second half {max(half or [0])}), bounded={bounded}")
+    figures = {"bounded": bounded, "tweets_per_s": float("nan"), "p95_s": float("nan")}
     if stream:
-        print(f"stream: p50 {percentile(stream, 0.5):.1f} s p95 {percentile(stream, 0.95):.1f} s, "
-              f"{len(stream) * args.tweets_per_object / seconds:.0f} tweets/s into gold "
-              f"(drained {time.time() - drain_started:.0f} s after the last object)")
+        figures.update(tweets_per_s=len(stream) * args.tweets_per_object / seconds, p95_s=percentile(stream, 0.95))
+        print(f"stream: p50 {percentile(stream, 0.5):.1f} s p95 {figures['p95_s']:.1f} s, "
+              f"{figures['tweets_per_s']:.0f} tweets/s into gold (drained {time.time() - drain_started:.0f} s after "
+              f"the last object)")
+    wait_for_verification(tracker.instance, batches, args.timeout)
+    lags = verification_lags(tracker.instance, batches)
+    if lags:
+        print(f"stream: gold -> verification p50 {percentile(lags, 0.5):.1f} s p95 {percentile(lags, 0.95):.1f} s "
+              f"over {len(lags)} of {len(batches)} batches")
     print(spark_server_stats(home, port))
+    return figures
+
+
+def wait_for_verification(instance, batches: set[str], timeout: float) -> None:
+    """Waits until every batch has a recorded check (or `timeout` s)."""
+    deadline = time.time() + timeout
+    while len(verification_lags(instance, batches)) < len(batches) and time.time() < deadline:
+        time.sleep(1)
+
+
+def burst_phase(args, tracker: Tracker, home: Path, port: int | None) -> float:
+    """Lands `--burst-objects` objects at once; returns the tweets/s from the first landing to the last in gold."""
+    started = time.time()
+    for _ in range(args.burst_objects):
+        tracker.land("burst")
+    landed_s = time.time() - started
+    while tracker.pending() and time.time() - started < args.timeout:
+        tracker.poll()
+        time.sleep(0.3)
+    done = {u: v for u, v in tracker.done.items() if "/burst/" in u}
+    drain = max((tracker.written[u] + v[0] for u, v in done.items()), default=time.time()) - started
+    tweets_per_s = len(done) * args.tweets_per_object / drain if done else float("nan")
+    print(f"burst: {args.burst_objects} objects of {args.tweets_per_object} tweets landed in {landed_s:.1f} s; "
+          f"{len(done)} reached gold in {len({v[2] for v in done.values()})} batches, drained in {drain:.1f} s: "
+          f"{tweets_per_s:.0f} tweets/s")
+    print(spark_server_stats(home, port))
+    return tweets_per_s
 
 
 def main(argv=None) -> int:
@@ -228,7 +283,7 @@ def main(argv=None) -> int:
                             "-h", "127.0.0.1", "-p", str(port)], cwd=home, env=env, stdout=log,
                            stderr=subprocess.STDOUT, start_new_session=True)
     records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
-    latencies = []
+    latencies, stream, burst_tweets_per_s = [], {"bounded": False, "tweets_per_s": nan, "p95_s": nan}, nan
     try:
         os.environ["DAGSTER_HOME"] = str(home)
         os.chdir(home)  # dagster.yaml's storage paths are relative to the working directory
@@ -243,7 +298,10 @@ def main(argv=None) -> int:
                           records, args.tweets_per_object)
         latencies = paced_phase(args, tracker, home, spark_port)
         if args.stream_seconds > 0:
-            stream_phase(args, tracker, home, spark_port)
+            stream = stream_phase(args, tracker, home, spark_port)
+        if args.burst_objects > 0:
+            burst_tweets_per_s = burst_phase(args, tracker, home, spark_port)
+        print(f"load at end: {load_note()}")
     finally:
         os.killpg(dev.pid, signal.SIGINT)
         try:
@@ -257,12 +315,12 @@ def main(argv=None) -> int:
         subprocess.run(["pkill", "-f", str(home)], check=False)  # run processes outlive dagster dev
         if server is not None:
             connect_server.stop(server)
-    if not latencies:
-        print("p50_s=nan p95_s=nan")
-        return 1
     print(json.dumps({"spark": args.spark, "objects": len(latencies)}))
-    print(f"p50_s={percentile(latencies, 0.5):.1f} p95_s={percentile(latencies, 0.95):.1f}")
-    return 0
+    p50, p95 = (percentile(latencies, 0.5), percentile(latencies, 0.95)) if latencies else (nan, nan)
+    print(f"p50_s={p50:.1f} p95_s={p95:.1f} stream_tweets_per_s={stream['tweets_per_s']:.0f} "
+          f"stream_bounded={stream['bounded']} stream_p95_s={stream['p95_s']:.1f} "
+          f"burst_tweets_per_s={burst_tweets_per_s:.0f}")
+    return 0 if latencies else 1
 
 
 if __name__ == "__main__":

@@ -1,20 +1,14 @@
-"""The project's one Definitions object: assets, jobs, the landing sensor and resources."""
+"""The project's one Definitions object: assets, jobs, sensors and resources."""
 from dagster import Definitions, in_process_executor
 
 from . import settings
 from .defs.active_learning import active_learning_queue
-from .defs.aggregates import AGGREGATE_CHECKS, aggregates, refresh_aggregates, verify_aggregates
+from .defs.aggregates import AGGREGATE_CHECKS, aggregates, fold_aggregates, refresh_aggregates, verify_aggregates
 from .defs.bronze import bronze
-from .defs.checks import (
-    challenger_loads_and_predicts,
-    gold_covers_silver,
-    gold_labels_and_scores_valid,
-    landed_equals_bronze_plus_quarantine,
-    silver_ids_unique,
-)
+from .defs.checks import batch_checks, challenger_loads_and_predicts, verify_batches
 from .defs.eda import tweet_eda
 from .defs.gold import gold_tweet_sentiment
-from .defs.jobs import evaluate_candidates, ingest_tweet_batch, rescore_gold, update_aggregates
+from .defs.jobs import evaluate_candidates, ingest_tweet_batch, rescore_gold
 from .defs.maintenance import compact_lake, compact_lake_schedule
 from .defs.models.decision import champion_decision, champion_model
 from .defs.models.evaluation import model_evaluations
@@ -29,7 +23,7 @@ from .defs.resources import (
     SparkResource,
 )
 from .defs.schedules import nightly_model_evaluation
-from .defs.sensors import aggregates_follow_batches, follow_upstream, new_tweet_objects
+from .defs.sensors import fold_after_gold, follow_upstream, new_tweet_objects, verify_after_gold
 from .defs.silver import silver_tweets
 
 
@@ -51,11 +45,10 @@ def build_defs(resources: dict) -> Definitions:
     return Definitions(
         assets=[bronze, silver_tweets, gold_tweet_sentiment, aggregates, tweet_eda, active_learning_queue,
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
-        asset_checks=[challenger_loads_and_predicts, gold_labels_and_scores_valid, gold_covers_silver,
-                      landed_equals_bronze_plus_quarantine, silver_ids_unique, *AGGREGATE_CHECKS],
-        jobs=[ingest_tweet_batch, update_aggregates, refresh_aggregates, verify_aggregates, rescore_gold,
+        asset_checks=[challenger_loads_and_predicts, *batch_checks, *AGGREGATE_CHECKS],
+        jobs=[ingest_tweet_batch, fold_aggregates, verify_batches, refresh_aggregates, verify_aggregates, rescore_gold,
               evaluate_candidates, compact_lake],
-        sensors=[new_tweet_objects, aggregates_follow_batches, follow_upstream],
+        sensors=[new_tweet_objects, fold_after_gold, verify_after_gold, follow_upstream],
         schedules=[nightly_model_evaluation, compact_lake_schedule],
         resources=resources,
         executor=in_process_executor,

@@ -6,6 +6,7 @@ a real Dagster instance without a daemon; `dagster dev` does the same through it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from dagster import DagsterInstance, Definitions, SensorResult, SkipReason, build_sensor_context
 
@@ -25,46 +26,84 @@ class TickOutcome:
 
 
 def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> tuple[SensorResult | None, str | None]:
-    """Evaluate new_tweet_objects once; returns its result (None when it skipped) and the new cursor."""
+    """Evaluate new_tweet_objects until it hands out nothing more; returns the merged result (None: nothing new).
+
+    Without a daemon no run is in flight between these ticks, so backpressure never holds objects
+    back here: every new object ends up in one of the planned batches, each within the caps.
+    """
     sensor_def = defs.get_repository_def().get_sensor_def("new_tweet_objects")
-    context = build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
-                                   sensor_name="new_tweet_objects")
-    result = sensor_def(context)
-    if result is None or isinstance(result, SkipReason):
+    requests, partitions = [], []
+    while True:
+        context = build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
+                                       sensor_name="new_tweet_objects")
+        result = sensor_def(context)
+        if result is None or isinstance(result, SkipReason) or not result.run_requests:
+            break
+        requests += result.run_requests
+        partitions += [key for request in result.dynamic_partitions_requests or [] for key in request.partition_keys]
+        cursor = result.cursor
+    if not requests:
         return None, cursor
-    return result, result.cursor
+    return SensorResult(run_requests=requests, cursor=cursor,
+                        dynamic_partitions_requests=[tweet_batches.build_add_request(partitions)]), cursor
 
 
 def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResult,
-                run_config: dict | None = None) -> TickOutcome:
-    """Register the requested partitions and execute each requested run in-process, then its aggregates run.
+                run_config: dict | None = None, on_batch: Callable[[str], None] | None = None) -> TickOutcome:
+    """Register the requested partitions and execute each requested run in-process, then one fold and one verification.
 
-    As under the daemon, where aggregates_follow_batches requests `update_aggregates` for each
-    batch whose micro-batch run succeeded.
+    As under the daemon, where fold_after_gold and verify_after_gold request `fold_aggregates` and
+    `verify_batches` for the batches whose gold finished. A batch counts as failed when its run, the
+    fold or one of its checks failed.
     """
     outcome = TickOutcome(cursor=result.cursor)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(tweet_batches.name, list(request.partition_keys))
-    job, aggregates = defs.resolve_job_def("ingest_tweet_batch"), defs.resolve_job_def("update_aggregates")
+    job = defs.resolve_job_def("ingest_tweet_batch")
     for run_request in result.run_requests or []:
         partition = run_request.partition_key
         done = job.execute_in_process(instance=instance, partition_key=partition, tags=dict(run_request.tags),
                                       run_config=_config_for(job, run_config), raise_on_error=False)
         outcome.partition_keys.append(partition)
         outcome.run_ids.append(done.run_id)
-        if not done.success or not aggregates.execute_in_process(
-                instance=instance, partition_key=partition, run_config=_config_for(aggregates, run_config),
-                raise_on_error=False).success:
+        if not done.success:
             outcome.failed.append(partition)
+        if on_batch is not None:
+            on_batch(partition)
+    scored = [p for p in outcome.partition_keys if p not in outcome.failed]
+    if scored and not (fold_finished(defs, instance, run_config) and verify_finished(defs, instance, scored, run_config)):
+        outcome.failed += scored
     return outcome
 
 
+def fold_finished(defs: Definitions, instance: DagsterInstance, run_config: dict | None = None) -> bool:
+    """One fold_aggregates run: every batch whose gold is newer than its fold."""
+    job = defs.resolve_job_def("fold_aggregates")
+    return job.execute_in_process(instance=instance, run_config=_config_for(job, run_config),
+                                  raise_on_error=False).success
+
+
+def verify_finished(defs: Definitions, instance: DagsterInstance, partitions: list[str],
+                    run_config: dict | None = None) -> bool:
+    """One verify_batches run over `partitions`; False when any of their checks failed."""
+    config = {**{k: v for k, v in (run_config or {}).items() if k != "ops"},
+              "ops": {"reconcile_batches": {"config": {"batches": partitions}}}}
+    return defs.resolve_job_def("verify_batches").execute_in_process(
+        instance=instance, run_config=config, raise_on_error=False).success
+
+
+# Op config written for the partitioned aggregates asset also configures the fold of many batches.
+_SAME_CONFIG = {"fold_finished_batches": "aggregates"}
+
+
 def _config_for(job, run_config: dict | None) -> dict | None:
-    """`run_config` with only the op config that belongs to `job` (one config serves both batch jobs)."""
+    """`run_config` with only the op config that belongs to `job` (one config serves every batch job)."""
     if not run_config or "ops" not in run_config:
         return run_config
+    ops = run_config["ops"]
+    ops = {**ops, **{name: ops[alias] for name, alias in _SAME_CONFIG.items() if alias in ops and name not in ops}}
     nodes = set(job.graph.node_dict)
-    return {**run_config, "ops": {name: op for name, op in run_config["ops"].items() if name in nodes}}
+    return {**run_config, "ops": {name: op for name, op in ops.items() if name in nodes}}
 
 
 def process_new_objects(defs: Definitions, instance: DagsterInstance, cursor: str | None,

@@ -73,22 +73,18 @@ def _land(console: Console, records: list[dict], landing, tweets_per_object: int
 
 
 def _run_batches(console: Console, defs, instance, state) -> list[str]:
-    """Plans the micro-batches with the landing sensor, then runs them one by one under a progress bar."""
-    from dagster import SensorResult
-
+    """Plans the micro-batches with the landing sensor, runs them one by one under a progress bar, then folds and verifies."""
     from .. import runner
 
     cursor = _load_cursor(state)
     result, new_cursor = runner.tick_sensor(defs, instance, cursor)
     requests = list(result.run_requests or []) if result is not None else []
     failed: list[str] = []
-    with console.step("micro-batches: bronze, silver, gold, aggregates") as step:
-        with console.progress("micro-batches", len(requests)) as bar:
-            for i, request in enumerate(requests):
-                one = SensorResult(run_requests=[request], cursor=new_cursor,
-                                   dynamic_partitions_requests=result.dynamic_partitions_requests if i == 0 else [])
-                failed += runner.run_batches(defs, instance, one, runner.QUIET).failed
-                bar.advance()
+    with console.step("micro-batches: bronze, silver, gold; then aggregates and checks") as step:
+        if requests:
+            with console.progress("micro-batches", len(requests)) as bar:
+                failed = runner.run_batches(defs, instance, result, runner.QUIET,
+                                            on_batch=lambda partition: bar.advance()).failed
         step.note = f"{len(requests)} run{'' if len(requests) == 1 else 's'}, {len(failed)} failed"
         step.ok = not failed
     state.put(DEMO_CURSOR, (new_cursor or "").encode())

@@ -1,8 +1,9 @@
 """Aggregates over gold, kept up to date batch by batch: per @mention, per time window, and negativity spikes.
 
 Every asset here is partitioned like gold: materializing partition b folds batch b's contribution
-into the ledger, then updates only the rows of the mentions and windows b moved. They run in their
-own run right after each micro-batch (update_aggregates), so their cost per batch does not grow with history.
+into the ledger, then updates only the rows of the mentions and windows b moved. The fold_aggregates
+job folds every batch finished since the last fold in one run of its own (requested by the
+fold_finished_batches sensor), so the cost does not grow with history nor with one run per batch.
 The `refresh_aggregates` job rebuilds everything from gold; the checks compare with such a verify.
 """
 import json
@@ -12,9 +13,11 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetSelection,
     AssetSpec,
     Config,
+    DagsterEventType,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
@@ -79,27 +82,77 @@ def aggregates(context: AssetExecutionContext, config: AggregateConfig, spark: S
 
     One MERGE moves the ledger totals by the batch's (new - old) partial counts; then one MERGE per
     table updates the touched mentions, the windows whose rolling share moved, and the windows
-    whose spike baseline the batch is part of.
+    whose spike baseline the batch is part of. The fold_aggregates job does the same for many batches at once.
     """
     lap = Laps()
     with stopwatch() as timer:
-        done = pipeline.update_batch(spark.session(), pipeline.Paths.under(lake.path), context.partition_key,
-                                     config.settings(), lap)
+        done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), [context.partition_key],
+                                       config.settings(), lap)
     context.log.info(f"batch {context.partition_key}: {done['mentions_touched']} mentions and "
                      f"{done['windows_touched']} windows touched in {timer['seconds']} s")
-    common = {"duration_s": timer["seconds"], "ledger_version": done["ledger_version"]}
-    yield MaterializeResult(asset_key="aggregate_ledger", metadata={
-        **common, "window": config.window, "batch_rows": done["batch_rows"],
-        "mentions_touched": done["mentions_touched"], "windows_touched": done["windows_touched"],
-        "windows_updated": done["windows_updated"],
-        "step_seconds": MetadataValue.json(lap.seconds)})
-    yield MaterializeResult(asset_key="mention_sentiment", metadata={**common, "table_rows": done["mentions"]})
-    yield MaterializeResult(asset_key="sentiment_trends", metadata={**common, "table_rows": done["windows"],
-                                                                    "rolling": config.rolling})
-    yield MaterializeResult(asset_key="sentiment_spikes", metadata={
-        **common, "table_rows": done["spikes"], "spikes": done["spikes"], "windows_rescored": done["windows_rescored"],
-        "rule": MetadataValue.json(config.settings().rule.__dict__),
-        "spike_windows": MetadataValue.md(_spike_table(done["spike_rows"]))})
+    for key, metadata in _metadata(done, config, timer["seconds"], lap, done["batch_rows"]).items():
+        yield MaterializeResult(asset_key=key, metadata=metadata)
+
+
+def _metadata(done: dict, config: AggregateConfig, seconds: float, lap: Laps, batch_rows: int) -> dict[str, dict]:
+    """Each aggregate asset's materialization metadata for one folded batch."""
+    common = {"duration_s": seconds, "ledger_version": done["ledger_version"]}
+    return {
+        "aggregate_ledger": {**common, "window": config.window, "batch_rows": batch_rows,
+                             "mentions_touched": done["mentions_touched"], "windows_touched": done["windows_touched"],
+                             "windows_updated": done["windows_updated"], "step_seconds": MetadataValue.json(lap.seconds)},
+        "mention_sentiment": {**common, "table_rows": done["mentions"]},
+        "sentiment_trends": {**common, "table_rows": done["windows"], "rolling": config.rolling},
+        "sentiment_spikes": {**common, "table_rows": done["spikes"], "spikes": done["spikes"],
+                             "windows_rescored": done["windows_rescored"],
+                             "rule": MetadataValue.json(config.settings().rule.__dict__),
+                             "spike_windows": MetadataValue.md(_spike_table(done["spike_rows"]))},
+    }
+
+
+# Batches one fold run takes at most; the rest wait for the next run.
+MAX_BATCHES_PER_FOLD = 500
+
+
+def unfolded_batches(instance, partitions: set[str] | None = None) -> dict[str, int]:
+    """Batch -> storage id of its latest gold materialization, for batches whose gold is newer than their fold."""
+    gold = instance.get_latest_storage_id_by_partition(AssetKey("gold_tweet_sentiment"),
+                                                       DagsterEventType.ASSET_MATERIALIZATION, partitions)
+    folded = instance.get_latest_storage_id_by_partition(AssetKey("aggregate_ledger"),
+                                                         DagsterEventType.ASSET_MATERIALIZATION, partitions)
+    return dict(sorted(((b, i) for b, i in gold.items() if i > folded.get(b, -1)), key=lambda item: item[1]))
+
+
+@op(description="Folds every batch whose gold finished since its last fold into the aggregates, in one run; "
+                "records a materialization of each aggregate asset per folded batch.")
+def fold_finished_batches(context: OpExecutionContext, config: AggregateConfig, spark: SparkResource,
+                          lake: LakeResource) -> None:
+    pending = unfolded_batches(context.instance)
+    batches = list(pending)[:MAX_BATCHES_PER_FOLD]
+    if not batches:
+        context.log.info("every batch with gold is folded")
+        return
+    lap = Laps()
+    with stopwatch() as timer:
+        done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), batches, config.settings(), lap)
+    rescored = unfolded_batches(context.instance, set(batches))
+    changed = [b for b in batches if rescored.get(b, pending[b]) != pending[b]]
+    for batch in batches:
+        if batch in changed:
+            continue
+        rows = done["rows_per_batch"].get(batch, 0)
+        for key, metadata in _metadata(done, config, timer["seconds"], lap, rows).items():
+            context.log_event(AssetMaterialization(asset_key=key, partition=batch,
+                                                   metadata={**metadata, "folded_with": len(batches)}))
+    context.log.info(f"folded {len(batches)} batches ({done['batch_rows']} gold rows) in {timer['seconds']} s; "
+                     f"{len(pending) - len(batches)} wait for the next run"
+                     + (f"; gold changed meanwhile for {', '.join(changed)}, folded again next time" if changed else ""))
+
+
+@job(executor_def=in_process_executor, tags={"tweetsent/kind": "aggregates", "dagster/priority": "5"},
+     description="Folds every finished batch not yet folded into the aggregates (one run for many batches).")
+def fold_aggregates():
+    fold_finished_batches()
 
 
 def _spike_table(spikes) -> str:

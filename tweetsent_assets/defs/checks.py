@@ -1,9 +1,30 @@
-"""Asset checks: the challenger must load and predict before the alias moves; gold holds valid scores."""
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
+"""Asset checks: the challenger must load and predict before the alias moves; each batch reconciles across layers.
 
-from ..lib.lake import delta_tables, reconcile
+The batch checks run in verify_batches runs of their own, many batches per run, off the path to gold.
+"""
+from dataclasses import dataclass
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    Config,
+    Failure,
+    OpExecutionContext,
+    asset_check,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
+
+from ..lib.lake import reconcile
 from ..lib.ml.models.labels import LABELS
+from .partitions import tweet_batches
 from .resources import LakeResource, MlflowResource, SparkResource
+from .timing import stopwatch
 
 SMOKE_TWEETS = (
     "I love this new phone, the battery lasts forever!",
@@ -38,47 +59,101 @@ def challenger_loads_and_predicts(context: AssetCheckExecutionContext, mlflow: M
         "scores": ", ".join(f"{s:.3f}" for s in predictions.scores)})
 
 
-@asset_check(asset="gold_tweet_sentiment", description="Every gold row has a known label and non-null scores.")
-def gold_labels_and_scores_valid(context: AssetCheckExecutionContext, spark: SparkResource,
-                                 lake: LakeResource) -> AssetCheckResult:
-    gold = spark.session().read.format("delta").load(lake.path("gold_tweet_sentiment"))
-    if context.has_partition_key:
-        gold = gold.where(delta_tables.batch_predicate(context.partition_key))
-    label_list = ", ".join(f"'{label}'" for label in LABELS)
-    bad = gold.where(f"label IS NULL OR label NOT IN ({label_list}) OR score IS NULL OR p_negative IS NULL "
-                     "OR p_neutral IS NULL OR p_positive IS NULL OR model_version IS NULL").count()
-    return AssetCheckResult(passed=bad == 0, severity=AssetCheckSeverity.ERROR,
-                            metadata={"invalid_rows": bad})
+@dataclass(frozen=True)
+class BatchCheck:
+    """A reconciliation check of one micro-batch: the asset it is recorded on, its name and what it asserts."""
+
+    asset: str
+    name: str
+    description: str
 
 
+BATCH_CHECKS = (
+    BatchCheck("bronze_tweets", "landed_equals_bronze_plus_quarantine",
+               "Landed units = bronze + quarantine, each record key exactly once."),
+    BatchCheck("silver_tweets", "silver_ids_unique", "Each tweet id of the batch occurs once in silver."),
+    BatchCheck("gold_tweet_sentiment", "gold_covers_silver", "After scoring, gold holds exactly silver's ids for the batch."),
+    BatchCheck("gold_tweet_sentiment", "gold_labels_and_scores_valid",
+               "Every gold row has a known label and non-null scores."),
+)
 
 
-def _batch(context: AssetCheckExecutionContext) -> str | None:
-    return context.partition_key if context.has_partition_key else None
+def evaluate_batches(session, lake: LakeResource, batch_ids: list[str]) -> dict[str, dict[str, tuple[bool, dict]]]:
+    """Check name -> batch -> (passed, metadata) for every BATCH_CHECKS entry, each one Spark pass for all batches."""
+    path = lake.path
+    landing = reconcile.landing_vs_bronze_by_batch(session, path("landing_ledger"), path("bronze_tweets"),
+                                                   path("bronze_quarantine"), batch_ids)
+    duplicated = reconcile.duplicate_silver_ids_by_batch(session, path("silver_tweets"), batch_ids)
+    coverage = reconcile.gold_vs_silver_by_batch(session, path("gold_tweet_sentiment"), path("silver_tweets"), batch_ids)
+    invalid = reconcile.invalid_gold_rows_by_batch(session, path("gold_tweet_sentiment"), batch_ids, LABELS)
+    return {
+        "landed_equals_bronze_plus_quarantine": {b: (r.ok, r.as_dict()) for b, r in landing.items()},
+        "silver_ids_unique": {b: (n == 0, {"duplicated_ids": n}) for b, n in duplicated.items()},
+        "gold_covers_silver": {b: (not any(r.values()), r) for b, r in coverage.items()},
+        "gold_labels_and_scores_valid": {b: (n == 0, {"invalid_rows": n}) for b, n in invalid.items()},
+    }
 
 
-# The batch's reconciliation checks wait for gold, so that in the micro-batch run they never delay it.
+# The bronze and silver checks wait for gold, so that a job holding gold and them never delays gold.
 AFTER_GOLD = ["gold_tweet_sentiment"]
 
 
-@asset_check(asset="bronze_tweets", additional_deps=AFTER_GOLD,
-             description="Landed units = bronze + quarantine, each record key exactly once.")
-def landed_equals_bronze_plus_quarantine(context: AssetCheckExecutionContext, spark: SparkResource,
-                                         lake: LakeResource) -> AssetCheckResult:
-    result = reconcile.landing_vs_bronze(spark.session(), lake.path("landing_ledger"), lake.path("bronze_tweets"),
-                                         lake.path("bronze_quarantine"), _batch(context))
-    return AssetCheckResult(passed=result.ok, metadata=result.as_dict())
+def _batch_check(spec: BatchCheck):
+    """The check as an @asset_check, for one batch partition (or every batch) on demand.
+
+    Micro-batch runs leave it out: the verify_batches job records the same evaluations per batch, off the path to gold.
+    """
+
+    @asset_check(asset=spec.asset, name=spec.name, description=spec.description,
+                 additional_deps=[] if spec.asset == "gold_tweet_sentiment" else AFTER_GOLD)
+    def batch_check(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
+        batches = ([context.partition_key] if context.has_partition_key
+                   else context.instance.get_dynamic_partitions(tweet_batches.name))
+        results = evaluate_batches(spark.session(), lake, batches)[spec.name]
+        failed = sorted(b for b, (passed, _) in results.items() if not passed)
+        metadata = results[batches[0]][1] if len(batches) == 1 else {"batches": len(batches),
+                                                                      "failed": ", ".join(failed) or "none"}
+        return AssetCheckResult(passed=not failed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
+
+    return batch_check
 
 
-@asset_check(asset="silver_tweets", additional_deps=AFTER_GOLD,
-             description="Each tweet id of the batch occurs once in silver.")
-def silver_ids_unique(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
-    duplicates = reconcile.duplicate_silver_ids(spark.session(), lake.path("silver_tweets"), _batch(context))
-    return AssetCheckResult(passed=duplicates == 0, metadata={"duplicated_ids": duplicates})
+batch_checks = [_batch_check(spec) for spec in BATCH_CHECKS]
 
 
-@asset_check(asset="gold_tweet_sentiment", description="After scoring, gold holds exactly silver's ids for the batch.")
-def gold_covers_silver(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
-    result = reconcile.gold_vs_silver(spark.session(), lake.path("gold_tweet_sentiment"), lake.path("silver_tweets"),
-                                      _batch(context))
-    return AssetCheckResult(passed=not any(result.values()), metadata=result)
+class VerifyConfig(Config):
+    batches: list[str] = Field(default_factory=list,
+                               description="Batch partitions to verify (the verify_finished_batches sensor lists those "
+                                           "whose gold finished since the last run); empty: every batch")
+
+
+@op(description="Runs the batch reconciliation checks for many batches at once and records each result on its "
+                "batch partition; fails when any check fails.")
+def reconcile_batches(context: OpExecutionContext, config: VerifyConfig, spark: SparkResource,
+                      lake: LakeResource) -> None:
+    batches = list(dict.fromkeys(config.batches)) or context.instance.get_dynamic_partitions(tweet_batches.name)
+    if not batches:
+        context.log.info("no batches to verify")
+        return
+    with stopwatch() as timer:
+        results = evaluate_batches(spark.session(), lake, batches)
+    failed = []
+    for spec in BATCH_CHECKS:
+        for batch in batches:
+            passed, metadata = results[spec.name][batch]
+            context.log_event(AssetCheckEvaluation(asset_key=AssetKey(spec.asset), check_name=spec.name, passed=passed,
+                                                   metadata=metadata, partition=batch,
+                                                   severity=AssetCheckSeverity.ERROR))
+            if not passed:
+                failed.append(f"{spec.name}[{batch}]")
+    context.log.info(f"verified {len(batches)} batches in {timer['seconds']} s; {len(failed)} checks failed")
+    if failed:
+        raise Failure(description=f"{len(failed)} batch checks failed: {', '.join(failed[:20])}",
+                      metadata={"failed": ", ".join(failed), "batches": len(batches)})
+
+
+@job(executor_def=in_process_executor, tags={"tweetsent/kind": "verification", "dagster/priority": "0"},
+     description="Reconciles the batches whose gold finished since the last verification (one Spark pass per check), "
+                 "at a lower priority than the micro-batches.")
+def verify_batches():
+    reconcile_batches()

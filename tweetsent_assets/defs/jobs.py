@@ -1,6 +1,7 @@
-"""Jobs: one micro-batch through bronze, silver and gold, then its aggregates; a re-score; candidate evaluations.
+"""Jobs: one micro-batch through bronze, silver and gold; a re-score; candidate evaluations.
 
-The aggregates' full-rebuild job, refresh_aggregates, lives in aggregates.py.
+The jobs that follow the micro-batches, many batches per run, live beside their ops: fold_aggregates
+(and the full rebuild, refresh_aggregates) in aggregates.py, verify_batches in checks.py.
 """
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
@@ -12,24 +13,16 @@ from .resources import BATCH_KIND_TAG
 AGGREGATE_ASSETS = AssetSelection.assets("aggregate_ledger", "mention_sentiment", "sentiment_trends",
                                          "sentiment_spikes").without_checks()
 BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
-                                     "gold_tweet_sentiment")
+                                     "gold_tweet_sentiment").without_checks()
 
 # In-process so every step of a run shares the run's one SparkSession. The priority tag makes the
-# run queue launch waiting micro-batches before aggregate refreshes and evaluations. The batch's
-# reconciliation checks depend on gold (defs/checks.py), so they run after it, off the path to gold.
+# run queue launch waiting micro-batches before aggregate folds, verifications and evaluations. The
+# batch's reconciliation checks are left out: verify_batches runs them for many batches at once.
 ingest_tweet_batch = define_asset_job(
     "ingest_tweet_batch", selection=BATCH_ASSETS, partitions_def=tweet_batches,
     executor_def=in_process_executor,
     description="One micro-batch of landing objects through bronze, silver and gold.",
     tags={BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"},
-)
-# Requested for each batch once its micro-batch run succeeds (sensor aggregates_follow_batches), in a
-# run of its own, so the next micro-batch never waits for the aggregates of the previous one.
-update_aggregates = define_asset_job(
-    "update_aggregates", selection=AGGREGATE_ASSETS, partitions_def=tweet_batches,
-    executor_def=in_process_executor,
-    description="Fold one batch's gold rows into the aggregates (its contribution replaces any earlier one).",
-    tags={"tweetsent/kind": "aggregates", "dagster/priority": "5"},
 )
 rescore_gold = define_asset_job(
     "rescore_gold", selection=AssetSelection.assets("gold_tweet_sentiment") | AGGREGATE_ASSETS,

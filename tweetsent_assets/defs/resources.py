@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from .. import settings
 from ..lib.ingest.object_store import ObjectStore, open_store
@@ -67,9 +69,15 @@ BATCH_KIND_TAG = ("tweetsent/kind", "micro-batch")
 
 
 class MicroBatchResource(ConfigurableResource):
-    """How the landing sensor cuts new objects into micro-batch runs."""
+    """How the landing sensor cuts new objects into micro-batch runs, and how many may wait (backpressure)."""
 
     max_objects_per_batch: int = Field(default=settings.MAX_OBJECTS_PER_BATCH, ge=1)
+    max_batch_bytes: int = Field(default=settings.MAX_BATCH_BYTES, ge=1,
+                                 description="Bytes of landing objects one batch takes at most (one larger object "
+                                             "is a batch of its own)")
+    max_queued_runs: int = Field(default=settings.MAX_QUEUED_BATCHES, ge=1,
+                                 description="Micro-batch runs that may wait behind the running ones; while that many "
+                                             "wait, new objects wait too and the next batch takes all of them")
     max_batches_per_tick: int = Field(default=100, ge=1)
     lookback_seconds: int = Field(default=settings.SENSOR_LOOKBACK_S, ge=0,
                                   description="How late an object may appear in a listing and still be picked up")
@@ -112,30 +120,49 @@ class LakeResource(ConfigurableResource):
         return delta_tables.table_path(root, table)
 
 
+# The run tag with the champion's spec, pinned by the landing sensor when it requests the run.
+PINNED_MODEL_TAG = "tweetsent/model_spec"
+
+
 class SentimentModelResource(ConfigurableResource):
     """Which model scores gold: the registry's `champion` (default), `vader`, or `hf` (hub id or folder).
 
-    With kind `champion` the alias is resolved once per run to a pinned `models:/…/<version>` URI,
-    which the executors load themselves; until a champion exists, VADER scores.
+    With kind `champion` the alias is resolved to a pinned `models:/…/<version>` URI, which the
+    executors load themselves: by the landing sensor when it requests a micro-batch run (the run
+    tag PINNED_MODEL_TAG), else once per run. Until a champion exists, VADER scores.
     """
 
     kind: str = Field(default=settings.MODEL_KIND, description="champion, vader or hf")
     model: str = Field(default=settings.MODEL, description="Hugging Face model id or local path (kind=hf)")
     max_length: int = 128
     batch_size: int = DEFAULT_BATCH_SIZE
+    _pinned: Optional[ModelSpec] = PrivateAttr(default=None)
 
     def setup_for_execution(self, context) -> None:
-        """Import the MLflow registry client in the background while the run's first steps work.
+        """Take the spec the sensor pinned; without one, import the MLflow client in the background.
 
-        Resolving the champion alias needs mlflow, whose import costs a second or two; gold asks for
-        it only after bronze and silver, so the import overlaps their Spark work instead of adding to
-        the time from landing to gold.
+        A micro-batch run with a pinned spec never imports mlflow (a second or two of CPU). Without
+        one, gold resolves the alias only after bronze and silver, so the import overlaps their work.
         """
-        if self.kind == "champion":
+        tags = context.run.tags if context.run is not None else {}
+        if self.kind == "champion" and tags.get(PINNED_MODEL_TAG):
+            self._pinned = ModelSpec(**json.loads(tags[PINNED_MODEL_TAG]))
+        elif self.kind == "champion":
             threading.Thread(target=importlib.import_module, args=("tweetsent_assets.lib.ml.registry",),
                              name="tweetsent-import-registry", daemon=True).start()
 
+    def pinned_tag(self, mlflow: "MlflowResource") -> dict[str, str]:
+        """The run tag pinning the current champion (none for other kinds, or before a champion exists)."""
+        if self.kind != "champion":
+            return {}
+        spec = self.spec(mlflow)
+        if spec.kind == "vader" or _has_password(spec.tracking_uri):
+            return {}
+        return {PINNED_MODEL_TAG: json.dumps(asdict(spec), sort_keys=True)}
+
     def spec(self, mlflow: "MlflowResource | None" = None) -> ModelSpec:
+        if self._pinned is not None:
+            return self._pinned
         if self.kind == "champion":
             from ..lib.ml.registry import champion_spec
 
@@ -150,6 +177,13 @@ class SentimentModelResource(ConfigurableResource):
         name = os.path.basename(self.model.rstrip("/")) if os.path.isdir(self.model) else self.model
         return ModelSpec(kind=self.kind, model=self.model, name=name,
                          max_length=self.max_length, batch_size=self.batch_size)
+
+
+def _has_password(uri: str | None) -> bool:
+    """Whether a store URI carries a password (kept out of run tags, which the UI shows)."""
+    from urllib.parse import urlsplit
+
+    return bool(uri and "://" in uri and urlsplit(uri).password)
 
 
 class MlflowResource(ConfigurableResource):

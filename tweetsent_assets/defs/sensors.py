@@ -1,69 +1,133 @@
-"""The landing sensor: new objects become micro-batch partitions, one run each."""
+"""Sensors: new landing objects become micro-batches under backpressure; finished gold batches get folded and verified."""
 
 from datetime import timedelta
 
 from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
     AssetSelection,
     AutomationConditionSensorDefinition,
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
-    RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    run_status_sensor,
     sensor,
 )
 
 from .. import settings
 from ..lib.ingest.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
 from ..lib.ingest.manifests import MANIFEST_DIR, write_manifest
-from .jobs import ingest_tweet_batch, update_aggregates
+from .aggregates import fold_aggregates
+from .backpressure import room
+from .checks import verify_batches
+from .jobs import ingest_tweet_batch
 from .partitions import tweet_batches
-from .resources import MicroBatchResource, ObjectStoreResource
+from .resources import MicroBatchResource, MlflowResource, ObjectStoreResource, SentimentModelResource
+
+GOLD = AssetKey("gold_tweet_sentiment")
 
 
 @sensor(
     job=ingest_tweet_batch,
     minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Lists the landing prefix; new objects (by key and etag) become micro-batches of at most "
-                "micro_batching.max_objects_per_batch objects, one run each.",
+    description="Lists the landing prefix; new objects (by key and etag) become micro-batches. At most "
+                "micro_batching.max_queued_runs runs wait behind the running one; meanwhile new objects wait, and "
+                "the next batch takes all of them up to max_batch_bytes and max_objects_per_batch.",
 )
 def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreResource,
-                      batch_state: ObjectStoreResource, micro_batching: MicroBatchResource):
-    """Register each new batch as a partition, write its manifest, and request its run once."""
+                      batch_state: ObjectStoreResource, micro_batching: MicroBatchResource,
+                      sentiment_model: SentimentModelResource, mlflow: MlflowResource):
+    """Register each new batch as a partition, write its manifest, and request its run once (champion pinned)."""
     lookback = timedelta(seconds=micro_batching.lookback_seconds)
     cursor = ListingCursor.decode(context.cursor)
     listing = [o for o in landing.store().list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
     new = find_new_objects(listing, cursor, lookback)
     if not new:
         return SkipReason(f"no new objects among {len(listing)} under {landing.url}")
-    new = new[: micro_batching.max_objects_per_batch * micro_batching.max_batches_per_tick]
-    batches = plan_batches(new, micro_batching.max_objects_per_batch)
+    runs = room(context.instance, ingest_tweet_batch.name, micro_batching.runs_at_once(context.instance),
+                micro_batching.max_queued_runs)
+    if not runs.free:
+        return SkipReason(f"{runs.why_full()}; {len(new)} new objects ({sum(o.size for o in new):,} bytes) "
+                          "wait for the next batch")
+    batches = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes,
+                           limit=min(runs.free, micro_batching.max_batches_per_tick))
+    taken = [o for b in batches for o in b.objects]
     state = batch_state.store()
     for batch in batches:
         write_manifest(state, batch)
-    context.log.info(f"{len(new)} new objects -> {len(batches)} batches")
+    context.log.info(f"{len(taken)} of {len(new)} new objects -> {len(batches)} batches")
+    pinned = _pinned_model(context, sentiment_model, mlflow)
     return SensorResult(
         run_requests=[RunRequest(run_key=b.key, partition_key=b.key,
-                                 tags={"tweetsent/objects": str(len(b.objects))}) for b in batches],
+                                 tags={"tweetsent/objects": str(len(b.objects)),
+                                       "tweetsent/bytes": str(sum(o.size for o in b.objects)), **pinned})
+                      for b in batches],
         dynamic_partitions_requests=[tweet_batches.build_add_request([b.key for b in batches])],
-        cursor=advance_cursor(cursor, new, lookback).encode(),
+        cursor=advance_cursor(cursor, taken, lookback).encode(),
     )
 
 
-@run_status_sensor(
-    run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[ingest_tweet_batch], request_job=update_aggregates,
-    default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
-    description="When a micro-batch run succeeds, requests the run that folds its batch into the aggregates.",
+def _pinned_model(context: SensorEvaluationContext, sentiment_model: SentimentModelResource,
+                  mlflow: MlflowResource) -> dict[str, str]:
+    """The champion pinned as a run tag, so the run needs no MLflow client; none when the registry does not answer.
+
+    Without the tag, gold resolves the champion itself (and fails there, naming the store, if it is still down).
+    """
+    try:
+        return sentiment_model.pinned_tag(mlflow)
+    except Exception as exc:
+        context.log.warning(f"could not resolve the champion for the run tag ({type(exc).__name__}: {exc}); "
+                            "gold will resolve it when it runs")
+        return {}
+
+
+def finished_gold(context: SensorEvaluationContext, limit: int = 10_000) -> tuple[list[str], int | None]:
+    """Batches whose gold materialized after the cursor's storage id (oldest first), and the newest such id."""
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(AssetRecordsFilter(asset_key=GOLD, after_storage_id=after),
+                                                      limit=limit, ascending=True).records
+    batches = list(dict.fromkeys(r.partition_key for r in records if r.partition_key))
+    return batches, (records[-1].storage_id if records else None)
+
+
+@sensor(
+    job=verify_batches,
+    minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Requests one verify_batches run for every batch whose gold finished since the last request; "
+                "while such a run waits in the queue, new batches wait for the next one.",
 )
-def aggregates_follow_batches(context: RunStatusSensorContext):
-    partition = context.dagster_run.tags.get("dagster/partition")
-    if partition is None:
-        return SkipReason(f"run {context.dagster_run.run_id} has no batch partition")
-    return RunRequest(run_key=f"aggregates-{context.dagster_run.run_id}", partition_key=partition)
+def verify_after_gold(context: SensorEvaluationContext):
+    batches, newest = finished_gold(context)
+    if not batches:
+        return SkipReason("no gold finished since the last verification")
+    runs = room(context.instance, verify_batches.name, slots=1, depth=1)
+    if runs.waiting:
+        return SkipReason(f"{runs.why_full()}; {len(batches)} batches wait for the next verification")
+    config = {"ops": {"reconcile_batches": {"config": {"batches": batches}}}}
+    return SensorResult(run_requests=[RunRequest(run_key=f"verify-{newest}", run_config=config,
+                                                 tags={"tweetsent/batches": str(len(batches))})],
+                        cursor=str(newest))
+
+
+@sensor(
+    job=fold_aggregates,
+    minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="When gold finishes for new batches, requests one fold_aggregates run (it folds every batch not yet "
+                "folded), unless one already waits in the queue and will fold them.",
+)
+def fold_after_gold(context: SensorEvaluationContext):
+    batches, newest = finished_gold(context)
+    if not batches:
+        return SkipReason("no gold finished since the last fold request")
+    runs = room(context.instance, fold_aggregates.name, slots=1, depth=1)
+    if runs.waiting:
+        return SensorResult(skip_reason=f"{runs.why_full()}; it folds the {len(batches)} new batches",
+                            cursor=str(newest))
+    return SensorResult(run_requests=[RunRequest(run_key=f"fold-{newest}")], cursor=str(newest))
 
 
 follow_upstream = AutomationConditionSensorDefinition(

@@ -32,17 +32,20 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
         lap = Laps()
         session = spark.session()
         lap("spark_session")
-        bronze = delta_tables.read_batch(session, lake.path("bronze_tweets"), batch_id).select(*BRONZE_INPUT_COLUMNS)
+        bronze_path = lake.path("bronze_tweets")
+        bronze = delta_tables.read_batch(session, bronze_path, batch_id).select(*BRONZE_INPUT_COLUMNS)
         has_text = F.col("text").isNotNull() & (F.length(F.trim("text")) > 0)
-        counted = bronze.agg(F.count("*").alias("rows"), F.count(F.when(has_text, 1)).alias("with_text")).first()
-        batch_rows, empty_texts = counted["rows"], counted["rows"] - counted["with_text"]
+        batch_rows = delta_tables.batch_rows_in_log(bronze_path, batch_id)
+        if batch_rows is None:
+            batch_rows = bronze.count()
         lap("read_bronze")
         silver = map_in_pandas(bronze.where(has_text), silver_partitions, SILVER_SCHEMA)
         first_per_id = Window.partitionBy("id").orderBy("ingested_at", "record_key")
-        deduped = (silver.withColumn("_n", F.row_number().over(first_per_id))
-                   .where("_n = 1").drop("_n").cache())
-        ids = [row.id for row in deduped.select("id").collect()]
-        kept = len(ids)
+        ranked = silver.withColumn("_n", F.row_number().over(first_per_id)).cache()
+        ranks = [(row.id, row._n) for row in ranked.select("id", "_n").collect()]
+        ids = [i for i, n in ranks if n == 1]
+        deduped = ranked.where("_n = 1").drop("_n")
+        kept, empty_texts = len(ids), batch_rows - len(ranks)
         lap("clean_and_dedupe")
         path = lake.path("silver_tweets")
         if micro_batching.runs_at_once(context.instance) == 1 and delta_tables.batch_is_new(path, batch_id):
@@ -51,7 +54,7 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
             metrics = delta_tables.merge_by_id(session, deduped, path, update_when="t.batch_id = s.batch_id")
         lap("write")
         state = delta_tables.describe(session, lake.path("silver_tweets"))
-        deduped.unpersist()
+        ranked.unpersist()
         lap("describe")
     inserted = metrics.get("num_inserted_rows", 0)
     updated = metrics.get("num_updated_rows", 0)

@@ -41,8 +41,8 @@ def test_run_queue_allows_two_micro_batches(cluster_instance):
     limits = {(limit["key"], limit["value"]): limit["limit"] for limit in queue.tag_concurrency_limits}
     assert type(cluster_instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     assert limits == {("tweetsent/kind", "micro-batch"): 2, ("tweetsent/kind", "aggregates"): 1,
-                      ("tweetsent/kind", "maintenance"): 1}
-    assert queue.max_concurrent_runs == 4
+                      ("tweetsent/kind", "verification"): 1, ("tweetsent/kind", "maintenance"): 1}
+    assert queue.max_concurrent_runs == 5
     assert cluster_instance.run_monitoring_enabled and cluster_instance.run_retries_max_retries == 2
     single_machine = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
     assert "sqlite" in single_machine["storage"], "the default instance stays on SQLite"
@@ -65,7 +65,7 @@ def test_micro_batches_run_on_postgres(cluster_instance, database_url, postgres_
     assert sorted(cluster_instance.get_dynamic_partitions("tweet_batches")) == sorted(outcome.partition_keys)
     runs = cluster_instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
     kinds = sorted(run.tags.get("tweetsent/kind") for run in runs)
-    assert kinds == ["aggregates", "aggregates", "micro-batch", "micro-batch"]
+    assert kinds == ["aggregates", "micro-batch", "micro-batch", "verification"]
     gold_rows = spark.read.format("delta").load(resources["lake"].path("gold_tweet_sentiment")).count()
     gold_events = cluster_instance.fetch_materializations(AssetKey("gold_tweet_sentiment"), limit=10).records
     materialized = {r.partition_key: r.asset_materialization.metadata for r in gold_events}

@@ -195,3 +195,6 @@ def test_gold_scores_with_the_champion_version(models):
     assert set(gold.model_version) == {champion}
     champion_name = client.get_model_version("tweet-sentiment", champion).tags["candidate"]
     assert set(gold.model_name) == {champion_name}
+    run = models["instance"].get_run_by_id(outcome.run_ids[0])
+    pinned = json.loads(run.tags["tweetsent/model_spec"])
+    assert (pinned["model"], pinned["version"]) == (f"models:/tweet-sentiment/{champion}", champion)

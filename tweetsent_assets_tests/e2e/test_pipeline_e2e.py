@@ -186,21 +186,31 @@ def test_gold_rescored_by_hf_model_loaded_in_executors(pipeline, tmp_path_factor
     assert [r.model_name for r in others] == ["vader"]
 
 
-def test_checks_run_after_gold_and_pass(pipeline):
-    """The batch's reconciliation checks run in its run, but only once gold is written: off gold's path."""
-    from dagster import AssetCheckKey, DagsterEventType
+def test_checks_run_in_one_verification_run_per_partition(pipeline):
+    """The micro-batch runs hold no checks; one verify_batches run records each batch's four checks on its partition."""
+    from dagster import AssetCheckKey, DagsterEventType, RunsFilter
 
     instance = pipeline["instance"]
-    partition = pipeline["state"]["partitions"][0]
-    run = [r for r in instance.get_runs() if r.job_name == "ingest_tweet_batch"
-           and r.tags.get("dagster/partition") == partition][-1]
-    events = [e for e in instance.all_logs(run.run_id) if e.dagster_event]
-    gold_done = max(e.timestamp for e in events if e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION
-                    and e.dagster_event.asset_key == AssetKey("gold_tweet_sentiment"))
-    checks = [e for e in events if e.dagster_event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
-    assert len(checks) == 4
-    assert all(e.timestamp >= gold_done for e in checks)
-    assert all(e.dagster_event.event_specific_data.passed for e in checks)
+    partitions = pipeline["state"]["partitions"]
+    for run in instance.get_runs(RunsFilter(job_name="ingest_tweet_batch")):
+        kinds = {e.dagster_event.event_type for e in instance.all_logs(run.run_id) if e.dagster_event}
+        assert DagsterEventType.ASSET_CHECK_EVALUATION not in kinds
+    first = instance.get_runs(RunsFilter(job_name="verify_batches"), ascending=True)[0]
+    assert first.tags["dagster/priority"] == "0"
+    assert first.run_config["ops"]["reconcile_batches"]["config"]["batches"] == partitions
+    checks = [e.dagster_event.event_specific_data
+              for e in instance.all_logs(first.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]
+    assert sorted((c.check_name, c.partition) for c in checks) == sorted(
+        (name, p) for p in partitions for name in ("landed_equals_bronze_plus_quarantine", "silver_ids_unique",
+                                                   "gold_covers_silver", "gold_labels_and_scores_valid"))
+    assert all(c.passed for c in checks)
+    landed = {c.partition: c.metadata for c in checks if c.check_name == "landed_equals_bronze_plus_quarantine"}
+    assert sum(m["landed"].value for m in landed.values()) == expected_counts()["bronze_tweets"] + 2
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [AssetCheckKey(AssetKey("bronze_tweets"), "landed_equals_bronze_plus_quarantine")])
     assert list(latest.values())[0].event.dagster_event.event_specific_data.passed
+    first_fold = instance.get_runs(RunsFilter(job_name="fold_aggregates"), ascending=True)[0]
+    folded = [e.dagster_event.partition
+              for e in instance.all_logs(first_fold.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+              if e.dagster_event.asset_key == AssetKey("aggregate_ledger")]
+    assert sorted(folded) == sorted(partitions)

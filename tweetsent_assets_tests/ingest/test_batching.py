@@ -136,3 +136,13 @@ def test_batch_manifest():
 def test_plan_batches_rejects_n_below_one(n):
     with pytest.raises(ValueError, match="at least 1"):
         plan_batches([obj("a", 0)], n)
+
+
+def test_plan_batches_caps_bytes_and_groups():
+    objects = [obj(f"k{i}", i, size=size) for i, size in enumerate([40, 40, 30, 100, 5, 5])]
+    batches = plan_batches(objects, 10, max_bytes=80)
+    assert [[o.key for o in b.objects] for b in batches] == [["k0", "k1"], ["k2"], ["k3"], ["k4", "k5"]]
+    assert [len(b.objects) for b in plan_batches(objects, 10, max_bytes=80, limit=2)] == [2, 1]
+    assert [len(b.objects) for b in plan_batches(objects, 2, max_bytes=1000)] == [2, 2, 2]
+    with pytest.raises(ValueError, match="max_batch_bytes"):
+        plan_batches(objects, 10, max_bytes=0)

@@ -47,7 +47,7 @@ def lake(spark, tmp_path):
         delta_tables.replace_batch(spark.createDataFrame(frame, GOLD_SCHEMA), paths.gold, batch)
 
     def fold(batch: str) -> None:
-        pipeline.update_batch(spark, paths, batch, SETTINGS)
+        pipeline.update_batches(spark, paths, [batch], SETTINGS)
 
     return {"paths": paths, "write": write, "fold": fold, "spark": spark}
 

@@ -73,14 +73,32 @@ def advance_cursor(cursor: ListingCursor, handed_out: list[ObjectInfo],
     return ListingCursor(watermark, seen)
 
 
-def plan_batches(new_objects: list[ObjectInfo], max_objects: int) -> list[Batch]:
-    """Consecutive groups of at most `max_objects`, keyed `<first last-modified>-<content hash>`."""
+def plan_batches(new_objects: list[ObjectInfo], max_objects: int, max_bytes: int | None = None,
+                 limit: int | None = None) -> list[Batch]:
+    """Consecutive groups of at most `max_objects` objects and `max_bytes` bytes, keyed `<first last-modified>-<hash>`.
+
+    A group always takes at least one object, so an object larger than `max_bytes` is a batch of
+    its own. With `limit`, only the first `limit` groups are planned; the other objects wait.
+    """
     if max_objects < 1:
         raise ValueError(f"max_objects_per_batch must be at least 1, got {max_objects}")
-    batches = []
-    for start in range(0, len(new_objects), max_objects):
-        group = tuple(new_objects[start:start + max_objects])
-        digest = hashlib.sha1("\n".join(f"{o.key}\t{o.etag}" for o in group).encode()).hexdigest()[:10]
-        stamp = group[0].last_modified.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        batches.append(Batch(key=f"{stamp}-{digest}", objects=group))
-    return batches
+    if max_bytes is not None and max_bytes < 1:
+        raise ValueError(f"max_batch_bytes must be at least 1, got {max_bytes}")
+    groups: list[list[ObjectInfo]] = []
+    size = 0
+    for obj in new_objects:
+        full = groups and (len(groups[-1]) >= max_objects or (max_bytes is not None and size + obj.size > max_bytes))
+        if not groups or full:
+            if limit is not None and len(groups) >= limit:
+                break
+            groups.append([])
+            size = 0
+        groups[-1].append(obj)
+        size += obj.size
+    return [_batch(tuple(group)) for group in groups]
+
+
+def _batch(group: tuple[ObjectInfo, ...]) -> Batch:
+    digest = hashlib.sha1("\n".join(f"{o.key}\t{o.etag}" for o in group).encode()).hexdigest()[:10]
+    stamp = group[0].last_modified.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Batch(key=f"{stamp}-{digest}", objects=group)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -34,30 +35,41 @@ def record_key(source_file: str, etag: str, index: int) -> str:
     return hashlib.sha1(f"{source_file}\x1f{etag}\x1f{index}".encode()).hexdigest()
 
 
+def _fetch(store: ObjectStore, key: str) -> tuple[tuple[bytes, str] | None, Exception | None]:
+    """The object's bytes and etag, or the error reading it (reported per object, never raised)."""
+    try:
+        return store.get(key), None
+    except Exception as exc:
+        return None, exc
+
+
 def read_batch_objects(store: ObjectStore, manifest: dict,
-                       max_text_chars: int = MAX_TEXT_CHARS) -> BronzeBatch:
+                       max_text_chars: int = MAX_TEXT_CHARS, fetch_threads: int = 8) -> BronzeBatch:
     """Fetch and parse every object of the manifest; a missing object is quarantined, not fatal.
 
     An object whose etag no longer matches the manifest was overwritten after listing: the new
-    version belongs to a later batch, so it is skipped here and reported in `superseded`.
+    version belongs to a later batch, so it is skipped here and reported in `superseded`. Objects
+    are fetched `fetch_threads` at a time (a batch under backpressure may hold hundreds).
     """
     batch_id = manifest["batch_id"]
     ingested_at = datetime.now(timezone.utc)
     out = BronzeBatch()
-    for entry in manifest["objects"]:
+    entries = manifest["objects"]
+    with ThreadPoolExecutor(max_workers=max(1, min(fetch_threads, len(entries)))) as pool:
+        fetched = list(pool.map(lambda entry: _fetch(store, entry["key"]), entries))
+    for entry, (got, error) in zip(entries, fetched):
         key, listed_etag = entry["key"], entry["etag"]
         try:
             source_file = store.uri(key)
         except ValueError:
             source_file = key
-        try:
-            data, etag = store.get(key)
-        except Exception as exc:
+        if error is not None:
             etag = listed_etag
             parsed_records = []
             parsed_quarantine = [{"record_index": 0, "raw": "",
-                                  "reason": f"object unreadable: {type(exc).__name__}: {exc}"}]
+                                  "reason": f"object unreadable: {type(error).__name__}: {error}"}]
         else:
+            data, etag = got
             if etag != listed_etag:
                 out.superseded.append(source_file)
                 continue

@@ -1,4 +1,4 @@
-"""One batch into the aggregates (fold into the ledger, then update the rows it moved), or all of gold at once."""
+"""Batches into the aggregates (fold into the ledger, then update the rows they moved), or all of gold at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,17 +37,27 @@ class Settings:
     rule: tables.SpikeRule
 
 
-def update_batch(session, paths: Paths, batch_id: str, settings: Settings, lap=lambda name: None) -> dict:
-    """Folds `batch_id`'s gold rows into the ledger and updates the rows of the three tables it moved.
+def update_batches(session, paths: Paths, batch_ids: list[str], settings: Settings, lap=lambda name: None) -> dict:
+    """Folds each batch's gold rows into the ledger, then updates the rows of the three tables they moved, once.
 
-    Reads the batch's gold rows, the batch's ledger partition and the totals of the keys it
-    touched (with the windows around them), never the other batches or the whole tables.
+    Reads the batches' gold rows (one scan), each batch's ledger partition and the totals of the
+    keys they touched (with the windows around them), never the other batches or the whole tables.
+    One ledger MERGE per batch keeps each batch's contribution replaceable on its own; the mention,
+    trend and spike tables take one MERGE each, however many batches were folded.
     """
-    gold = (delta_tables.read_batch(session, paths.gold, batch_id).select(*ledgers.GOLD_COLUMNS).toPandas())
-    folded = ledgers.fold_batch(session, paths.ledger, batch_id, ledgers.partials(gold, settings.window))
+    if not batch_ids:
+        raise ValueError("update_batches needs at least one batch id")
+    gold = (delta_tables.read_batches(session, paths.gold, batch_ids).select(*ledgers.GOLD_COLUMNS).toPandas())
+    new = ledgers.partials(gold, settings.window)
+    touched, mentions, version = [], set(), None
+    for batch_id in batch_ids:
+        folded = ledgers.fold_batch(session, paths.ledger, batch_id, new[new["batch_id"] == batch_id])
+        version = folded.version
+        touched.append(folded.touched_windows())
+        mentions.update(ledgers.mentions_of(folded.partial)["mention"])
     lap("fold")
-    version, touched = folded.version, folded.touched_windows()
-    mentions = sorted(ledgers.mentions_of(folded.partial)["mention"])
+    touched = pd.concat(touched, ignore_index=True).drop_duplicates().sort_values().reset_index(drop=True)
+    mentions = sorted(mentions)
     around = tables.reach(settings.rolling, settings.rule) + pd.Timedelta(settings.window)
     totals = ledgers.totals_for(session, paths.ledger, version, mentions,
                                 merge_ranges([(t - around, t + around) for t in touched]))
@@ -64,7 +74,8 @@ def update_batch(session, paths: Paths, batch_id: str, settings: Settings, lap=l
                                                          settings.rule)
     tables.merge_rows(session, flagged, tables.SPIKES_SCHEMA, paths.spikes, ["window_start"], version, unflagged)
     lap("sentiment_spikes")
-    return {"batch_rows": len(gold), "ledger_version": version, "mentions_touched": len(mentions),
+    return {"batch_rows": len(gold), "rows_per_batch": gold["batch_id"].value_counts().to_dict(),
+            "ledger_version": version, "mentions_touched": len(mentions),
             "windows_touched": len(touched), "windows_rescored": rescored, "windows_updated": len(trend_rows),
             "mentions": _rows(session, paths.mentions), "windows": _rows(session, paths.trends),
             "spikes": _rows(session, paths.spikes), "spike_rows": flagged}

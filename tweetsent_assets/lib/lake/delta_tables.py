@@ -253,6 +253,18 @@ def read_batch(spark, path: str, batch_id: str):
     return spark.read.format("delta").load(path).where(batch_predicate(batch_id))
 
 
+def batches_predicate(batch_ids: list[str]) -> str:
+    """SQL predicate selecting several batches (each id checked as by batch_predicate)."""
+    for batch_id in batch_ids:
+        batch_predicate(batch_id)
+    return "batch_id IN ({})".format(", ".join(f"'{b}'" for b in batch_ids))
+
+
+def read_batches(spark, path: str, batch_ids: list[str]):
+    """The rows of several batches, in one scan."""
+    return spark.read.format("delta").load(path).where(batches_predicate(batch_ids))
+
+
 def merge_by_id(spark, df, path: str, update_when: str | None = None) -> dict:
     """MERGE `df` into the table on `id` (creating it from df's schema first); returns MERGE metrics.
 
