@@ -3,6 +3,7 @@
 The batch checks run in verify_batches runs of their own, many batches per run, off the path to gold.
 """
 from dataclasses import dataclass
+from typing import Callable
 
 from dagster import (
     AssetCheckEvaluation,
@@ -59,39 +60,52 @@ def challenger_loads_and_predicts(context: AssetCheckExecutionContext, mlflow: M
         "scores": ", ".join(f"{s:.3f}" for s in predictions.scores)})
 
 
+Results = dict[str, tuple[bool, dict]]
+
+
+def _landing(session, path, batch_ids: list[str]) -> Results:
+    found = reconcile.landing_vs_bronze_by_batch(session, path("landing_ledger"), path("bronze_tweets"),
+                                                 path("bronze_quarantine"), batch_ids)
+    return {b: (r.ok, r.as_dict()) for b, r in found.items()}
+
+
+def _silver_ids(session, path, batch_ids: list[str]) -> Results:
+    found = reconcile.duplicate_silver_ids_by_batch(session, path("silver_tweets"), batch_ids)
+    return {b: (n == 0, {"duplicated_ids": n}) for b, n in found.items()}
+
+
+def _coverage(session, path, batch_ids: list[str]) -> Results:
+    found = reconcile.gold_vs_silver_by_batch(session, path("gold_tweet_sentiment"), path("silver_tweets"), batch_ids)
+    return {b: (not any(r.values()), r) for b, r in found.items()}
+
+
+def _gold_values(session, path, batch_ids: list[str]) -> Results:
+    found = reconcile.invalid_gold_rows_by_batch(session, path("gold_tweet_sentiment"), batch_ids, LABELS)
+    return {b: (n == 0, {"invalid_rows": n}) for b, n in found.items()}
+
+
 @dataclass(frozen=True)
 class BatchCheck:
-    """A reconciliation check of one micro-batch: the asset it is recorded on, its name and what it asserts."""
+    """A reconciliation check of micro-batches: the asset it is recorded on, its name, what it asserts, and how.
+
+    `evaluate(session, lake.path, batch_ids)` answers for every batch in one pass: batch -> (passed, metadata).
+    """
 
     asset: str
     name: str
     description: str
+    evaluate: Callable[..., Results]
 
 
 BATCH_CHECKS = (
     BatchCheck("bronze_tweets", "landed_equals_bronze_plus_quarantine",
-               "Landed units = bronze + quarantine, each record key exactly once."),
-    BatchCheck("silver_tweets", "silver_ids_unique", "Each tweet id of the batch occurs once in silver."),
-    BatchCheck("gold_tweet_sentiment", "gold_covers_silver", "After scoring, gold holds exactly silver's ids for the batch."),
+               "Landed units = bronze + quarantine, each record key exactly once.", _landing),
+    BatchCheck("silver_tweets", "silver_ids_unique", "Each tweet id of the batch occurs once in silver.", _silver_ids),
+    BatchCheck("gold_tweet_sentiment", "gold_covers_silver",
+               "After scoring, gold holds exactly silver's ids for the batch.", _coverage),
     BatchCheck("gold_tweet_sentiment", "gold_labels_and_scores_valid",
-               "Every gold row has a known label and non-null scores."),
+               "Every gold row has a known label and non-null scores.", _gold_values),
 )
-
-
-def evaluate_batches(session, lake: LakeResource, batch_ids: list[str]) -> dict[str, dict[str, tuple[bool, dict]]]:
-    """Check name -> batch -> (passed, metadata) for every BATCH_CHECKS entry, each one Spark pass for all batches."""
-    path = lake.path
-    landing = reconcile.landing_vs_bronze_by_batch(session, path("landing_ledger"), path("bronze_tweets"),
-                                                   path("bronze_quarantine"), batch_ids)
-    duplicated = reconcile.duplicate_silver_ids_by_batch(session, path("silver_tweets"), batch_ids)
-    coverage = reconcile.gold_vs_silver_by_batch(session, path("gold_tweet_sentiment"), path("silver_tweets"), batch_ids)
-    invalid = reconcile.invalid_gold_rows_by_batch(session, path("gold_tweet_sentiment"), batch_ids, LABELS)
-    return {
-        "landed_equals_bronze_plus_quarantine": {b: (r.ok, r.as_dict()) for b, r in landing.items()},
-        "silver_ids_unique": {b: (n == 0, {"duplicated_ids": n}) for b, n in duplicated.items()},
-        "gold_covers_silver": {b: (not any(r.values()), r) for b, r in coverage.items()},
-        "gold_labels_and_scores_valid": {b: (n == 0, {"invalid_rows": n}) for b, n in invalid.items()},
-    }
 
 
 # The bronze and silver checks wait for gold, so that a job holding gold and them never delays gold.
@@ -109,7 +123,7 @@ def _batch_check(spec: BatchCheck):
     def batch_check(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
         batches = ([context.partition_key] if context.has_partition_key
                    else context.instance.get_dynamic_partitions(tweet_batches.name))
-        results = evaluate_batches(spark.session(), lake, batches)[spec.name]
+        results = spec.evaluate(spark.session(), lake.path, batches)
         failed = sorted(b for b, (passed, _) in results.items() if not passed)
         metadata = results[batches[0]][1] if len(batches) == 1 else {"batches": len(batches),
                                                                       "failed": ", ".join(failed) or "none"}
@@ -123,7 +137,7 @@ batch_checks = [_batch_check(spec) for spec in BATCH_CHECKS]
 
 class VerifyConfig(Config):
     batches: list[str] = Field(default_factory=list,
-                               description="Batch partitions to verify (the verify_finished_batches sensor lists those "
+                               description="Batch partitions to verify (the verify_after_gold sensor lists those "
                                            "whose gold finished since the last run); empty: every batch")
 
 
@@ -135,9 +149,9 @@ def reconcile_batches(context: OpExecutionContext, config: VerifyConfig, spark: 
     if not batches:
         context.log.info("no batches to verify")
         return
+    session, failed = spark.session(), []
     with stopwatch() as timer:
-        results = evaluate_batches(spark.session(), lake, batches)
-    failed = []
+        results = {spec.name: spec.evaluate(session, lake.path, batches) for spec in BATCH_CHECKS}
     for spec in BATCH_CHECKS:
         for batch in batches:
             passed, metadata = results[spec.name][batch]
