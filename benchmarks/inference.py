@@ -36,9 +36,15 @@ CORES = os.cpu_count() or 2
 STRUCT = "label string, score double, p_negative double, p_neutral double, p_positive double"
 
 
+def absolute_path(value: str) -> Path:
+    """A folder argument made absolute once: Spark's Python workers (a Connect server's) run in another directory."""
+    return Path(value).expanduser().resolve()
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="saved HF classifier folder (default: MiniLM + fresh head)")
+    parser.add_argument("--model", default=None, type=absolute_path,
+                        help="saved HF classifier folder (default: MiniLM + fresh head); made absolute here")
     parser.add_argument("--tweets", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-length", type=int, default=64)
@@ -105,7 +111,7 @@ def measure(args) -> int:
 
     scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-inference-"))
     texts, truth = tweeteval(args.tweets)
-    model_dir = Path(args.model) if args.model else minilm_classifier(scratch / "minilm-head")
+    model_dir = args.model if args.model else minilm_classifier(scratch / "minilm-head")
     flops, params, tokens = flops_per_tweet(model_dir, texts, args.max_length)
     gflops = matmul_gflops(CORES)
     limit = gflops * 1e9 / flops
