@@ -10,6 +10,7 @@ its own; the last line is the Connect run's. Run from the repo root:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -51,6 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--repeat-fraction", type=float, default=0.3, help="share of repeated texts in the replay")
     parser.add_argument("--master", default="local[2]", help="the in-process master, and the Connect server's")
     parser.add_argument("--spark", choices=["both", "in-process", "connect"], default="both")
+    parser.add_argument("--cache-rows", default=None, metavar="N,N,…",
+                        help="only time cache lookups of --tweets keys with N older rows cached (in-process)")
     return parser.parse_args(argv)
 
 
@@ -81,6 +84,8 @@ def timed(action) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.cache_rows:
+        return cache_lookups(args, [int(n) for n in args.cache_rows.split(",")])
     if args.spark != "both":
         return measure(args)
     last = ""
@@ -95,6 +100,50 @@ def main(argv=None) -> int:
             return child.returncode
     print(last)
     return 0
+
+
+def cache_lookups(args, sizes: list[int]) -> int:
+    """Seconds of one batch's cache lookup, reading the recent partitions only vs the whole table, as the cache grows.
+
+    The batch's keys are cached today (half of them hits); the N older rows are dated 30 days back, one file per
+    1,000 rows as gold's appends leave them.
+    """
+    from pyspark.sql import functions as F
+
+    from tweetsent_assets.lib.lake.spark_session import get_spark
+    from tweetsent_assets.lib.ml import prediction_cache
+    from tweetsent_assets.lib.ml.models.types import ModelSpec
+
+    spark = get_spark(args.master, "tweetsent-bench-cache")
+    spec = ModelSpec(kind="hf", model="/m", name="m", version="1")
+    path = str(Path(tempfile.mkdtemp(prefix="tweetsent-bench-cache-")) / prediction_cache.TABLE)
+    keys = spark.range(args.tweets).select(F.sha2(F.concat(F.lit("key"), F.col("id").cast("string")), 256)
+                                           .alias("text_hash")).cache()
+    keys.count()
+    prediction_cache.store(spark, path, cache_rows(keys.limit(args.tweets // 2), spec))
+    older, cached = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=30), 0
+    for size in sorted(sizes):
+        files = max(1, (size - cached) // 1000)
+        rows = spark.range(cached, size, numPartitions=files).select(F.sha2(F.col("id").cast("string"), 256)
+                                                                     .alias("text_hash"))
+        (cache_rows(rows, spec).withColumn(prediction_cache.PARTITION, F.lit(older)).write.format("delta")
+         .mode("append").partitionBy(prediction_cache.PARTITION).save(path))
+        cached = size
+        recent = median([timed(lambda: prediction_cache.lookup(spark, path, keys, spec).collect()) for _ in range(3)])
+        whole = median([timed(lambda: prediction_cache.lookup(spark, path, keys, spec, days=36500).collect())
+                        for _ in range(3)])
+        print(f"cache lookup of {args.tweets} keys, {size} older rows cached: recent partitions {recent:.2f} s, "
+              f"whole table {whole:.2f} s ({load_note()})", flush=True)
+    return 0
+
+
+def cache_rows(hashes, spec):
+    """Prediction-cache rows of `spec` for a DataFrame of `text_hash`es (the prediction itself is a constant)."""
+    from pyspark.sql import functions as F
+
+    return hashes.select("text_hash", F.lit(spec.name).alias("model_name"), F.lit(spec.version).alias("model_version"),
+                         F.lit("neutral").alias("label"), *[F.lit(p).alias(c) for p, c in (
+                             (0.5, "score"), (0.2, "p_negative"), (0.5, "p_neutral"), (0.3, "p_positive"))])
 
 
 def measure(args) -> int:
