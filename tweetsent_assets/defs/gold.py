@@ -3,11 +3,12 @@
 import time
 from dataclasses import dataclass, field
 
+import pandas as pd
 from dagster import AssetExecutionContext, AssetSelection, AutomationCondition, MaterializeResult, MetadataValue, asset
 from pyspark.sql import functions as F
 
 from ..lib.lake import delta_tables
-from ..lib.lake.pandas_udfs import map_in_pandas
+from ..lib.lake.pandas_udfs import local_frame, map_in_pandas
 from ..lib.lake.spark_session import parallelism
 from ..lib.ml import prediction_cache
 from ..lib.ml.inference import SCORE_SCHEMA, make_scorer
@@ -23,6 +24,9 @@ FOLLOW_SILVER_AND_CHAMPION = AutomationCondition.eager().without(~AutomationCond
 GOLD_CONTEXT_COLUMNS = ("id", "batch_id", "created_at", "user", "text", "cleaned_text", "mentions",
                         "hashtags", "lang", "given_sentiment")
 GOLD_TABLE = "gold_tweet_sentiment"
+PREDICTION_SCHEMA = ("text_hash string, label string, score double, p_negative double, p_neutral double, "
+                     "p_positive double, model_name string, model_version string")
+_PREDICTION_NAMES = tuple(part.split()[0] for part in PREDICTION_SCHEMA.split(", "))
 
 
 @dataclass
@@ -37,48 +41,70 @@ class GoldBatch:
     seconds: dict = field(default_factory=dict)
 
 
-def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use_cache: bool | None = None) -> GoldBatch:
+def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
+                use_cache: bool | None = None) -> GoldBatch:
     """Score one batch's silver rows into gold; each distinct text is scored once, cached ones not at all.
 
-    Distinct texts are spread over one partition per task slot, so every slot runs one worker
-    with OMP_NUM_THREADS (= spark.task.cpus) torch threads and the cores are used without
-    oversubscription. Gold is written for this batch only (delta_tables.replace_batch): silver
-    gives every id to exactly one batch, so no MERGE against the rest of the table is needed.
+    One Spark job scores the batch's distinct texts and brings their predictions (with each text's
+    row count) to the driver, where the label counts, cache hits and texts scored are summed; gold is
+    then written by joining the batch's rows (cached in Spark by that job) with those predictions,
+    and the cache stores them from the driver, so the model runs once and no other job recomputes
+    anything. Gold is written for this batch only (delta_tables.replace_batch): silver gives every id
+    to exactly one batch, so no MERGE is needed.
     """
     result, lap = GoldBatch(), Laps()
     use_cache = prediction_cache.cacheable(spec) if use_cache is None else use_cache
     cache_path = lake.path(prediction_cache.TABLE)
     silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id).select(*GOLD_CONTEXT_COLUMNS)
-    keyed = prediction_cache.with_text_key(silver).cache()  # read by the lookup, the misses and the join
-    hits = prediction_cache.lookup(session, cache_path, keyed, spec) if use_cache else None
-    misses = keyed if hits is None else keyed.join(F.broadcast(hits.select("text_hash")), "text_hash", "left_anti")
-    distinct = misses.select("text_hash", "norm_text").dropDuplicates(["text_hash"]).repartition(parallelism(session))
-    scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
-    predictions = (map_in_pandas(distinct, scorer, SCORE_SCHEMA).withColumnRenamed("id", "text_hash")
-                   .withColumn("_cached", F.lit(False)))
-    if hits is not None:
-        predictions = predictions.unionByName(hits.withColumn("_cached", F.lit(True)))
-    gold = keyed.join(predictions, "text_hash").withColumn("scored_at", F.current_timestamp()).cache()
-    counts = (gold.groupBy("label", "_cached")
-              .agg(F.count("*").alias("rows"), F.countDistinct("text_hash").alias("texts")).collect())
+    keyed = prediction_cache.with_text_key(silver).cache()  # filled by the scoring job, read again by the write
+    predicted = predict_texts(session, keyed, spec, cache_path if use_cache else None)
+    _count(result, predicted)
     lap("inference")
-    for row in counts:
-        result.labels[row["label"]] = result.labels.get(row["label"], 0) + row["rows"]
-        result.cache_hits += row["rows"] if row["_cached"] else 0
-        result.texts_scored += 0 if row["_cached"] else row["texts"]
-    result.batch_rows = sum(result.labels.values())
-    delta_tables.replace_batch(gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE), batch_id,
-                               rows=result.batch_rows)
+    predictions = local_frame(session, predicted[list(_PREDICTION_NAMES)], PREDICTION_SCHEMA)
+    gold = (keyed.join(F.broadcast(predictions), "text_hash").drop("text_hash", "norm_text")
+            .withColumn("scored_at", F.current_timestamp()))
+    delta_tables.replace_batch(gold, lake.path(GOLD_TABLE), batch_id, rows=result.batch_rows)
     lap("write_gold")
     if use_cache and result.texts_scored:
-        prediction_cache.store(session, cache_path, gold.where(~F.col("_cached")).dropDuplicates(["text_hash"]))
+        scored = predicted.loc[~predicted["_cached"].astype(bool), list(_PREDICTION_NAMES)]
+        prediction_cache.store(session, cache_path, local_frame(session, scored, PREDICTION_SCHEMA))
     lap("store_cache")
     result.table = delta_tables.describe(session, lake.path(GOLD_TABLE))
     lap("describe")
-    gold.unpersist()
     keyed.unpersist()
     result.seconds = lap.seconds
     return result
+
+
+def predict_texts(session, keyed, spec: ModelSpec, cache_path: str | None) -> pd.DataFrame:
+    """One prediction per distinct `text_hash` of `keyed`, with its `rows` and `_cached`, collected to the driver.
+
+    The texts are hash-partitioned into one partition per task slot, so the grouping needs no
+    second shuffle and every slot runs one Python worker with OMP_NUM_THREADS (= spark.task.cpus)
+    torch threads: the cores are used without oversubscription. With `cache_path`, texts cached
+    for `spec` skip the model.
+    """
+    texts = (keyed.repartition(parallelism(session), "text_hash").groupBy("text_hash")
+             .agg(F.first("norm_text").alias("norm_text"), F.count("*").alias("rows")))
+    hits = prediction_cache.lookup(session, cache_path, texts, spec) if cache_path else None
+    misses = texts if hits is None else texts.join(F.broadcast(hits.select("text_hash")), "text_hash", "left_anti")
+    scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash", keep=("rows",))
+    predicted = (map_in_pandas(misses, scorer, f"{SCORE_SCHEMA}, rows long").withColumnRenamed("id", "text_hash")
+                 .withColumn("_cached", F.lit(False)))
+    if hits is not None:
+        cached = hits.join(texts.select("text_hash", "rows"), "text_hash").withColumn("_cached", F.lit(True))
+        predicted = predicted.unionByName(cached)
+    return predicted.toPandas()
+
+
+def _count(result: GoldBatch, predicted: pd.DataFrame) -> None:
+    """Label counts (rows), cache hits (rows) and texts scored (distinct texts) of the batch's predictions."""
+    rows = predicted["rows"].astype("int64")
+    by_label = rows.groupby(predicted["label"], dropna=False).sum()
+    result.labels = {label: int(count) for label, count in by_label.items()}
+    result.cache_hits = int(rows[predicted["_cached"].astype(bool)].sum())
+    result.texts_scored = int((~predicted["_cached"].astype(bool)).sum())
+    result.batch_rows = int(rows.sum())
 
 
 @asset(
