@@ -45,19 +45,22 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
                 use_cache: bool | None = None) -> GoldBatch:
     """Score one batch's silver rows into gold; each distinct text is scored once, cached ones not at all.
 
-    One Spark job scores the batch's distinct texts and brings their predictions (with each text's
-    row count) to the driver, where the label counts, cache hits and texts scored are summed; gold is
-    then written by joining the batch's rows (cached in Spark by that job) with those predictions,
-    and the cache stores them from the driver, so the model runs once and no other job recomputes
-    anything. Gold is written for this batch only (delta_tables.replace_batch): silver gives every id
-    to exactly one batch, so no MERGE is needed.
+    The batch's distinct texts (with their row counts) come to the driver, the cache is read for
+    them with their hashes as literals, and one Spark job scores the misses and brings the
+    predictions back; label counts, cache hits and texts scored are summed on the driver. Gold is
+    then written by joining the batch's rows (cached in Spark by the first job) with the
+    predictions, and the cache stores them from the driver: a few small jobs, the model run once.
+    Gold is written for this batch only (delta_tables.replace_batch): silver gives every id to
+    exactly one batch, so no MERGE is needed.
     """
     result, lap = GoldBatch(), Laps()
     use_cache = prediction_cache.cacheable(spec) if use_cache is None else use_cache
     cache_path = lake.path(prediction_cache.TABLE)
     silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id).select(*GOLD_CONTEXT_COLUMNS)
-    keyed = prediction_cache.with_text_key(silver).cache()  # filled by the scoring job, read again by the write
-    predicted = predict_texts(session, keyed, spec, cache_path if use_cache else None)
+    keyed = prediction_cache.with_text_key(silver).cache()  # filled by the first job, read again by the write
+    texts = (keyed.groupBy("text_hash").agg(F.first("norm_text").alias("norm_text"), F.count("*").alias("rows"))
+             .toPandas())
+    predicted = predict_texts(session, texts, spec, cache_path if use_cache else None)
     _count(result, predicted)
     lap("inference")
     predictions = local_frame(session, predicted[list(_PREDICTION_NAMES)], PREDICTION_SCHEMA)
@@ -76,25 +79,30 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
     return result
 
 
-def predict_texts(session, keyed, spec: ModelSpec, cache_path: str | None) -> pd.DataFrame:
-    """One prediction per distinct `text_hash` of `keyed`, with its `rows` and `_cached`, collected to the driver.
+def predict_texts(session, texts: pd.DataFrame, spec: ModelSpec, cache_path: str | None) -> pd.DataFrame:
+    """One prediction per row of `texts` (text_hash, norm_text, rows), with its `rows` and `_cached`.
 
-    The texts are hash-partitioned into one partition per task slot, so the grouping needs no
-    second shuffle and every slot runs one Python worker with OMP_NUM_THREADS (= spark.task.cpus)
-    torch threads: the cores are used without oversubscription. With `cache_path`, texts cached
-    for `spec` skip the model.
+    With `cache_path`, texts cached for `spec` skip the model. The misses are spread over one
+    partition per task slot, so every slot runs one Python worker with OMP_NUM_THREADS
+    (= spark.task.cpus) torch threads: the cores are used without oversubscription.
     """
-    texts = (keyed.repartition(parallelism(session), "text_hash").groupBy("text_hash")
-             .agg(F.first("norm_text").alias("norm_text"), F.count("*").alias("rows")))
-    hits = prediction_cache.lookup(session, cache_path, texts, spec) if cache_path else None
-    misses = texts if hits is None else texts.join(F.broadcast(hits.select("text_hash")), "text_hash", "left_anti")
-    scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash", keep=("rows",))
-    predicted = (map_in_pandas(misses, scorer, f"{SCORE_SCHEMA}, rows long").withColumnRenamed("id", "text_hash")
-                 .withColumn("_cached", F.lit(False)))
-    if hits is not None:
-        cached = hits.join(texts.select("text_hash", "rows"), "text_hash").withColumn("_cached", F.lit(True))
-        predicted = predicted.unionByName(cached)
-    return predicted.toPandas()
+    hits = prediction_cache.lookup(session, cache_path, texts["text_hash"].tolist(), spec) \
+        if cache_path and len(texts) else None
+    cached = _no_predictions() if hits is None else texts[["text_hash", "rows"]].merge(hits, on="text_hash")
+    misses = texts[~texts["text_hash"].isin(cached["text_hash"])]
+    scored = _no_predictions()
+    if len(misses):
+        scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
+        spread = local_frame(session, misses[["text_hash", "norm_text"]], "text_hash string, norm_text string")
+        scored = (map_in_pandas(spread.repartition(parallelism(session)), scorer, SCORE_SCHEMA).toPandas()
+                  .rename(columns={"id": "text_hash"}).merge(misses[["text_hash", "rows"]], on="text_hash"))
+    parts = [part for part in (scored.assign(_cached=False), cached.assign(_cached=True)) if len(part)]
+    return pd.concat(parts, ignore_index=True) if parts else _no_predictions().assign(_cached=pd.Series(dtype=bool))
+
+
+def _no_predictions() -> pd.DataFrame:
+    """Zero predictions, with their columns."""
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in (*_PREDICTION_NAMES, "rows")})
 
 
 def _count(result: GoldBatch, predicted: pd.DataFrame) -> None:

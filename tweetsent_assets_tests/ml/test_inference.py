@@ -211,16 +211,3 @@ def test_relative_model_folder_is_made_absolute_before_the_workers(tmp_path, mon
     list(scorer(iter(_frames()[:1])))
     assert [spec.model for spec in loads] == [str(tmp_path / "models" / "mini")]
 
-
-def test_kept_columns_pass_through_after_the_scores(monkeypatch):
-    monkeypatch.setattr(inference, "load_model", lambda spec: _SpyModel())
-    first, empty, _ = _frames()
-    first = first.assign(rows=[3, 1, 2, 1, 5])
-    empty = empty.assign(rows=pd.Series(dtype="int64"))
-    scorer = make_scorer(ModelSpec(kind="vader", model=None, name="v"), keep=("rows", "user"))
-    out, out_empty = list(scorer(iter([first.assign(user=list("abcde")), empty.assign(user=pd.Series(dtype=object))])))
-    assert list(out.columns) == [*SCORE_COLUMNS, "rows", "user"]
-    assert out["rows"].tolist() == [3, 1, 2, 1, 5] and out["user"].tolist() == list("abcde")
-    assert out["label"].tolist() == ["positive", "negative", "positive", "positive", "positive"]
-    assert list(out_empty.columns) == [*SCORE_COLUMNS, "rows", "user"] and len(out_empty) == 0
-    assert out_empty["score"].dtype == np.float64

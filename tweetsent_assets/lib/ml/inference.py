@@ -53,23 +53,18 @@ def configure_torch_threads(threads: int | None = None) -> int:
     return threads
 
 
-def empty_scores(kept: pd.DataFrame | None = None) -> pd.DataFrame:
-    """A zero-row frame with SCORE_SCHEMA's columns and dtypes, then `kept`'s columns (zero rows of them)."""
-    scores = pd.DataFrame({
+def empty_scores() -> pd.DataFrame:
+    """A zero-row frame with SCORE_SCHEMA's columns and dtypes."""
+    return pd.DataFrame({
         column: pd.Series(dtype="float64" if column == "score" or column.startswith("p_") else "object")
         for column in SCORE_COLUMNS
     })
-    return scores if kept is None else pd.concat([scores, kept.iloc[:0].reset_index(drop=True)], axis=1)
 
 
-def score_frame(frame: pd.DataFrame, model: SentimentModel, text_column: str, id_column: str,
-                keep: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Score one batch; identical texts are scored once, null texts get null label and scores.
-
-    Columns named in `keep` are copied from `frame` after SCORE_COLUMNS (values a caller needs next to the scores).
-    """
+def score_frame(frame: pd.DataFrame, model: SentimentModel, text_column: str, id_column: str) -> pd.DataFrame:
+    """Score one batch; identical texts are scored once, null texts get null label and scores."""
     if frame.empty:
-        return empty_scores(frame[list(keep)])
+        return empty_scores()
     codes, uniques = pd.factorize(frame[text_column], use_na_sentinel=True)
     predictions = model.predict([str(text) for text in uniques])
     known = codes >= 0
@@ -90,7 +85,7 @@ def score_frame(frame: pd.DataFrame, model: SentimentModel, text_column: str, id
         "model_name": model.name,
         "model_version": model.version,
     })
-    return pd.concat([result[list(SCORE_COLUMNS)], frame[list(keep)].reset_index(drop=True)], axis=1)
+    return result[list(SCORE_COLUMNS)]
 
 
 def with_absolute_folder(spec: ModelSpec) -> ModelSpec:
@@ -107,11 +102,9 @@ def with_absolute_folder(spec: ModelSpec) -> ModelSpec:
 
 def make_scorer(
     spec: ModelSpec, text_column: str = "cleaned_text", id_column: str = "id", threads: int | None = None,
-    keep: tuple[str, ...] = (),
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """A function for `df.mapInPandas(fn, SCORE_SCHEMA)` scoring `text_column` with `spec`'s model.
 
-    The input columns named in `keep` pass through after the scores (add them to the schema).
     The model is loaded at the first non-empty batch (once per Python worker, then reused), so
     empty partitions never load it; torch threads follow configure_torch_threads(threads). A
     relative model folder is made absolute here, on the driver (with_absolute_folder).
@@ -122,12 +115,12 @@ def make_scorer(
         model: SentimentModel | None = None
         for frame in batches:
             if frame.empty:
-                yield empty_scores(frame[list(keep)])
+                yield empty_scores()
                 continue
             if model is None:
                 if spec.kind != "vader":
                     configure_torch_threads(threads)
                 model = load_model(spec)
-            yield score_frame(frame, model, text_column, id_column, keep)
+            yield score_frame(frame, model, text_column, id_column)
 
     return score
