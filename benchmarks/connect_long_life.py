@@ -2,9 +2,11 @@
 
 Starts a Connect server, lands `--runs` small objects (one batch each), then executes every batch
 as its own run process (as Dagster's run launcher does, `--parallel` at a time) attached to the
-server through the session pool. Prints the server's resident memory and its Python daemons and workers at 0, 20, 100 and
-`--runs` runs. A last phase connects `--fresh` processes with a new session id each, as a client
-without the pool would, to show the daemons that Spark 4.2 never frees (SPARK-54055). Run:
+server through the session pool. Prints the server's resident memory and its Python daemons and
+workers at 0, 20, 100 and 200 runs (those of them below `--runs`) and after the last run. A last
+phase connects `--fresh` processes with a new session id each, as a client without the pool
+would, to show the daemons that Spark 4.2 never frees (SPARK-54055). Exits 1 when a run failed
+(each run's output is kept in the temp folder's runs/). Run:
 
     .venv/bin/python benchmarks/connect_long_life.py --runs 200 --fresh 20
 """
@@ -24,6 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO_ROOT, free_port, load_note, shared_data_dir  # noqa: E402
 
 CHECKPOINTS = (0, 20, 100, 200)
+
+
+def checkpoints(runs: int) -> set[int]:
+    """The run counts to report at: CHECKPOINTS below `runs`, and `runs` itself, so a short smoke run still reports."""
+    return {point for point in CHECKPOINTS if point < runs} | {runs}
 
 
 def resources(root: Path, master: str, state_dir: str) -> dict:
@@ -102,6 +109,7 @@ def main(argv=None) -> int:
     server = connect_server.ConnectServer(state_dir=root / "spark-connect", port=free_port(), master="local[2]")
     connect_server.start(server)
     print(f"Spark Connect server at {server.url} ({load_note()})", flush=True)
+    failed = 0
     try:
         records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
         records = [{**r, "id": f"t{i}"} for i, r in enumerate(records * (1 + args.runs * args.tweets_per_object // len(records)))]
@@ -112,20 +120,23 @@ def main(argv=None) -> int:
             result, _ = runner.tick_sensor(defs, instance, None)
             partitions = [r.partition_key for r in result.run_requests]
             instance.add_dynamic_partitions("tweet_batches", partitions)
-        started, failed = time.time(), 0
+        started, points = time.time(), checkpoints(len(partitions))
         report(server, 0, 0)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         running: list[subprocess.Popen] = []
+        (root / "runs").mkdir()
         for index, partition in enumerate(partitions, start=1):
-            running.append(subprocess.Popen([sys.executable, __file__, "--child", str(root), server.url,
-                                             str(server.state_dir), partition], env=env,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            if len(running) >= args.parallel or index in CHECKPOINTS or index == len(partitions):
+            with open(root / "runs" / f"{index}.log", "w") as log:
+                running.append(subprocess.Popen([sys.executable, __file__, "--child", str(root), server.url,
+                                                 str(server.state_dir), partition], env=env,
+                                                stdout=log, stderr=subprocess.STDOUT))
+            if len(running) >= args.parallel or index in points:
                 failed += sum(proc.wait() != 0 for proc in running)
                 running = []
-            if index in CHECKPOINTS or index == len(partitions):
+            if index in points:
                 report(server, index, time.time() - started)
-        print(f"{len(partitions)} runs, {failed} failed, {(time.time() - started) / max(1, len(partitions)):.1f} s per run")
+        per_run = (time.time() - started) / max(1, len(partitions))
+        print(f"{len(partitions)} runs, {failed} failed (output in {root / 'runs'}), {per_run:.1f} s per run")
         for index in range(1, args.fresh + 1):
             subprocess.run([sys.executable, __file__, "--fresh-client", server.url], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -136,7 +147,7 @@ def main(argv=None) -> int:
                   f"python rss {state['python_rss_mb']:.0f} MB")
     finally:
         connect_server.stop(server)
-    return 0
+    return 1 if failed else 0
 
 
 

@@ -2,7 +2,9 @@
 
 Reports total and per-layer time of the replay, then one 100-tweet micro-batch on top of the full
 tables against the same batch on empty tables (repeated with different batches; medians per
-layer). The last line, incremental_ratio=<x>, is the worst layer's median full/empty ratio. Run:
+layer). Gold scores with a local MiniLM classifier pinned to a version, so it uses the prediction
+cache (VADER never does): on the full lake the cache holds every replayed text. The last line,
+incremental_ratio=<x>, is the worst layer's median full/empty ratio. Run:
 
     .venv/bin/python benchmarks/scale.py
     .venv/bin/python benchmarks/scale.py --cluster   # on `make cluster-up`'s topology: S3 lake, standalone Spark
@@ -17,11 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_note, median, shared_data_dir  # noqa: E402
+from common import load_note, median, minilm_classifier, shared_data_dir  # noqa: E402
 
 LAYERS = ("bronze_tweets", "silver_tweets", "gold_tweet_sentiment", "aggregate_ledger")
 NAMES = {"bronze_tweets": "bronze", "silver_tweets": "silver", "gold_tweet_sentiment": "gold",
          "aggregate_ledger": "aggregates"}
+MODEL_VERSION = "minilm-seed0"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,10 +52,30 @@ def cluster_places() -> tuple[str, str]:
     return topology.connect.url, f"s3://{topology.bucket}/bench-scale-{uuid.uuid4().hex[:8]}"
 
 
+def pinned_model(folder: Path):
+    """A sentiment_model resource scoring with the MiniLM classifier in `folder`: an `hf` model, version pinned."""
+    from tweetsent_assets.defs.resources import SentimentModelResource
+    from tweetsent_assets.lib.ml import prediction_cache
+    from tweetsent_assets.lib.ml.models.types import ModelSpec
+
+    class PinnedModelResource(SentimentModelResource):
+        """An `hf` folder with a fixed version: what prediction_cache.cacheable asks of a model."""
+
+        version: str = MODEL_VERSION
+
+        def spec(self, mlflow=None) -> ModelSpec:
+            return ModelSpec(kind="hf", model=self.model, name="minilm", version=self.version,
+                             max_length=self.max_length, batch_size=self.batch_size)
+
+    resource = PinnedModelResource(kind="hf", model=str(folder))
+    assert prediction_cache.cacheable(resource.spec())
+    return resource
+
+
 class Lake:
     """A landing folder, state folder, Delta lake and Dagster instance under one temp folder."""
 
-    def __init__(self, root: Path, master: str, remote: str | None = None) -> None:
+    def __init__(self, root: Path, master: str, model, remote: str | None = None) -> None:
         from dagster import DagsterInstance
 
         from tweetsent_assets.definitions import build_defs
@@ -61,7 +84,6 @@ class Lake:
             MicroBatchResource,
             MlflowResource,
             ObjectStoreResource,
-            SentimentModelResource,
             SparkResource,
         )
         from tweetsent_assets.lib.ingest.object_store import open_store
@@ -76,7 +98,7 @@ class Lake:
             "batch_state": ObjectStoreResource(url=f"{base}/state"),
             "micro_batching": MicroBatchResource(),
             "lake": LakeResource(root=lake),
-            "sentiment_model": SentimentModelResource(kind="vader"),
+            "sentiment_model": model,
             "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}"),
         })
         (root / "dagster").mkdir()
@@ -125,8 +147,9 @@ def main(argv=None) -> int:
     small = list(read_tweeteval(data / "tweeteval_sentiment", "val"))
     scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-scale-"))
     master, remote = cluster_places() if args.cluster else (args.master, None)
-    print(f"spark {master}, lake {remote + '/…/lake' if remote else scratch}", flush=True)
-    full = Lake(scratch / "full", master, remote)
+    model = pinned_model(minilm_classifier(scratch / "minilm"))
+    print(f"spark {master}, lake {remote + '/…/lake' if remote else scratch}, gold model {model.spec()}", flush=True)
+    full = Lake(scratch / "full", master, model, remote)
     objects = full.land(records, args.tweets_per_object, "replay")
     seconds, runs = full.run_all()
     layers = full.layer_seconds()
@@ -140,7 +163,7 @@ def main(argv=None) -> int:
         batch = small[i * args.batch_tweets:(i + 1) * args.batch_tweets]
         full.land(batch, args.batch_tweets, f"extra{i}")
         on_full, _ = full.run_all()
-        empty = Lake(scratch / f"empty{i}", master, remote)
+        empty = Lake(scratch / f"empty{i}", master, model, remote)
         empty.land(batch, args.batch_tweets, f"extra{i}")
         on_empty, _ = empty.run_all()
         on_full_layers, on_empty_layers = full.layer_seconds(1), empty.layer_seconds(1)

@@ -3,11 +3,12 @@
 import time
 from dataclasses import dataclass, field
 
+import pandas as pd
 from dagster import AssetExecutionContext, AssetSelection, AutomationCondition, MaterializeResult, MetadataValue, asset
 from pyspark.sql import functions as F
 
 from ..lib.lake import delta_tables
-from ..lib.lake.pandas_udfs import map_in_pandas
+from ..lib.lake.pandas_udfs import local_frame, map_in_pandas
 from ..lib.lake.spark_session import parallelism
 from ..lib.ml import prediction_cache
 from ..lib.ml.inference import SCORE_SCHEMA, make_scorer
@@ -23,6 +24,9 @@ FOLLOW_SILVER_AND_CHAMPION = AutomationCondition.eager().without(~AutomationCond
 GOLD_CONTEXT_COLUMNS = ("id", "batch_id", "created_at", "user", "text", "cleaned_text", "mentions",
                         "hashtags", "lang", "given_sentiment")
 GOLD_TABLE = "gold_tweet_sentiment"
+PREDICTION_SCHEMA = ("text_hash string, label string, score double, p_negative double, p_neutral double, "
+                     "p_positive double, model_name string, model_version string")
+_PREDICTION_NAMES = tuple(part.split()[0] for part in PREDICTION_SCHEMA.split(", "))
 
 
 @dataclass
@@ -37,48 +41,78 @@ class GoldBatch:
     seconds: dict = field(default_factory=dict)
 
 
-def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec, use_cache: bool | None = None) -> GoldBatch:
+def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
+                use_cache: bool | None = None) -> GoldBatch:
     """Score one batch's silver rows into gold; each distinct text is scored once, cached ones not at all.
 
-    Distinct texts are spread over one partition per task slot, so every slot runs one worker
-    with OMP_NUM_THREADS (= spark.task.cpus) torch threads and the cores are used without
-    oversubscription. Gold is written for this batch only (delta_tables.replace_batch): silver
-    gives every id to exactly one batch, so no MERGE against the rest of the table is needed.
+    The batch's distinct texts (with their row counts) come to the driver, the cache is read for
+    them with their hashes as literals, and one Spark job scores the misses and brings the
+    predictions back; label counts, cache hits and texts scored are summed on the driver. Gold is
+    then written by joining the batch's rows (cached in Spark by the first job) with the
+    predictions, and the cache stores them from the driver: a few small jobs, the model run once.
+    Gold is written for this batch only (delta_tables.replace_batch): silver gives every id to
+    exactly one batch, so no MERGE is needed.
     """
     result, lap = GoldBatch(), Laps()
     use_cache = prediction_cache.cacheable(spec) if use_cache is None else use_cache
     cache_path = lake.path(prediction_cache.TABLE)
     silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id).select(*GOLD_CONTEXT_COLUMNS)
-    keyed = prediction_cache.with_text_key(silver).cache()  # read by the lookup, the misses and the join
-    hits = prediction_cache.lookup(session, cache_path, keyed, spec) if use_cache else None
-    misses = keyed if hits is None else keyed.join(F.broadcast(hits.select("text_hash")), "text_hash", "left_anti")
-    distinct = misses.select("text_hash", "norm_text").dropDuplicates(["text_hash"]).repartition(parallelism(session))
-    scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
-    predictions = (map_in_pandas(distinct, scorer, SCORE_SCHEMA).withColumnRenamed("id", "text_hash")
-                   .withColumn("_cached", F.lit(False)))
-    if hits is not None:
-        predictions = predictions.unionByName(hits.withColumn("_cached", F.lit(True)))
-    gold = keyed.join(predictions, "text_hash").withColumn("scored_at", F.current_timestamp()).cache()
-    counts = (gold.groupBy("label", "_cached")
-              .agg(F.count("*").alias("rows"), F.countDistinct("text_hash").alias("texts")).collect())
+    keyed = prediction_cache.with_text_key(silver).cache()  # filled by the first job, read again by the write
+    texts = (keyed.groupBy("text_hash").agg(F.first("norm_text").alias("norm_text"), F.count("*").alias("rows"))
+             .toPandas())
+    predicted = predict_texts(session, texts, spec, cache_path if use_cache else None)
+    _count(result, predicted)
     lap("inference")
-    for row in counts:
-        result.labels[row["label"]] = result.labels.get(row["label"], 0) + row["rows"]
-        result.cache_hits += row["rows"] if row["_cached"] else 0
-        result.texts_scored += 0 if row["_cached"] else row["texts"]
-    result.batch_rows = sum(result.labels.values())
-    delta_tables.replace_batch(gold.drop("text_hash", "norm_text", "_cached"), lake.path(GOLD_TABLE), batch_id,
-                               rows=result.batch_rows)
+    predictions = local_frame(session, predicted[list(_PREDICTION_NAMES)], PREDICTION_SCHEMA)
+    gold = (keyed.join(F.broadcast(predictions), "text_hash").drop("text_hash", "norm_text")
+            .withColumn("scored_at", F.current_timestamp()))
+    delta_tables.replace_batch(gold, lake.path(GOLD_TABLE), batch_id, rows=result.batch_rows)
     lap("write_gold")
     if use_cache and result.texts_scored:
-        prediction_cache.store(session, cache_path, gold.where(~F.col("_cached")).dropDuplicates(["text_hash"]))
+        scored = predicted.loc[~predicted["_cached"].astype(bool), list(_PREDICTION_NAMES)]
+        prediction_cache.store(session, cache_path, local_frame(session, scored, PREDICTION_SCHEMA))
     lap("store_cache")
     result.table = delta_tables.describe(session, lake.path(GOLD_TABLE))
     lap("describe")
-    gold.unpersist()
     keyed.unpersist()
     result.seconds = lap.seconds
     return result
+
+
+def predict_texts(session, texts: pd.DataFrame, spec: ModelSpec, cache_path: str | None) -> pd.DataFrame:
+    """One prediction per row of `texts` (text_hash, norm_text, rows), with its `rows` and `_cached`.
+
+    With `cache_path`, texts cached for `spec` skip the model. The misses are spread over one
+    partition per task slot, so every slot runs one Python worker with OMP_NUM_THREADS
+    (= spark.task.cpus) torch threads: the cores are used without oversubscription.
+    """
+    hits = prediction_cache.lookup(session, cache_path, texts["text_hash"].tolist(), spec) \
+        if cache_path and len(texts) else None
+    cached = _no_predictions() if hits is None else texts[["text_hash", "rows"]].merge(hits, on="text_hash")
+    misses = texts[~texts["text_hash"].isin(cached["text_hash"])]
+    scored = _no_predictions()
+    if len(misses):
+        scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
+        spread = local_frame(session, misses[["text_hash", "norm_text"]], "text_hash string, norm_text string")
+        scored = (map_in_pandas(spread.repartition(parallelism(session)), scorer, SCORE_SCHEMA).toPandas()
+                  .rename(columns={"id": "text_hash"}).merge(misses[["text_hash", "rows"]], on="text_hash"))
+    parts = [part for part in (scored.assign(_cached=False), cached.assign(_cached=True)) if len(part)]
+    return pd.concat(parts, ignore_index=True) if parts else _no_predictions().assign(_cached=pd.Series(dtype=bool))
+
+
+def _no_predictions() -> pd.DataFrame:
+    """Zero predictions, with their columns."""
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in (*_PREDICTION_NAMES, "rows")})
+
+
+def _count(result: GoldBatch, predicted: pd.DataFrame) -> None:
+    """Label counts (rows), cache hits (rows) and texts scored (distinct texts) of the batch's predictions."""
+    rows = predicted["rows"].astype("int64")
+    by_label = rows.groupby(predicted["label"], dropna=False).sum()
+    result.labels = {label: int(count) for label, count in by_label.items()}
+    result.cache_hits = int(rows[predicted["_cached"].astype(bool)].sum())
+    result.texts_scored = int((~predicted["_cached"].astype(bool)).sum())
+    result.batch_rows = int(rows.sum())
 
 
 @asset(

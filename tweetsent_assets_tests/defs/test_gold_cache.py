@@ -71,3 +71,12 @@ def test_vader_batches_bypass_the_cache(spark, tmp_path):
     assert (done.batch_rows, done.texts_scored, done.cache_hits) == (3, 2, 0)
     assert done.labels == {"positive": 2, "negative": 1}
     assert not delta_tables.exists(spark, lake.path(prediction_cache.TABLE))
+
+
+def test_an_empty_batch_scores_nothing_and_writes_no_rows(spark, tmp_path, tiny_spec):
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    _silver(spark, lake.path("silver_tweets"), "full", ["one text"])
+    done = score_batch(spark, lake, "empty", tiny_spec)
+    assert (done.batch_rows, done.texts_scored, done.cache_hits, done.labels) == (0, 0, 0, {})
+    assert done.table.rows == 0
+    assert not delta_tables.exists(spark, lake.path(prediction_cache.TABLE))

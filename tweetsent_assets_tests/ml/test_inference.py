@@ -189,3 +189,25 @@ def test_scorer_sets_the_requested_torch_threads(tmp_path, monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_relative_model_folder_is_made_absolute_before_the_workers(tmp_path, monkeypatch):
+    (tmp_path / "models" / "mini").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    relative = ModelSpec(kind="hf", model="models/mini", name="mini", version="1")
+    resolved = inference.with_absolute_folder(relative)
+    assert resolved.model == str(tmp_path / "models" / "mini")
+    assert (resolved.kind, resolved.name, resolved.version) == ("hf", "mini", "1")
+    hub = ModelSpec(kind="hf", model="cardiffnlp/twitter-roberta-base-sentiment-latest", name="hub")
+    assert inference.with_absolute_folder(hub) is hub
+    absolute = ModelSpec(kind="hf", model=str(tmp_path / "models" / "mini"), name="mini")
+    assert inference.with_absolute_folder(absolute) is absolute
+
+    loads: list[ModelSpec] = []
+    monkeypatch.setattr(inference, "load_model", lambda spec: loads.append(spec) or _SpyModel())
+    monkeypatch.setattr(inference, "configure_torch_threads", lambda threads=None: 1)
+    scorer = make_scorer(relative)
+    monkeypatch.chdir(tmp_path / "models")
+    list(scorer(iter(_frames()[:1])))
+    assert [spec.model for spec in loads] == [str(tmp_path / "models" / "mini")]
+

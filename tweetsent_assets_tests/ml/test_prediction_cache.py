@@ -1,6 +1,7 @@
 """Prediction-cache keys: normalisation and hashing agree between Python and Spark; what gets cached."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import pytest
@@ -45,7 +46,7 @@ def test_lookup_returns_one_row_per_key_of_the_model_version(spark, tmp_path):
     path = str(tmp_path / "prediction_cache")
     spec = ModelSpec(kind="hf", model="/m", name="m", version="v1")
     hashes = [text_hash(t) for t in ("a", "b", "c")]
-    keys = spark.createDataFrame([(h,) for h in hashes[:2]] + [(hashes[0],)], "text_hash string")
+    keys = hashes[:2] + [hashes[0]]
     assert prediction_cache.lookup(spark, path, keys, spec) is None
 
     def rows(pairs, version="v1"):
@@ -56,8 +57,52 @@ def test_lookup_returns_one_row_per_key_of_the_model_version(spark, tmp_path):
     prediction_cache.store(spark, path, rows([(hashes[0], 0.9), (hashes[1], 0.8)]))
     prediction_cache.store(spark, path, rows([(hashes[0], 0.5)], version="v2"))
     prediction_cache.store(spark, path, rows([(hashes[1], 0.6)]).withColumn("label", F.lit(None).cast("string")))
-    found = [(r.text_hash, r.score) for r in prediction_cache.lookup(spark, path, keys, spec).collect()]
-    assert sorted(found) == sorted([(hashes[0], 0.9), (hashes[1], 0.8)])
+    found = prediction_cache.lookup(spark, path, keys, spec)
+    assert sorted(zip(found["text_hash"], found["score"])) == sorted([(hashes[0], 0.9), (hashes[1], 0.8)])
+    assert list(found.columns) == ["text_hash", *prediction_cache.PREDICTION_COLUMNS]
     v2 = ModelSpec(kind="hf", model="/m", name="m", version="v2")
-    assert [r.score for r in prediction_cache.lookup(spark, path, keys, v2).collect()] == [0.5]
+    assert prediction_cache.lookup(spark, path, keys, v2)["score"].tolist() == [0.5]
     assert spark.read.format("delta").load(path).count() == 5
+
+
+def _cache_rows(spark, hashes, score=0.9):
+    return spark.createDataFrame([(h, "m", "v1", "positive", score, 0.05, 0.05, score) for h in hashes],
+                                 prediction_cache.SCHEMA)
+
+
+def test_lookup_reads_only_the_recent_partitions_as_the_cache_grows(spark, tmp_path):
+    path = str(tmp_path / "prediction_cache")
+    spec = ModelSpec(kind="hf", model="/m", name="m", version="v1")
+    recent, old = [text_hash(f"recent {i}") for i in range(3)], [text_hash(f"old {i}") for i in range(3)]
+    keys = recent + old
+    prediction_cache.store(spark, path, _cache_rows(spark, recent))
+    for age in range(1, 4):
+        day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=prediction_cache.RECENT_DAYS * age)
+        prediction_cache.store(spark, path, _cache_rows(spark, old), day=day)
+        table_files = spark.read.format("delta").load(path).inputFiles()
+        assert len(table_files) == 1 + age
+        assert len(prediction_cache.recent_files(path)) == 1
+        assert len(prediction_cache.recent_files(path, days=36500)) == 1 + age
+        assert len(prediction_cache.cached_rows(spark, path, keys, spec).inputFiles()) == 1
+        assert len(prediction_cache.cached_rows(spark, path, keys, spec, days=36500).inputFiles()) == 1 + age
+    assert sorted(prediction_cache.lookup(spark, path, keys, spec)["text_hash"]) == sorted(recent)
+    everything = prediction_cache.lookup(spark, path, keys, spec, days=36500)
+    assert sorted(everything["text_hash"]) == sorted(recent + old)
+    through_spark = prediction_cache.cached_rows(spark, path, keys, spec).collect()
+    assert sorted(r.text_hash for r in through_spark) == sorted(recent)
+
+
+def test_a_cache_in_the_old_layout_is_migrated_and_still_hits(spark, tmp_path):
+    from tweetsent_assets.lib.lake.delta_tables import sql_table
+
+    path = str(tmp_path / "prediction_cache")
+    spec = ModelSpec(kind="hf", model="/m", name="m", version="v1")
+    hashes = [text_hash(t) for t in ("a", "b", "c")]
+    _cache_rows(spark, hashes[:2]).write.format("delta").save(path)
+    assert sorted(prediction_cache.lookup(spark, path, hashes, spec)["text_hash"]) == sorted(hashes[:2])
+    detail = spark.sql(f"DESCRIBE DETAIL {sql_table(path)}").first()
+    assert list(detail["partitionColumns"]) == [prediction_cache.PARTITION]
+    rows = spark.read.format("delta").load(path).collect()
+    assert len(rows) == 2 and {r.cached_on for r in rows} == {dt.datetime.now(dt.timezone.utc).date()}
+    prediction_cache.store(spark, path, _cache_rows(spark, hashes[2:]))
+    assert spark.read.format("delta").load(path).count() == 3

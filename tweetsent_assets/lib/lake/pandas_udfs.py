@@ -1,6 +1,6 @@
-"""mapInPandas whose output columns carry Spark's default string type, in-process and over Spark Connect.
+"""DataFrames from pandas (mapInPandas, local frames) whose columns carry Spark's default string type, over Connect too.
 
-Over Connect (Spark 4.2) the columns that mapInPandas returns are typed `string collate UTF8_BINARY`,
+Over Connect (Spark 4.2) the string columns of such frames can come typed `string collate UTF8_BINARY`,
 and Delta then writes that type into the table's schema, which the `deltalake` readers (describe,
 batch_is_new, the dashboard) cannot parse. Casting each column to its declared type restores plain
 `string`; in-process the cast is a no-op.
@@ -14,7 +14,15 @@ import pandas as pd
 
 def map_in_pandas(df, fn: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]], schema: str):
     """`df.mapInPandas(fn, schema)` with every output column cast to its type as named in `schema`."""
+    return _declared_types(df.mapInPandas(fn, schema))
+
+
+def local_frame(spark, frame: pd.DataFrame, schema: str):
+    """`frame` (the driver's pandas rows) as a Spark DataFrame of `schema`, every column cast to its declared type."""
+    return _declared_types(spark.createDataFrame(frame, schema))
+
+
+def _declared_types(df):
     from pyspark.sql import functions as F
 
-    mapped = df.mapInPandas(fn, schema)
-    return mapped.select(*[F.col(f.name).cast(f.dataType.simpleString()).alias(f.name) for f in mapped.schema.fields])
+    return df.select(*[F.col(f.name).cast(f.dataType.simpleString()).alias(f.name) for f in df.schema.fields])

@@ -5,6 +5,7 @@ model once through load_model's per-process cache.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from typing import Callable, Iterator
@@ -22,6 +23,7 @@ SCORE_SCHEMA = (
 )
 SCORE_COLUMNS = ("id", "label", "score", "p_negative", "p_neutral", "p_positive", "model_name", "model_version")
 _PROB_COLUMNS = tuple(f"p_{label}" for label in LABELS)
+_FOLDER_KINDS = ("hf", "stack")
 
 _threads_lock = threading.Lock()
 _threads_set = False
@@ -86,14 +88,28 @@ def score_frame(frame: pd.DataFrame, model: SentimentModel, text_column: str, id
     return result[list(SCORE_COLUMNS)]
 
 
+def with_absolute_folder(spec: ModelSpec) -> ModelSpec:
+    """`spec` with a relative local model folder made absolute; anything else unchanged.
+
+    Spark's Python workers (a Connect server's above all) run in another working directory, where a
+    relative folder does not exist and the loader would take it for a hub id.
+    """
+    folder = spec.model
+    if spec.kind not in _FOLDER_KINDS or not folder or os.path.isabs(folder) or not os.path.isdir(folder):
+        return spec
+    return dataclasses.replace(spec, model=os.path.abspath(folder))
+
+
 def make_scorer(
     spec: ModelSpec, text_column: str = "cleaned_text", id_column: str = "id", threads: int | None = None,
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """A function for `df.mapInPandas(fn, SCORE_SCHEMA)` scoring `text_column` with `spec`'s model.
 
     The model is loaded at the first non-empty batch (once per Python worker, then reused), so
-    empty partitions never load it; torch threads follow configure_torch_threads(threads).
+    empty partitions never load it; torch threads follow configure_torch_threads(threads). A
+    relative model folder is made absolute here, on the driver (with_absolute_folder).
     """
+    spec = with_absolute_folder(spec)
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model: SentimentModel | None = None
