@@ -82,7 +82,7 @@ def exists(spark, path: str) -> bool:
 
         # Not DeltaTable.is_deltatable, which holds the GIL for its requests (a stall for every other thread).
         try:
-            _open_log(path)
+            open_log(path)
             return True
         except TableNotFoundError:
             return False
@@ -159,7 +159,7 @@ def _replace_where(df, path: str, predicate: str) -> None:
 def batch_rows_in_log(path: str, batch_id: str) -> int | None:
     """Rows of `batch_id` per the log's file statistics; None when a file mixes it with other batches
     (or delta-rs cannot read the log), so the count cannot be known without a scan."""
-    if not _delta_rs_reads(path):
+    if not delta_rs_reads(path):
         return None
     import pyarrow.compute as pc
 
@@ -188,7 +188,7 @@ def batch_is_new(path: str, batch_id: str) -> bool:
     batch_id statistics could include it (tables written before the txn ids count too). Other
     remote tables, and any doubt, answer False, which means a replaceWhere.
     """
-    if not _delta_rs_reads(path):
+    if not delta_rs_reads(path):
         return False
     import pyarrow.compute as pc
     from deltalake.exceptions import TableNotFoundError
@@ -221,7 +221,7 @@ def _is_local(path: str) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
-def _delta_rs_reads(path: str) -> bool:
+def delta_rs_reads(path: str) -> bool:
     """Whether `deltalake` reads this table's log: a local folder, or S3 (s3a://, s3://)."""
     return _is_local(path) or s3a.is_s3(path)
 
@@ -343,7 +343,7 @@ def describe(spark, path: str) -> TableState:
     Local and S3 tables are read by the `deltalake` package in milliseconds; other remote ones
     (abfss://, gs://), or a log it cannot read (a warning), go through Spark, a job or two per call.
     """
-    if _delta_rs_reads(path):
+    if delta_rs_reads(path):
         try:
             return _describe_from_log(path)
         except Exception as exc:
@@ -355,9 +355,9 @@ def describe(spark, path: str) -> TableState:
 
 def column_names(spark, path: str) -> list[str]:
     """A table's columns: from its log by `deltalake` where it reads (milliseconds), else from Spark's analysis."""
-    if _delta_rs_reads(path):
+    if delta_rs_reads(path):
         try:
-            return [field.name for field in _open_log(path).schema().fields]
+            return [field.name for field in open_log(path).schema().fields]
         except Exception as exc:
             log.warning("deltalake could not read %s (%s); asking Spark", path, exc)
     return spark.read.format("delta").load(path).columns
@@ -367,11 +367,11 @@ def _read_log(path: str):
     """A local or S3 table's log, read by `deltalake`, and its live files with their statistics (pyarrow)."""
     import pyarrow as pa
 
-    table = _open_log(path)
+    table = open_log(path)
     return table, pa.table(table.get_add_actions(flatten=True))
 
 
-def _open_log(path: str):
+def open_log(path: str):
     """`deltalake`'s DeltaTable for a local or S3 table (TableNotFoundError when it holds none)."""
     from deltalake import DeltaTable
 

@@ -26,6 +26,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Sequence
 
+from ..lake.delta_tables import delta_rs_reads, open_log
 from .models.types import ModelSpec
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def lookup(spark, path: str, hashes: Sequence[str], spec: ModelSpec, days: int =
     """
     if not migrate(spark, path):
         return None
-    if _delta_rs_reads(path):
+    if delta_rs_reads(path):
         found = _read_recent(path, hashes, spec, days)
     else:
         found = cached_rows(spark, path, hashes, spec, days).toPandas()
@@ -90,7 +91,7 @@ def lookup(spark, path: str, hashes: Sequence[str], spec: ModelSpec, days: int =
 
 def recent_files(path: str, days: int = RECENT_DAYS) -> list[str]:
     """The files of the last `days` days' partitions: all that a lookup reads of a local or S3 table."""
-    return _open(path).file_uris(file_pruning_predicate=_window(days))
+    return open_log(path).file_uris(file_pruning_predicate=_window(days))
 
 
 def _read_recent(path: str, hashes: Sequence[str], spec: ModelSpec, days: int) -> pd.DataFrame:
@@ -98,7 +99,7 @@ def _read_recent(path: str, hashes: Sequence[str], spec: ModelSpec, days: int) -
 
     wanted = ((ds.field("model_name") == spec.name) & (ds.field("model_version") == spec.version)
               & ds.field("text_hash").isin(list(hashes)))
-    dataset = _open(path).to_pyarrow_dataset(file_pruning_predicate=_window(days))
+    dataset = open_log(path).to_pyarrow_dataset(file_pruning_predicate=_window(days))
     return dataset.to_table(columns=["text_hash", *PREDICTION_COLUMNS], filter=wanted).to_pandas()
 
 
@@ -110,22 +111,6 @@ def _window(days: int) -> list[tuple[str, str, str]]:
 def _today() -> dt.date:
     """Today in UTC: the day predictions are stored under and the windows count back from."""
     return dt.datetime.now(dt.timezone.utc).date()
-
-
-def _open(path: str):
-    from deltalake import DeltaTable
-
-    from ..lake.delta_tables import delta_rs_location
-
-    uri, options = delta_rs_location(path)
-    return DeltaTable(uri, storage_options=options)
-
-
-def _delta_rs_reads(path: str) -> bool:
-    """A local folder or an S3 table: what `deltalake` reads here."""
-    from ..lake.s3a import is_s3
-
-    return "://" not in path or path.startswith("file://") or is_s3(path)
 
 
 def cached_rows(spark, path: str, hashes: Sequence[str], spec: ModelSpec, days: int = RECENT_DAYS):
