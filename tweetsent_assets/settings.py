@@ -53,6 +53,9 @@ MAX_QUEUED_BATCHES = env_int("TWEETSENT_MAX_QUEUED_BATCHES", 1)
 CONCURRENT_BATCHES = env_int("TWEETSENT_CONCURRENT_BATCHES", 1)
 # Below the sensor daemon's fixed 5 s loop, so the sensors tick on every loop (0 would mean 30 s).
 SENSOR_INTERVAL_S = env_int("TWEETSENT_SENSOR_INTERVAL_S", 1)
+# How often the fold and verification sensors may request a run: each run costs a process and Spark
+# time on the cores the micro-batches use, so under a stream they take many batches at once.
+FOLLOW_UP_INTERVAL_S = env_int("TWEETSENT_FOLLOW_UP_INTERVAL_S", 30)
 AUTOMATION_INTERVAL_S = env_int("TWEETSENT_AUTOMATION_INTERVAL_S", 30)
 SENSOR_LOOKBACK_S = env_int("TWEETSENT_SENSOR_LOOKBACK_S", 900)
 TREND_WINDOW = env("TWEETSENT_TREND_WINDOW", "1 hour")

@@ -75,7 +75,7 @@ class MicroBatchResource(ConfigurableResource):
     max_batch_bytes: int = Field(default=settings.MAX_BATCH_BYTES, ge=1,
                                  description="Bytes of landing objects one batch takes at most (one larger object "
                                              "is a batch of its own)")
-    max_queued_runs: int = Field(default=settings.MAX_QUEUED_BATCHES, ge=1,
+    max_queued_runs: int = Field(default=settings.MAX_QUEUED_BATCHES, ge=0,
                                  description="Micro-batch runs that may wait behind the running ones; while that many "
                                              "wait, new objects wait too and the next batch takes all of them")
     max_batches_per_tick: int = Field(default=100, ge=1)

@@ -94,7 +94,7 @@ def finished_gold(context: SensorEvaluationContext, limit: int = 10_000) -> tupl
 
 @sensor(
     job=verify_batches,
-    minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
+    minimum_interval_seconds=settings.FOLLOW_UP_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="Requests one verify_batches run for every batch whose gold finished since the last request; "
                 "while such a run waits in the queue, new batches wait for the next one.",
@@ -114,7 +114,7 @@ def verify_after_gold(context: SensorEvaluationContext):
 
 @sensor(
     job=fold_aggregates,
-    minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
+    minimum_interval_seconds=settings.FOLLOW_UP_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="When gold finishes for new batches, requests one fold_aggregates run (it folds every batch not yet "
                 "folded), unless one already waits in the queue and will fold them.",
