@@ -22,7 +22,7 @@ class Room:
     @property
     def free(self) -> int:
         """Runs that may be requested now without more than `depth` waiting behind the running ones."""
-        if self.waiting >= self.depth:
+        if self.depth and self.waiting >= self.depth:
             return 0
         return max(0, self.slots + self.depth - self.running - self.waiting)
 

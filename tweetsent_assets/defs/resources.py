@@ -76,8 +76,10 @@ class MicroBatchResource(ConfigurableResource):
                                  description="Bytes of landing objects one batch takes at most (one larger object "
                                              "is a batch of its own)")
     max_queued_runs: int = Field(default=settings.MAX_QUEUED_BATCHES, ge=0,
-                                 description="Micro-batch runs that may wait behind the running ones; while that many "
-                                             "wait, new objects wait too and the next batch takes all of them")
+                                 description="Micro-batch runs that may wait behind the running ones (0 or 1); "
+                                             "beyond that, new objects wait and the next batch takes all of them. "
+                                             "A waiting run's objects are fixed when it is requested, so 0 (the "
+                                             "default) makes bigger batches and lower latency under a stream")
     max_batches_per_tick: int = Field(default=100, ge=1)
     lookback_seconds: int = Field(default=settings.SENSOR_LOOKBACK_S, ge=0,
                                   description="How late an object may appear in a listing and still be picked up")

@@ -7,6 +7,7 @@ from dagster._core.test_utils import create_run_for_test
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.defs.backpressure import Room
+from tweetsent_assets.defs.resources import MicroBatchResource
 from tweetsent_assets.lib.ingest.object_store import open_store
 from tweetsent_assets.lib.ingest.replay import encode_object
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
@@ -14,6 +15,10 @@ from tweetsent_assets.lib.ingest.sources import read_sentiment140
 from ..support import pipeline_resources, shared
 
 TWEETS_PER_OBJECT = 10
+# As dagster.yaml: one micro-batch run at a time.
+ONE_MICRO_BATCH_AT_ONCE = {"run_coordinator": {
+    "module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator",
+    "config": {"tag_concurrency_limits": [{"key": "tweetsent/kind", "value": "micro-batch", "limit": 1}]}}}
 
 
 def test_room_counts_waiting_runs_against_the_depth():
@@ -22,11 +27,14 @@ def test_room_counts_waiting_runs_against_the_depth():
     assert Room("j", running=1, waiting=1, slots=1, depth=1).free == 0
     assert Room("j", running=0, waiting=1, slots=1, depth=1).free == 0
     assert Room("j", running=2, waiting=0, slots=2, depth=1).free == 1
+    assert Room("j", running=0, waiting=0, slots=1, depth=0).free == 1
+    assert Room("j", running=1, waiting=0, slots=1, depth=0).free == 0
     assert "1 j run(s) waiting and 1 running" in Room("j", running=1, waiting=1, slots=1, depth=1).why_full()
 
 
 def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_path):
-    resources = pipeline_resources(tmp_path)
+    """With one run allowed to wait (max_queued_runs=1): B waits behind A, and C takes all that landed meanwhile."""
+    resources = {**pipeline_resources(tmp_path), "micro_batching": MicroBatchResource(max_queued_runs=1)}
     defs = build_defs(resources)
     sensor_def = defs.get_repository_def().get_sensor_def("new_tweet_objects")
     landing = open_store(str(tmp_path / "landing"))
@@ -47,18 +55,28 @@ def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_p
         return sensor_def(build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
                                                sensor_name="new_tweet_objects"))
 
+    default_defs = build_defs(pipeline_resources(tmp_path))
+
+    def default_tick(instance, cursor):
+        sensor = default_defs.get_repository_def().get_sensor_def("new_tweet_objects")
+        return sensor(build_sensor_context(instance=instance, cursor=cursor, resources=default_defs.resources,
+                                           sensor_name="new_tweet_objects"))
+
     def objects(request) -> list[str]:
         from tweetsent_assets.lib.ingest.manifests import read_manifest
 
         return [o["key"] for o in read_manifest(resources["batch_state"].store(), request.partition_key)["objects"]]
 
-    with instance_for_test() as instance:
+    with instance_for_test(overrides=ONE_MICRO_BATCH_AT_ONCE) as instance:
         first = land(2)
         planned = tick(instance, None)
         assert isinstance(planned, SensorResult) and [objects(r) for r in planned.run_requests] == [first]
         running = create_run_for_test(instance, job_name="ingest_tweet_batch", status=DagsterRunStatus.STARTED)
 
         second = land(2)
+        held_by_default = default_tick(instance, planned.cursor)
+        assert isinstance(held_by_default, SkipReason), "by default no run waits behind the running one"
+        assert "2 new objects" in held_by_default.skip_message
         queued = tick(instance, planned.cursor)
         assert [objects(r) for r in queued.run_requests] == [second], "one run may wait behind the running one"
         waiting = create_run_for_test(instance, job_name="ingest_tweet_batch", status=DagsterRunStatus.NOT_STARTED)
@@ -66,7 +84,8 @@ def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_p
         third = land(3)
         held = tick(instance, queued.cursor)
         assert isinstance(held, SkipReason)
-        assert "backpressure: 1 ingest_tweet_batch run(s) waiting and 1 running" in held.skip_message
+        assert "backpressure: 1 ingest_tweet_batch run(s) waiting and 1 running (at most 1 at once and 1 waiting)" \
+            in held.skip_message
         assert "3 new objects" in held.skip_message
         third += land(2)
         assert "5 new objects" in tick(instance, queued.cursor).skip_message
