@@ -28,13 +28,16 @@ class TickOutcome:
 def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None) -> tuple[SensorResult | None, str | None]:
     """Evaluate new_tweet_objects until it hands out nothing more; returns the merged result (None: nothing new).
 
-    Without a daemon no run is in flight between these ticks, so backpressure never holds objects
-    back here: every new object ends up in one of the planned batches, each within the caps.
+    The caller executes the runs itself, one after another, so backpressure is lifted here (runs
+    of other processes, or stale ones a crash left as started, never hold objects back): every
+    new object ends up in one of the planned batches, each within the caps.
     """
     sensor_def = defs.get_repository_def().get_sensor_def("new_tweet_objects")
+    unqueued = {**defs.resources,
+                "micro_batching": defs.resources["micro_batching"].model_copy(update={"max_queued_runs": 10**6})}
     requests, partitions = [], []
     while True:
-        context = build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
+        context = build_sensor_context(instance=instance, cursor=cursor, resources=unqueued,
                                        sensor_name="new_tweet_objects")
         result = sensor_def(context)
         if result is None or isinstance(result, SkipReason) or not result.run_requests:

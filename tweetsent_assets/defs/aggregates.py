@@ -3,7 +3,7 @@
 Every asset here is partitioned like gold: materializing partition b folds batch b's contribution
 into the ledger, then updates only the rows of the mentions and windows b moved. The fold_aggregates
 job folds every batch finished since the last fold in one run of its own (requested by the
-fold_finished_batches sensor), so the cost does not grow with history nor with one run per batch.
+fold_after_gold sensor), so the cost does not grow with history nor with one run per batch.
 The `refresh_aggregates` job rebuilds everything from gold; the checks compare with such a verify.
 """
 import json

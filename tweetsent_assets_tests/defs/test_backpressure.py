@@ -106,3 +106,16 @@ def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_p
     per_batch = {r["batch_id"]: r["count"] for r in gold.groupBy("batch_id").count().collect()}
     assert sorted(per_batch.values()) == [20, 20, 50]
     assert per_batch[last.run_requests[0].partition_key] == 50
+
+
+def test_the_in_process_runner_is_not_held_back_by_other_runs(tmp_path):
+    """`tweetsent demo` and the tests run the batches themselves: a stale started run must not block them."""
+    resources = pipeline_resources(tmp_path, max_objects_per_batch=1)
+    records = list(read_sentiment140(shared("sentiment140/sentiment140_sample_20k.csv"), limit=3 * TWEETS_PER_OBJECT))
+    for index in range(3):
+        resources["landing"].store().put(f"o{index}.jsonl", encode_object(
+            records[index * TWEETS_PER_OBJECT:(index + 1) * TWEETS_PER_OBJECT]))
+    with instance_for_test(overrides=ONE_MICRO_BATCH_AT_ONCE) as instance:
+        create_run_for_test(instance, job_name="ingest_tweet_batch", status=DagsterRunStatus.STARTED)
+        result, _ = runner.tick_sensor(build_defs(resources), instance, None)
+    assert len(result.run_requests) == 3
