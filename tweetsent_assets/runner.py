@@ -33,8 +33,9 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
     new object ends up in one of the planned batches, each within the caps.
     """
     sensor_def = defs.get_repository_def().get_sensor_def("new_tweet_objects")
-    unqueued = {**defs.resources,
-                "micro_batching": defs.resources["micro_batching"].model_copy(update={"max_queued_runs": 10**6})}
+    micro_batching = defs.resources["micro_batching"]
+    settings = {name: getattr(micro_batching, name) for name in type(micro_batching).model_fields}
+    unqueued = {**defs.resources, "micro_batching": type(micro_batching)(**{**settings, "max_queued_runs": 10**6})}
     requests, partitions = [], []
     while True:
         context = build_sensor_context(instance=instance, cursor=cursor, resources=unqueued,
