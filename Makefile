@@ -6,9 +6,10 @@ export DAGSTER_HOME ?= $(CURDIR)
 export TWEETSENT_DATA_DIR ?= $(CURDIR)/data
 export TWEETSENT_DAGSTER_DIR ?= $(TWEETSENT_DATA_DIR)/dagster
 SPARK_PORT ?= 15002
+DEV_PORT ?= 3000
 PG_PORT ?= 5433
 
-.PHONY: install demo dev spark-start spark-stop pg-start pg-stop jars-s3 cluster-up cluster-down cluster-dev test \
+.PHONY: install demo dev check-defs test-lifecycle spark-start spark-stop pg-start pg-stop jars-s3 cluster-up cluster-down cluster-dev test \
 	test-connect test-slow test-faults test-cluster dashboard clean
 
 # pip's and setuptools' own output goes to a log, shown only if the install fails.
@@ -35,11 +36,13 @@ jars-s3: install .jars/s3a/.resolved
 demo: install
 	@$(VENV)/bin/tweetsent demo
 
-# The UI with runs attached to a long-lived Spark Connect server: started first, stopped when the UI exits.
+# The UI (`dg dev`) with runs attached to a Spark Connect server started for it; Ctrl-C stops both.
 dev: install
-	$(VENV)/bin/tweetsent spark start --port $(SPARK_PORT)
-	trap '$(VENV)/bin/tweetsent spark stop --port $(SPARK_PORT)' EXIT; \
-	TWEETSENT_SPARK_MASTER=sc://127.0.0.1:$(SPARK_PORT) $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
+	$(VENV)/bin/tweetsent dev --port $(DEV_PORT) --spark-port $(SPARK_PORT)
+
+# Loads the code location the way `dg dev` does and fails on any definitions error: CI's first step.
+check-defs: install
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/dg check defs
 
 spark-start: install
 	$(VENV)/bin/tweetsent spark start --port $(SPARK_PORT)
@@ -63,7 +66,7 @@ cluster-down: install
 	$(VENV)/bin/tweetsent cluster down
 
 cluster-dev: cluster-up
-	set -a; . data/cluster/cluster.env; set +a; $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
+	set -a; . data/cluster/cluster.env; set +a; $(VENV)/bin/tweetsent dev --no-spark --port $(DEV_PORT)
 
 test: install
 	$(PY) -m pytest
@@ -74,6 +77,10 @@ test-connect: install
 		tweetsent_assets_tests/e2e/test_pipeline_e2e.py tweetsent_assets_tests/lake/test_delta_tables.py \
 		tweetsent_assets_tests/defs/test_gold_cache.py
 	$(PY) -m pytest -m connect
+
+# Servers started and stopped by Ctrl-C, SIGTERM and failures, checked on the process table.
+test-lifecycle: install
+	$(PY) -m pytest -m lifecycle
 
 test-slow: install
 	$(PY) -m pytest -m slow

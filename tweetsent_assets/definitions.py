@@ -1,5 +1,7 @@
 """The project's one Definitions object: assets, jobs, sensors and resources."""
-from dagster import Definitions, in_process_executor
+import warnings
+
+from dagster import BetaWarning, Definitions, in_process_executor
 
 from . import settings
 from .defs.active_learning import active_learning_queue
@@ -25,6 +27,9 @@ from .defs.resources import (
 from .defs.schedules import nightly_model_evaluation
 from .defs.sensors import fold_after_gold, follow_upstream, new_tweet_objects, verify_after_gold
 from .defs.silver import silver_tweets
+
+# Dagster 1.13 passes `owners` itself when it binds a sensor to its jobs, and warns about its own call.
+warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition", category=BetaWarning)
 
 
 def default_resources() -> dict:

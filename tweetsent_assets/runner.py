@@ -41,11 +41,12 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
         context = build_sensor_context(instance=instance, cursor=cursor, resources=unqueued,
                                        sensor_name="new_tweet_objects")
         result = sensor_def(context)
+        if isinstance(result, SensorResult) and result.cursor:
+            cursor = result.cursor
         if result is None or isinstance(result, SkipReason) or not result.run_requests:
             break
         requests += result.run_requests
         partitions += [key for request in result.dynamic_partitions_requests or [] for key in request.partition_keys]
-        cursor = result.cursor
     if not requests:
         return None, cursor
     return SensorResult(run_requests=requests, cursor=cursor,

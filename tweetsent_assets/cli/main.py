@@ -16,6 +16,7 @@ from ..lib.ingest.sources import read_source
 from .cluster import add_cluster_command
 from .console import Console, session
 from .demo import add_demo_command
+from .dev import add_dev_command
 from .postgres import add_postgres_command
 from .spark import add_spark_command
 
@@ -83,8 +84,9 @@ def add_replay_command(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_replay, redirect=False)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command, add_spark_command,
-                                                             add_postgres_command, add_cluster_command]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command, add_dev_command,
+                                                             add_spark_command, add_postgres_command,
+                                                             add_cluster_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -17,7 +18,7 @@ from dagster import (
 
 from .. import settings
 from ..lib.ingest.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
-from ..lib.ingest.manifests import MANIFEST_DIR, write_manifest
+from ..lib.ingest.manifests import MANIFEST_DIR, manifested_objects, write_manifest
 from .aggregates import fold_aggregates
 from .backpressure import room
 from .checks import verify_batches
@@ -41,16 +42,16 @@ def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreReso
                       sentiment_model: SentimentModelResource, mlflow: MlflowResource):
     """Register each new batch as a partition, write its manifest, and request its run once (champion pinned)."""
     lookback = timedelta(seconds=micro_batching.lookback_seconds)
-    cursor = ListingCursor.decode(context.cursor)
+    cursor, recovered = _cursor_or_manifests(context, batch_state)
     listing = [o for o in landing.store().list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
     new = find_new_objects(listing, cursor, lookback)
     if not new:
-        return SkipReason(f"no new objects among {len(listing)} under {landing.url}")
+        return _skip(f"{recovered}no new objects among {len(listing)} under {landing.url}", cursor, recovered)
     runs = room(context.instance, ingest_tweet_batch.name, micro_batching.runs_at_once(context.instance),
                 micro_batching.max_queued_runs)
     if not runs.free:
-        return SkipReason(f"{runs.why_full()}; {len(new)} new objects ({sum(o.size for o in new):,} bytes) "
-                          "wait for the next batch")
+        return _skip(f"{recovered}{runs.why_full()}; {len(new)} new objects ({sum(o.size for o in new):,} bytes) "
+                     "wait for the next batch", cursor, recovered)
     batches = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes,
                            limit=min(runs.free, micro_batching.max_batches_per_tick))
     taken = [o for b in batches for o in b.objects]
@@ -69,6 +70,25 @@ def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreReso
     )
 
 
+def _cursor_or_manifests(context: SensorEvaluationContext,
+                         batch_state: ObjectStoreResource) -> tuple[ListingCursor, str]:
+    """The sensor's cursor; without one (a new instance, or a lost or reset cursor), every object that a batch
+    manifest holds counts as seen, so no batch is redone. The second value says so for the tick's message."""
+    if context.cursor:
+        return ListingCursor.decode(context.cursor), ""
+    seen = manifested_objects(batch_state.store())
+    if not seen:
+        return ListingCursor(), ""
+    context.log.info(f"no cursor: {len(seen)} objects in the batch manifests under {batch_state.url} count as done")
+    return ListingCursor(None, seen), (f"no cursor, so {len(seen)} objects already in batch manifests "
+                                       f"({batch_state.url}) count as done; ")
+
+
+def _skip(message: str, cursor: ListingCursor, recovered: str) -> SkipReason | SensorResult:
+    """A skipped tick; one that rebuilt its cursor from the manifests keeps it, so the next tick reads none."""
+    return SensorResult(skip_reason=message, cursor=cursor.encode()) if recovered else SkipReason(message)
+
+
 def _pinned_model(context: SensorEvaluationContext, sentiment_model: SentimentModelResource,
                   mlflow: MlflowResource) -> dict[str, str]:
     """The champion pinned as a run tag, so the run needs no MLflow client; none when the registry does not answer.
@@ -83,13 +103,30 @@ def _pinned_model(context: SensorEvaluationContext, sentiment_model: SentimentMo
         return {}
 
 
-def finished_gold(context: SensorEvaluationContext, limit: int = 10_000) -> tuple[list[str], int | None]:
-    """Batches whose gold materialized after the cursor's storage id (oldest first), and the newest such id."""
-    after = int(context.cursor) if context.cursor else None
+def finished_gold(context: SensorEvaluationContext, job_name: str,
+                  limit: int = 10_000) -> tuple[list[str], int | None]:
+    """Batches whose gold materialized after the cursor's storage id (oldest first), and the newest such id.
+
+    Without a cursor (a new instance, or a lost or reset one), it resumes after the gold recorded before
+    `job_name`'s newest run was created, so batches that a run (or `tweetsent demo`) already took are not
+    requested again.
+    """
+    after = int(context.cursor) if context.cursor else _resume_point(context.instance, job_name)
     records = context.instance.fetch_materializations(AssetRecordsFilter(asset_key=GOLD, after_storage_id=after),
                                                       limit=limit, ascending=True).records
     batches = list(dict.fromkeys(r.partition_key for r in records if r.partition_key))
     return batches, (records[-1].storage_id if records else None)
+
+
+def _resume_point(instance, job_name: str) -> int | None:
+    """The storage id of the newest gold materialization before the job's newest run; None if it never ran."""
+    runs = instance.get_run_records(RunsFilter(job_name=job_name), limit=1)
+    if not runs:
+        return None
+    before = runs[0].create_timestamp.timestamp()
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=GOLD, before_timestamp=before),
+                                              limit=1, ascending=False).records
+    return records[0].storage_id if records else None
 
 
 @sensor(
@@ -100,7 +137,7 @@ def finished_gold(context: SensorEvaluationContext, limit: int = 10_000) -> tupl
                 "while such a run waits in the queue, new batches wait for the next one.",
 )
 def verify_after_gold(context: SensorEvaluationContext):
-    batches, newest = finished_gold(context)
+    batches, newest = finished_gold(context, verify_batches.name)
     if not batches:
         return SkipReason("no gold finished since the last verification")
     runs = room(context.instance, verify_batches.name, slots=1, depth=1)
@@ -120,7 +157,7 @@ def verify_after_gold(context: SensorEvaluationContext):
                 "folded), unless one already waits in the queue and will fold them.",
 )
 def fold_after_gold(context: SensorEvaluationContext):
-    batches, newest = finished_gold(context)
+    batches, newest = finished_gold(context, fold_aggregates.name)
     if not batches:
         return SkipReason("no gold finished since the last fold request")
     runs = room(context.instance, fold_aggregates.name, slots=1, depth=1)

@@ -19,6 +19,16 @@ def write_manifest(store: ObjectStore, batch: Batch) -> str:
     return key
 
 
+def manifested_objects(store: ObjectStore) -> dict[str, tuple[str, str]]:
+    """Every object that some batch manifest holds, as a listing cursor's `seen`: key -> (etag, last-modified)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for info in store.list():
+        if info.key.startswith(f"{MANIFEST_DIR}/") and info.key.endswith(".json"):
+            data, _ = store.get(info.key)
+            seen.update({o["key"]: (o["etag"], o["last_modified"]) for o in json.loads(data)["objects"]})
+    return seen
+
+
 def read_manifest(store: ObjectStore, batch_id: str) -> dict:
     key = f"{MANIFEST_DIR}/{batch_id}.json"
     try:
