@@ -45,26 +45,36 @@ def tick(p, name: str, cursor: str | None):
                                        sensor_name=name))
 
 
+# A cursor before every gold materialization; with none at all, the sensors resume after their job's last run.
+BEFORE_ALL_GOLD = "0"
+
+
+def test_without_a_cursor_the_follow_up_sensors_skip_what_the_runner_already_took(verified):
+    for name in ("verify_after_gold", "fold_after_gold"):
+        result = tick(verified, name, None)
+        assert isinstance(result, SkipReason) and result.skip_message.startswith("no gold finished since"), name
+
+
 def test_verify_sensor_requests_one_run_for_all_new_gold(verified):
-    result = tick(verified, "verify_after_gold", None)
+    result = tick(verified, "verify_after_gold", BEFORE_ALL_GOLD)
     assert isinstance(result, SensorResult) and len(result.run_requests) == 1
     request = result.run_requests[0]
     assert request.run_config["ops"]["reconcile_batches"]["config"]["batches"] == verified["partitions"]
     assert isinstance(tick(verified, "verify_after_gold", result.cursor), SkipReason)
     waiting = create_run_for_test(verified["instance"], job_name="verify_batches", status=DagsterRunStatus.NOT_STARTED)
     try:
-        held = tick(verified, "verify_after_gold", None)
+        held = tick(verified, "verify_after_gold", BEFORE_ALL_GOLD)
         assert isinstance(held, SkipReason) and "2 batches wait for the next verification" in held.skip_message
     finally:
         verified["instance"].delete_run(waiting.run_id)
 
 
 def test_fold_sensor_leaves_new_gold_to_a_waiting_fold(verified):
-    result = tick(verified, "fold_after_gold", None)
+    result = tick(verified, "fold_after_gold", BEFORE_ALL_GOLD)
     assert isinstance(result, SensorResult) and len(result.run_requests) == 1
     waiting = create_run_for_test(verified["instance"], job_name="fold_aggregates", status=DagsterRunStatus.NOT_STARTED)
     try:
-        held = tick(verified, "fold_after_gold", None)
+        held = tick(verified, "fold_after_gold", BEFORE_ALL_GOLD)
         assert held.run_requests == [] and held.cursor == result.cursor
         assert "it folds the 2 new batches" in held.skip_reason.skip_message
     finally:
