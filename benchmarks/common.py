@@ -1,9 +1,11 @@
-"""Helpers the benchmarks share: the labeled tweets, a MiniLM classifier, matmul speed, silver batches."""
+"""Helpers the benchmarks share: the labeled tweets, a MiniLM classifier, matmul speed, silver batches, and the
+main and Connect server wrappers that stop what a benchmark started however it ends."""
 from __future__ import annotations
 
 import datetime as dt
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -97,6 +99,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def owned_connect_server(state_dir: Path, master: str = "local[2]"):
+    """A Connect server on a free port that its supervisor stops once this process is gone, even SIGKILLed."""
+    from tweetsent_assets.lib.lake.connect_server import ConnectServer
+
+    return ConnectServer(state_dir=state_dir, port=free_port(), master=master, owner_pid=os.getpid())
+
+
+def run_main(main) -> None:
+    """Exit with main()'s code; SIGTERM and SIGHUP end it as Ctrl-C does, so what it started is stopped."""
+    from tweetsent_assets.lib.lake.services import exit_on_signals
+
+    with exit_on_signals():
+        code = main()
+    sys.exit(code)
 
 
 def median(values: list[float]) -> float:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, free_port, load_note, shared_data_dir  # noqa: E402
+from common import REPO_ROOT, load_note, owned_connect_server, run_main, shared_data_dir  # noqa: E402
 
 CHECKPOINTS = (0, 20, 100, 200)
 
@@ -106,11 +106,9 @@ def main(argv=None) -> int:
     root = Path(tempfile.mkdtemp(prefix="tweetsent-bench-long-life-"))
     (root / "dagster_home").mkdir()
     os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
-    server = connect_server.ConnectServer(state_dir=root / "spark-connect", port=free_port(), master="local[2]")
-    connect_server.start(server)
-    print(f"Spark Connect server at {server.url} ({load_note()})", flush=True)
     failed = 0
-    try:
+    with connect_server.running(owned_connect_server(root / "spark-connect")) as server:
+        print(f"Spark Connect server at {server.url} ({load_note()})", flush=True)
         records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
         records = [{**r, "id": f"t{i}"} for i, r in enumerate(records * (1 + args.runs * args.tweets_per_object // len(records)))]
         replay(records[:args.runs * args.tweets_per_object], open_store(str(root / "landing")),
@@ -145,11 +143,9 @@ def main(argv=None) -> int:
             print(f"without the pool: {args.fresh} clients with new session ids -> python daemons "
                   f"{state['python_daemons']}, server rss {state['server_rss_mb']:.0f} MB, "
                   f"python rss {state['python_rss_mb']:.0f} MB")
-    finally:
-        connect_server.stop(server)
     return 1 if failed else 0
 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import run_main
+
 SETTINGS = {"delta default (50)": "delta", "tweetsent local default": "tweetsent",
             "new batches, txnAppId append": "txn", "new batches, checked append": "checked"}
 
@@ -79,4 +81,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    sys.exit(main())
+    run_main(main)

@@ -29,7 +29,7 @@ from tweetsent_assets.lib.ml.stacker import features, out_of_fold, vader_scores
 from tweetsent_assets.lib.ml.stats import bootstrap_interval, metric_value
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import shared_data_dir  # noqa: E402
+from common import run_main, shared_data_dir  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -145,4 +145,4 @@ def _vader_rule(vader: np.ndarray) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+from common import run_main
 
 from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140, read_tweeteval
 from tweetsent_assets.lib.ingest.text_cleaning import clean_text
@@ -161,4 +162,4 @@ def train_model(data: Path, args: argparse.Namespace, exclude: set[str]) -> None
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -23,16 +23,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     flops_per_tweet,
-    free_port,
     load_note,
     macro_recall,
     matmul_gflops,
     median,
     minilm_classifier,
+    owned_connect_server,
+    run_main,
     sentiment140_texts,
     tweeteval,
     write_silver,
 )
+
+from tweetsent_assets.lib.lake.services import end_process  # noqa: E402
 
 CORES = os.cpu_count() or 2
 STRUCT = "label string, score double, p_negative double, p_neutral double, p_positive double"
@@ -94,10 +97,14 @@ def main(argv=None) -> int:
         print(f"--- spark={mode}", flush=True)
         child = subprocess.Popen([sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]),
                                   "--spark", mode], stdout=subprocess.PIPE, text=True)
-        for line in child.stdout:
-            print(line, end="", flush=True)
-            last = line.strip() or last
-        if child.wait():
+        try:
+            for line in child.stdout:
+                print(line, end="", flush=True)
+                last = line.strip() or last
+            child.wait()
+        finally:
+            end_process(child, wait_s=60)
+        if child.returncode:
             return child.returncode
     print(last)
     return 0
@@ -182,10 +189,8 @@ def measure(args) -> int:
 
     master, stack = args.master, contextlib.ExitStack()
     if args.spark == "connect":
-        server = connect_server.ConnectServer(state_dir=scratch / "spark-connect", port=free_port(), master=args.master)
-        connect_server.start(server)
-        stack.callback(connect_server.stop, server)
-        master = server.url
+        server = owned_connect_server(scratch / "spark-connect", args.master)
+        master = stack.enter_context(connect_server.running(server)).url
     with stack:
         spark = get_spark(master, "tweetsent-bench-inference", state_dir=str(scratch / "spark-connect"))
         print(f"spark: {args.spark} ({master})", flush=True)
@@ -279,4 +284,4 @@ def measure(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -19,6 +19,7 @@ and step events split the time. The last line is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -32,7 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, free_port, load_note, median, shared_data_dir  # noqa: E402
+from common import (  # noqa: E402
+    REPO_ROOT,
+    free_port,
+    load_note,
+    median,
+    owned_connect_server,
+    run_main,
+    shared_data_dir,
+)
 
 GOLD = "gold_tweet_sentiment"
 
@@ -264,6 +273,20 @@ def burst_phase(args, tracker: Tracker, home: Path, port: int | None) -> float:
     return tweets_per_s
 
 
+def stop_dagster_dev(dev: subprocess.Popen, home: Path) -> None:
+    """Ctrl-C to dagster dev's process group (SIGKILL after 60 s), then the run processes that outlive it."""
+    os.killpg(dev.pid, signal.SIGINT)
+    try:
+        dev.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(dev.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    subprocess.run(["pkill", "-f", str(home)], check=False)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from dagster import DagsterInstance
@@ -281,23 +304,24 @@ def main(argv=None) -> int:
     for name in ("TWEETSENT_LANDING_URL", "TWEETSENT_STATE_URL", "TWEETSENT_LAKE_ROOT", "MLFLOW_TRACKING_URI",
                  "TWEETSENT_SPARK_CONNECT_DIR"):
         env.pop(name, None)
-    server, spark_port = None, None
-    if args.spark == "connect":
-        spark_port = free_port()
-        server = connect_server.ConnectServer(state_dir=data_dir / "spark-connect", port=spark_port)
-        began = time.time()
-        connect_server.start(server)
-        print(f"Spark Connect server up at {server.url} in {time.time() - began:.1f} s", flush=True)
-        env["TWEETSENT_SPARK_MASTER"] = server.url
-    else:
-        env["TWEETSENT_SPARK_MASTER"] = "local[*]"
-    log = (home / "dagster-dev.log").open("w")
-    dev = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "tweetsent_assets.definitions",
-                            "-h", "127.0.0.1", "-p", str(port)], cwd=home, env=env, stdout=log,
-                           stderr=subprocess.STDOUT, start_new_session=True)
-    records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
+    spark_port = None
     latencies, stream, burst_tweets_per_s = [], {"bounded": False, "tweets_per_s": nan, "p95_s": nan}, nan
-    try:
+    with contextlib.ExitStack() as stack:
+        if args.spark == "connect":
+            began = time.time()
+            server = owned_connect_server(data_dir / "spark-connect", "local[*]")
+            stack.enter_context(connect_server.running(server))
+            spark_port = server.port
+            print(f"Spark Connect server up at {server.url} in {time.time() - began:.1f} s", flush=True)
+            env["TWEETSENT_SPARK_MASTER"] = server.url
+        else:
+            env["TWEETSENT_SPARK_MASTER"] = "local[*]"
+        log = stack.enter_context((home / "dagster-dev.log").open("w"))
+        dev = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-m",
+                                "tweetsent_assets.definitions", "-h", "127.0.0.1", "-p", str(port)], cwd=home, env=env,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        stack.callback(stop_dagster_dev, dev, home)
+        records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
         os.environ["DAGSTER_HOME"] = str(home)
         os.chdir(home)  # dagster.yaml's storage paths are relative to the working directory
         deadline = time.time() + 180
@@ -315,19 +339,6 @@ def main(argv=None) -> int:
         if args.burst_objects > 0:
             burst_tweets_per_s = burst_phase(args, tracker, home, spark_port)
         print(f"load at end: {load_note()}")
-    finally:
-        os.killpg(dev.pid, signal.SIGINT)
-        try:
-            dev.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(dev.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        subprocess.run(["pkill", "-f", str(home)], check=False)  # run processes outlive dagster dev
-        if server is not None:
-            connect_server.stop(server)
     print(json.dumps({"spark": args.spark, "objects": len(latencies)}))
     p50, p95 = (percentile(latencies, 0.5), percentile(latencies, 0.95)) if latencies else (nan, nan)
     print(f"p50_s={p50:.1f} p95_s={p95:.1f} stream_tweets_per_s={stream['tweets_per_s']:.0f} "
@@ -337,4 +348,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, free_port, load_note, median  # noqa: E402
+from common import REPO_ROOT, load_note, median, owned_connect_server, run_main  # noqa: E402
 
 STAGES = {
     "interpreter": "pass",
@@ -59,17 +59,13 @@ def main(argv=None) -> int:
         from tweetsent_assets.lib.lake import connect_server
 
         root = Path(tempfile.mkdtemp(prefix="tweetsent-bench-run-start-"))
-        server = connect_server.ConnectServer(state_dir=root / "spark-connect", port=free_port(), master="local[2]")
-        connect_server.start(server)
-        try:
+        with connect_server.running(owned_connect_server(root / "spark-connect")) as server:
             code = ATTACH.format(url=server.url, slots=str(root / "slots"))
             attach = [float(subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT,
                                            capture_output=True, text=True).stdout.split()[-1])
                       for _ in range(args.repeats)]
             figures["Connect attach + first query"] = median(attach)
             print(f"Connect attach + first query (in the process): {median(attach):.2f} s", flush=True)
-        finally:
-            connect_server.stop(server)
     saved = figures["+ MLflow registry client"] - figures["+ Spark Connect client"]
     print(f"end: {load_note()}")
     print(f"code_location_s={figures['+ code location'] - figures['dagster run CLI']:.2f} "
@@ -79,4 +75,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_note, median, minilm_classifier, shared_data_dir  # noqa: E402
+from common import load_note, median, minilm_classifier, run_main, shared_data_dir  # noqa: E402
 
 LAYERS = ("bronze_tweets", "silver_tweets", "gold_tweet_sentiment", "aggregate_ledger")
 NAMES = {"bronze_tweets": "bronze", "silver_tweets": "silver", "gold_tweet_sentiment": "gold",
@@ -179,4 +179,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_note, median, tweeteval, write_silver  # noqa: E402
+from common import load_note, median, run_main, tweeteval, write_silver  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -80,4 +80,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

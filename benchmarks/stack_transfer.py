@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import macro_recall, shared_data_dir  # noqa: E402
+from common import macro_recall, run_main, shared_data_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -57,4 +57,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -1,4 +1,5 @@
-"""Session-wide fixtures: the one Delta SparkSession (in-process or on a Connect server), moto S3, fake AWS credentials."""
+"""Session-wide fixtures: the one Delta SparkSession (in-process or on a Connect server), moto S3, fake AWS credentials,
+and SIGTERM handled like Ctrl-C."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,16 @@ import re
 import boto3
 import pytest
 
+from tweetsent_assets.lib.lake.services import exit_on_signals
+
 from .support import FAKE_AWS_ENV, SuiteSpark, connect_server_running, moto_s3_server, use_test_spark
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signals_end_the_session():
+    """SIGTERM and SIGHUP end the session as Ctrl-C does, so fixtures still stop the servers they started."""
+    with exit_on_signals(KeyboardInterrupt):
+        yield
 
 
 @pytest.fixture(scope="session")

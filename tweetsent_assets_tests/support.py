@@ -72,15 +72,14 @@ def suite_spark_resource():
 
 @contextmanager
 def connect_server_running(state_dir: Path, master: str = "local[2]", conf: dict | None = None):
-    """A real Spark Connect server (with its supervisor) on a free 127.0.0.1 port; stopped afterwards."""
+    """A real Spark Connect server (with its supervisor) on a free 127.0.0.1 port; stopped afterwards,
+    and by its supervisor if this process dies first."""
     from tweetsent_assets.lib.lake import connect_server
 
-    server = connect_server.ConnectServer(state_dir=Path(state_dir), port=free_port(), master=master, conf=conf or {})
-    connect_server.start(server)
-    try:
+    server = connect_server.ConnectServer(state_dir=Path(state_dir), port=free_port(), master=master, conf=conf or {},
+                                          owner_pid=os.getpid())
+    with connect_server.running(server):
         yield server
-    finally:
-        connect_server.stop(server)
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ Run by name: `pytest -m cluster` (make test-cluster).
 """
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -23,14 +24,13 @@ def cluster_server(tmp_path_factory):
     """A master, 2 workers and a Connect server whose master is the cluster; all stopped afterwards."""
     state = tmp_path_factory.mktemp("standalone")
     cluster = standalone.StandaloneCluster(state_dir=state, port=free_port(), ui_port=free_port())
-    standalone.start(cluster)
     server = connect_server.ConnectServer(state_dir=state, port=free_port(), master=cluster.url,
-                                          conf=cluster.connect_conf())
+                                          conf=cluster.connect_conf(), owner_pid=os.getpid())
     try:
-        connect_server.start(server)
-        yield cluster, server
+        standalone.start(cluster)
+        with connect_server.running(server):
+            yield cluster, server
     finally:
-        connect_server.stop(server)
         standalone.stop(cluster)
 
 

@@ -38,3 +38,8 @@ def test_named_point_kills(name, fault):
 def test_other_points_and_no_switch_do_nothing(name, fault):
     result = run(name, fault, wait=0.3)
     assert result.returncode == 0 and result.stdout.strip() == "alive"
+
+
+def test_raise_fails_there_without_killing():
+    result = run("connect-server-up", "connect-server-up:raise", wait=0.3)
+    assert result.returncode == 1 and "InjectedFault: TWEETSENT_FAULT=connect-server-up:raise" in result.stderr

@@ -4,6 +4,8 @@ The server is `spark-submit --class org.apache.spark.sql.connect.service.SparkCo
 installed pyspark, with Delta's extension and the jars in `.jars/`, bound to 127.0.0.1. A small
 supervisor process owns it and starts it again if it dies, so a killed server comes back by itself;
 `stop` asks the supervisor to shut both down. Its state (pids, address, restarts) is a JSON file.
+A server with an owner (a benchmark, a test session) is shut down by its supervisor once the owner
+process is gone, however it ended; `running` stops it on every exit path of the owner's code itself.
 """
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import proc_stats, s3a, services
+from .faults import fault_point
 from .services import answers
 from .spark_conf import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
@@ -25,6 +30,8 @@ SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 DEFAULT_PORT = 15002
 # Give up after this many deaths in a row that each came within FAST_DEATH_S of their start.
 MAX_FAST_DEATHS, FAST_DEATH_S = 5, 20.0
+# How often a supervisor checks that its owner process still runs.
+OWNER_POLL_S = 1.0
 
 
 class ServerStartError(RuntimeError):
@@ -33,13 +40,17 @@ class ServerStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class ConnectServer:
-    """Where one Connect server listens, which Spark master it runs on, and where its state lives."""
+    """Where one Connect server listens, which Spark master it runs on, and where its state lives.
+
+    With `owner_pid`, the server lives no longer than that process: its supervisor stops it once the owner is gone.
+    """
 
     state_dir: Path
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     master: str = "local[*]"
     conf: dict = field(default_factory=dict)
+    owner_pid: int | None = None
 
     @property
     def url(self) -> str:
@@ -128,11 +139,28 @@ def start(server: ConnectServer, wait_s: float = 180.0) -> dict:
                                f"manage; stop it or choose another port (TWEETSENT_SPARK_CONNECT_PORT)")
     args = [sys.executable, "-m", "tweetsent_assets.lib.lake.connect_server", "supervise",
             "--state-dir", str(server.state_dir), "--host", server.host, "--port", str(server.port),
-            "--master", server.master, "--conf-json", json.dumps(server.conf)]
+            "--master", server.master, "--conf-json", json.dumps(server.conf),
+            *(["--owner-pid", str(server.owner_pid)] if server.owner_pid else [])]
     with server.log_file.open("ab") as log:
-        subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         start_new_session=True, env=server.environment())
-    return wait_until_answering(server, wait_s)
+        supervisor = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True, env=server.environment())
+    try:
+        return wait_until_answering(server, wait_s)
+    except BaseException:
+        if read_state(server) is None:
+            supervisor.terminate()  # stop() finds a supervisor by its state file, which this one has not written yet
+        raise
+
+
+@contextmanager
+def running(server: ConnectServer, wait_s: float = 180.0) -> Iterator[ConnectServer]:
+    """Start the server and stop it however the block ends: an exception, Ctrl-C, or SIGTERM under exit_on_signals."""
+    try:
+        start(server, wait_s)
+        fault_point("connect-server-up")
+        yield server
+    finally:
+        stop(server)
 
 
 def wait_until_answering(server: ConnectServer, wait_s: float) -> dict:
@@ -169,7 +197,7 @@ def stop(server: ConnectServer, wait_s: float = 60.0) -> bool:
 
 
 def supervise(server: ConnectServer) -> int:
-    """Run the server and start it again whenever it dies, until SIGTERM; the supervisor's main loop."""
+    """Run the server and start it again whenever it dies, until SIGTERM or its owner's end; the supervisor's loop."""
     stopping = {"now": False}
     child: dict[str, subprocess.Popen | None] = {"server": None}
 
@@ -181,13 +209,15 @@ def supervise(server: ConnectServer) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     state = {"supervisor_pid": os.getpid(), "url": server.url, "master": server.master, "restarts": 0,
-             "log": str(server.log_file)}
+             "log": str(server.log_file), "owner_pid": server.owner_pid}
     fast_deaths = 0
-    while not stopping["now"]:
+    while not stopping["now"] and owner_alive(server):
         started = time.time()
         child["server"] = subprocess.Popen(server.command(), stdin=subprocess.DEVNULL, env=server.environment())
         services.write_state(server.state_file, {**state, "server_pid": child["server"].pid, "started_at": started})
-        code = child["server"].wait()
+        if stopping["now"]:
+            child["server"].terminate()  # SIGTERM came between the loop's test and the start
+        code = wait_or_stop(child["server"], server, lambda: on_term(signal.SIGTERM, None))
         if stopping["now"]:
             break
         fast_deaths = fast_deaths + 1 if time.time() - started < FAST_DEATH_S else 0
@@ -199,12 +229,28 @@ def supervise(server: ConnectServer) -> int:
             return 1
         state["restarts"] += 1
         time.sleep(min(5.0, 0.5 * 2 ** fast_deaths))
-    try:
-        child["server"].wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        child["server"].kill()
+    if child["server"] is not None:
+        services.end_process(child["server"], wait_s=30)
     server.state_file.unlink(missing_ok=True)
     return 0
+
+
+def owner_alive(server: ConnectServer) -> bool:
+    """True unless the server has an owner process and it is gone."""
+    return server.owner_pid is None or proc_stats.alive(server.owner_pid)
+
+
+def wait_or_stop(process: subprocess.Popen, server: ConnectServer, stop) -> int:
+    """Wait for the server process to exit; once its owner is gone meanwhile, call `stop` as SIGTERM would."""
+    stopped = False
+    while True:
+        try:
+            return process.wait(timeout=OWNER_POLL_S)
+        except subprocess.TimeoutExpired:
+            if not stopped and not owner_alive(server):
+                print(f"tweetsent supervisor: owner {server.owner_pid} is gone; stopping the server", flush=True)
+                stop()
+                stopped = True
 
 
 def _main(argv: list[str]) -> int:
@@ -217,9 +263,10 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--conf-json", default="{}")
+    parser.add_argument("--owner-pid", type=int, default=None, help="stop the server once this process is gone")
     args = parser.parse_args(argv)
     server = ConnectServer(state_dir=Path(args.state_dir), host=args.host, port=args.port, master=args.master,
-                           conf=json.loads(args.conf_json))
+                           conf=json.loads(args.conf_json), owner_pid=args.owner_pid)
     return supervise(server)
 
 

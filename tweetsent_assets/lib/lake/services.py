@@ -1,9 +1,16 @@
-"""What the project's own long-lived processes share: is a port answering, their JSON state files, their logs."""
+"""What the project's own long-lived processes share: is a port answering, their JSON state files, their logs,
+and the signal handling and child stopping that let whoever starts them stop them on every way out."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def answers(host: str, port: int, timeout_s: float = 1.0) -> bool:
@@ -36,3 +43,38 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
+
+
+@contextmanager
+def exit_on_signals(raising: type[BaseException] = SystemExit) -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP raise `raising` (code 128 + the signal), as Ctrl-C raises KeyboardInterrupt.
+
+    Python's default for SIGTERM ends the process without running `finally` blocks, leaving the servers
+    a script started; this makes them run. Further signals are ignored while the cleanup runs. Main thread only.
+    """
+    def leave(signum, frame) -> None:
+        for each in ENDING_SIGNALS:
+            signal.signal(each, _ignore)
+        raise raising(128 + signum)
+
+    previous = {each: signal.signal(each, leave) for each in ENDING_SIGNALS}
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
+def _ignore(signum, frame) -> None:
+    """A handler that does nothing (unlike SIG_IGN, a program started meanwhile does not inherit it)."""
+
+
+def end_process(process: subprocess.Popen, wait_s: float = 10.0) -> None:
+    """Stop a child: SIGTERM, then SIGKILL if it still runs after `wait_s`."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
