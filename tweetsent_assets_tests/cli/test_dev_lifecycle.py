@@ -9,6 +9,8 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,7 @@ def _marked(marker: str) -> list[str]:
                 continue
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
             if (entry / "stat").read_text().split()[2] != "Z":
-                found.append(f"{entry.name} {command[:160]}")
+                found.append(f"{entry.name} {command}")
         except OSError:
             continue
     return found
@@ -61,11 +63,21 @@ def _wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout_s: fl
     raise AssertionError(f"{url} did not answer within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """The command in a process group of its own, as a terminal's foreground job."""
+@contextmanager
+def _started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """The command in a process group of its own, as a terminal's foreground job; whatever of it a failed test
+    leaves is killed."""
     with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        for line in _marked(env[MARK]):
+            try:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _stop_and_wait(process: subprocess.Popen, sig: signal.Signals, marker: str, log: Path) -> float:
@@ -77,12 +89,8 @@ def _stop_and_wait(process: subprocess.Popen, sig: signal.Signals, marker: str, 
         time.sleep(0.2)
         left = _marked(marker)
     took = time.monotonic() - started
-    if left:
-        os.killpg(process.pid, signal.SIGKILL)
-        for line in left:
-            os.kill(int(line.split()[0]), signal.SIGKILL)
-    assert not left, f"{len(left)} processes left {STOP_WITHIN_S:.0f} s after {sig.name}:\n" + "\n".join(left) + \
-        f"\n{log.read_text()[-2000:]}"
+    assert not left, f"{len(left)} processes left {STOP_WITHIN_S:.0f} s after {sig.name}:\n" + \
+        "\n".join(line[:200] for line in left) + f"\n{log.read_text()[-2000:]}"
     process.wait(timeout=5)
     return took
 
@@ -91,24 +99,26 @@ def _stop_and_wait(process: subprocess.Popen, sig: signal.Signals, marker: str, 
 def test_make_dev_leaves_nothing_running(tmp_path, sig):
     env, log = _environment(tmp_path), tmp_path / "dev.log"
     ui, spark = free_port(), free_port()
-    process = _start(["make", "--no-print-directory", "dev", f"DEV_PORT={ui}", f"SPARK_PORT={spark}"], env, log)
-    _wait_for_http(f"http://127.0.0.1:{ui}/server_info", process, log)
-    running = "\n".join(_marked(env[MARK]))
-    for part in ("dagster_webserver", "dagster._daemon", "code-server", "SparkConnectServer", "connect_server supervise"):
-        assert part in running, f"{part} is not running under make dev:\n{running}"
-    took = _stop_and_wait(process, sig, env[MARK], log)
-    print(f"make dev: nothing left {took:.1f} s after {sig.name}")
+    with _started(["make", "--no-print-directory", "dev", f"DEV_PORT={ui}", f"SPARK_PORT={spark}"], env, log) as process:
+        _wait_for_http(f"http://127.0.0.1:{ui}/server_info", process, log)
+        running = _marked(env[MARK])
+        for part in ("dagster_webserver", "dagster._daemon", "code-server", "SparkConnectServer",
+                     "connect_server supervise"):
+            assert any(part in line for line in running), f"{part} is not running under make dev:\n{running}"
+        print(f"make dev: {len(running)} processes before {sig.name}:\n" + "\n".join(l[:110] for l in running))
+        took = _stop_and_wait(process, sig, env[MARK], log)
+        print(f"make dev: nothing left {took:.1f} s after {sig.name}: {_marked(env[MARK])}")
 
 
 def test_cluster_dev_command_leaves_nothing_running(tmp_path):
     """`make cluster-dev` runs `tweetsent dev --no-spark` on the topology's settings; the topology itself stays up."""
     env, log = _environment(tmp_path), tmp_path / "dev.log"
     ui = free_port()
-    process = _start([str(Path(sys.executable).parent / "tweetsent"), "dev", "--no-spark", "--port", str(ui)],
-                     {**env, "TWEETSENT_SPARK_MASTER": "local[1]"}, log)
-    _wait_for_http(f"http://127.0.0.1:{ui}/server_info", process, log)
-    assert "SparkConnectServer" not in "\n".join(_marked(env[MARK]))
-    _stop_and_wait(process, signal.SIGINT, env[MARK], log)
+    command = [str(Path(sys.executable).parent / "tweetsent"), "dev", "--no-spark", "--port", str(ui)]
+    with _started(command, {**env, "TWEETSENT_SPARK_MASTER": "local[1]"}, log) as process:
+        _wait_for_http(f"http://127.0.0.1:{ui}/server_info", process, log)
+        assert "SparkConnectServer" not in "\n".join(_marked(env[MARK]))
+        _stop_and_wait(process, signal.SIGINT, env[MARK], log)
     assert "stopped on SIGINT" in log.read_text()
 
 
@@ -116,7 +126,8 @@ def test_cluster_dev_command_leaves_nothing_running(tmp_path):
 def test_make_dashboard_leaves_nothing_running(tmp_path, sig):
     env, log = _environment(tmp_path), tmp_path / "dashboard.log"
     port = free_port()
-    process = _start(["make", "--no-print-directory", "dashboard"], {**env, "TWEETSENT_DASHBOARD_PORT": str(port)}, log)
-    _wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", process, log)
-    assert "streamlit" in "\n".join(_marked(env[MARK]))
-    _stop_and_wait(process, sig, env[MARK], log)
+    with _started(["make", "--no-print-directory", "dashboard"], {**env, "TWEETSENT_DASHBOARD_PORT": str(port)},
+                  log) as process:
+        _wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", process, log)
+        assert "streamlit" in "\n".join(_marked(env[MARK]))
+        _stop_and_wait(process, sig, env[MARK], log)
