@@ -75,10 +75,18 @@ def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResu
             outcome.failed.append(partition)
         if on_batch is not None:
             on_batch(partition)
-    scored = [p for p in outcome.partition_keys if p not in outcome.failed]
-    if scored and not (fold_finished(defs, instance, run_config) and verify_finished(defs, instance, scored, run_config)):
-        outcome.failed += scored
+    outcome.failed += follow_up(defs, instance, [p for p in outcome.partition_keys if p not in outcome.failed],
+                                run_config)
     return outcome
+
+
+def follow_up(defs: Definitions, instance: DagsterInstance, scored: list[str],
+              run_config: dict | None = None) -> list[str]:
+    """One fold and one verification for the partitions whose gold was just written, as the follow-up sensors
+    would request them; returns `scored` when either failed, else nothing."""
+    if scored and not (fold_finished(defs, instance, run_config) and verify_finished(defs, instance, scored, run_config)):
+        return scored
+    return []
 
 
 def fold_finished(defs: Definitions, instance: DagsterInstance, run_config: dict | None = None) -> bool:
@@ -154,8 +162,10 @@ def select_champion(defs: Definitions, instance: DagsterInstance, candidates: li
 
 
 def rescore_gold(defs: Definitions, instance: DagsterInstance, run_config: dict | None = None) -> list[str]:
-    """Re-score every batch partition of gold with the current champion; returns the partitions that failed."""
+    """Re-score every batch partition of gold with the current champion, then fold and verify them (the
+    aggregates follow the new labels); returns the partitions that failed."""
     job = defs.resolve_job_def("rescore_gold")
     partitions = instance.get_dynamic_partitions(tweet_batches.name)
-    return [p for p in partitions if not job.execute_in_process(
+    failed = [p for p in partitions if not job.execute_in_process(
         instance=instance, partition_key=p, run_config=run_config, raise_on_error=False).success]
+    return failed + follow_up(defs, instance, [p for p in partitions if p not in failed], run_config)
