@@ -47,6 +47,10 @@ def run_serve(args: argparse.Namespace, console: Console) -> int:
         console.warn(f"tweetsent serve: error: --max-batch must be >= 1 and --poll-s > 0, "
                      f"got {args.max_batch} and {args.poll_s}")
         return 2
+    sqlite_file = args.tracking_uri[len("sqlite:///"):] if args.tracking_uri.startswith("sqlite:///") else None
+    if sqlite_file and not Path(sqlite_file).is_file():
+        console.warn(f"tweetsent serve: no MLflow registry at {sqlite_file}: run `make demo` first, or pass --tracking-uri")
+        return 1
     config = FollowerConfig(tracking_uri=store_uri(args.tracking_uri, settings.POSTGRES_CONNECT_TIMEOUT_S),
                             name=REGISTERED_MODEL, alias=args.alias, log_dir=Path(args.log_dir).resolve(),
                             poll_s=args.poll_s, start_timeout_s=args.start_timeout_s, stop_grace_s=GRACE_S)

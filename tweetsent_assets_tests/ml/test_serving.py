@@ -153,3 +153,11 @@ def test_sigterm_while_the_model_server_starts_leaves_nothing(registry):
         time.sleep(0.1)
     _stop_and_wait(started.process, signal.SIGTERM, started.marker, started.log)
     assert "stopped on SIGTERM" in started.log.read_text()
+
+
+def test_a_missing_registry_is_named_and_nothing_starts(tmp_path, capsys):
+    from tweetsent_assets.cli.main import main
+
+    missing = tmp_path / "no" / "mlflow.db"
+    assert main(["serve", "--port", str(free_port()), "--tracking-uri", f"sqlite:///{missing}"]) == 1
+    assert f"no MLflow registry at {missing}" in capsys.readouterr().err and not missing.parent.exists()
