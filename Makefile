@@ -9,7 +9,7 @@ SPARK_PORT ?= 15002
 DEV_PORT ?= 3000
 PG_PORT ?= 5433
 
-.PHONY: install demo dev check-defs test-lifecycle spark-start spark-stop pg-start pg-stop jars-s3 cluster-up cluster-down cluster-dev test \
+.PHONY: install demo dev serve check-defs test-lifecycle test-serving spark-start spark-stop pg-start pg-stop jars-s3 cluster-up cluster-down cluster-dev test \
 	test-connect test-slow test-faults test-cluster dashboard clean
 
 # pip's and setuptools' own output goes to a log, shown only if the install fails.
@@ -39,6 +39,10 @@ demo: install
 # The UI (`dg dev`) with runs attached to a Spark Connect server started for it; Ctrl-C stops both.
 dev: install
 	$(VENV)/bin/tweetsent dev --port $(DEV_PORT) --spark-port $(SPARK_PORT)
+
+# Scores tweets over HTTP with the champion (port $TWEETSENT_SERVE_PORT or 5050), following the alias; Ctrl-C stops it.
+serve: install
+	$(VENV)/bin/tweetsent serve
 
 # Loads the code location the way `dg dev` does and fails on any definitions error: CI's first step.
 check-defs: install
@@ -81,6 +85,10 @@ test-connect: install
 # Servers started and stopped by Ctrl-C, SIGTERM and failures, checked on the process table.
 test-lifecycle: install
 	$(PY) -m pytest -m lifecycle
+
+# `tweetsent serve` over real HTTP: scoring, bad requests, a moved alias under load, stop signals.
+test-serving: install
+	$(PY) -m pytest -m serving
 
 test-slow: install
 	$(PY) -m pytest -m slow

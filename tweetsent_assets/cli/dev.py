@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from .. import settings
 from .console import Console
@@ -20,6 +21,7 @@ from .console import Console
 GRACE_S = 5.0
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+T = TypeVar("T")
 
 
 def add_dev_command(subparsers: argparse._SubParsersAction) -> None:
@@ -71,13 +73,25 @@ def run_dev(args: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-        code = _stop_all(processes["ui"], server if started_here else None)
+        code = stop_ignoring_signals(previous, lambda: _stop_all(processes["ui"], server if started_here else None))
+    return exit_status("dev", caught, code)
+
+
+def stop_ignoring_signals(previous: dict, stop: Callable[[], T]) -> T:
+    """Run `stop` with STOP_SIGNALS ignored (a second Ctrl-C must not cut it short), then restore `previous`."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        return stop()
+    finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def exit_status(command: str, caught: list[int], code: int) -> int:
+    """128 + the first stop signal caught (saying so), else `code`."""
     if caught:
-        print(f"tweetsent dev: stopped on {signal.Signals(caught[0]).name}", flush=True)
+        print(f"tweetsent {command}: stopped on {signal.Signals(caught[0]).name}", flush=True)
         return 128 + caught[0]
     return code
 

@@ -12,17 +12,16 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from tweetsent_assets.lib.lake.faults import FAULT_ENV
 
+from ..processes import MARK, left_after, marked
 from ..support import PROJECT_ROOT
 
 pytestmark = pytest.mark.lifecycle
 
-MARK_ENV = "TWEETSENT_LIFECYCLE_MARK"
 # run_start.py with the server only (no timed repeats); a pytest session whose fixture starts a server.
 BENCHMARK = [sys.executable, str(PROJECT_ROOT / "benchmarks" / "run_start.py"), "--repeats", "0"]
 PYTEST = [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "-m", "connect",
@@ -30,35 +29,9 @@ PYTEST = [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "-m", 
 POINT = "connect-server-up"
 
 
-def marked(mark: str) -> dict[int, str]:
-    """Command line by pid of every live process whose environment carries `mark`."""
-    needle = f"{MARK_ENV}={mark}".encode()
-    found = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and needle in (entry / "environ").read_bytes().split(b"\0"):
-                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-    return found
-
-
-def left_after(mark: str, seconds: float) -> dict[int, str]:
-    """The marked processes still there after up to `seconds`; SIGKILLed then, so a failing test leaks nothing."""
-    deadline = time.monotonic() + seconds
-    while (left := marked(mark)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return left
-
-
 def launch(command: list[str], fault: str, mark: str, stderr) -> subprocess.Popen:
     """`command` with `mark` in its environment and the fault at the point where its Connect server is up."""
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(FAULT_ENV)}, MARK_ENV: mark, FAULT_ENV: fault}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(FAULT_ENV)}, MARK: mark, FAULT_ENV: fault}
     return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
