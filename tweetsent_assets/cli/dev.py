@@ -11,11 +11,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from .. import settings
+from ..lib.lake.services import stop_group
 from .console import Console
 
 GRACE_S = 5.0
@@ -101,7 +101,7 @@ def _stop_all(ui: subprocess.Popen | None, server) -> int:
     stopper = threading.Thread(target=_stop_connect, args=(server,), daemon=True) if server is not None else None
     if stopper:
         stopper.start()
-    code = stop_group(ui) if ui is not None else 0
+    code = stop_group(ui, GRACE_S) if ui is not None else 0
     if stopper:
         stopper.join(GRACE_S + 5)
     return code
@@ -113,28 +113,6 @@ def dev_command(host: str, port: int) -> list[str]:
     The project has no component YAML, so dg's YAML check (and the preview warnings it prints) is skipped.
     """
     return [str(Path(sys.executable).parent / "dg"), "dev", "--no-check-yaml", "--host", host, "--port", str(port)]
-
-
-def stop_group(child: subprocess.Popen, grace_s: float = GRACE_S) -> int:
-    """SIGINT to the leader of the child's group, then SIGKILL to whatever of the group is left after grace_s."""
-    if child.poll() is None:
-        child.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and (child.poll() is None or _group_alive(child.pid)):
-        time.sleep(0.1)
-    if _group_alive(child.pid):
-        os.killpg(child.pid, signal.SIGKILL)
-    return child.wait()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def _connect_server(port: int):

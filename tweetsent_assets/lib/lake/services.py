@@ -3,9 +3,11 @@ and the signal handling and child stopping that let whoever starts them stop the
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,3 +80,25 @@ def end_process(process: subprocess.Popen, wait_s: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def stop_group(child: subprocess.Popen, grace_s: float = 5.0) -> int:
+    """SIGINT to the leader of the child's group, then SIGKILL to whatever of the group is left after grace_s."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and (child.poll() is None or _group_alive(child.pid)):
+        time.sleep(0.1)
+    if _group_alive(child.pid):
+        os.killpg(child.pid, signal.SIGKILL)
+    return child.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

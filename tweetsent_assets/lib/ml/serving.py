@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ...cli.dev import stop_group
+from ..lake.services import stop_group
 from .registry import get_alias_version
 
 HOST = "127.0.0.1"
