@@ -129,11 +129,10 @@ def open_tab(page_ws_url: str) -> DevTools:
 
 
 def click_button(tools: DevTools, text: str) -> None:
-    """Click the page's button whose caption is `text`."""
-    found = tools.evaluate(f"""(() => {{ const b = [...document.querySelectorAll('button')]
-        .find(b => b.innerText.trim() === {json.dumps(text)}); if (b) b.click(); return !!b; }})()""")
-    if not found:
-        raise AssertionError(f"no button {text!r} on the page")
+    """Click the page's button whose caption is `text`, waiting up to 30 s for it to be there."""
+    find = f"[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {json.dumps(text)})"
+    wait_for(lambda: tools.evaluate(f"(() => {{ const b = {find}; if (b) b.click(); return !!b; }})()"), 30,
+             f"a button {text!r} to click")
 
 
 def screenshot(tools: DevTools, path: Path, height: int) -> Path:
