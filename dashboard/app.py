@@ -3,6 +3,7 @@
 Reads the aggregate tables and gold's newest rows with deltalake (no Spark, never all of gold)
 and the champion from MLflow, and
 re-reads them every TWEETSENT_DASHBOARD_REFRESH_S seconds (default 10) without reloading the page.
+A second page (labeling.py) labels the active-learning queue.
 """
 import os
 
@@ -11,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 import data
+import labeling
 
 REFRESH_S = float(os.environ.get("TWEETSENT_DASHBOARD_REFRESH_S", "10"))
 COLORS = alt.Scale(domain=list(data.LABELS), range=["#d62728", "#9e9e9e", "#2ca02c"])
@@ -126,6 +128,11 @@ def live() -> None:
     champion_panel(snap.champion)
 
 
-st.set_page_config(page_title="tweetsent · live sentiment", layout="wide")
-st.title("tweetsent · live tweet sentiment")
-live()
+def live_page() -> None:
+    st.title("tweetsent · live tweet sentiment")
+    live()
+
+
+st.set_page_config(layout="wide")
+st.navigation([st.Page(live_page, title="Live sentiment", url_path="live", default=True),
+               st.Page(labeling.page, title="Label tweets", url_path="labeling")], position="top").run()

@@ -7,17 +7,9 @@ table, and that the page picks up new gold rows by itself; it saves a screenshot
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -34,9 +26,9 @@ from tweetsent_assets.lib.ml.models.loader import load_model
 from tweetsent_assets.lib.ml.models.types import ModelSpec
 from tweetsent_assets.lib.ml.registry import log_and_register, promote
 
-from ..support import PROJECT_ROOT, shared
+from ..support import shared
+from .browser import DevTools, chromium, navigate, needs_chromium, screenshot, streamlit_app, wait_for
 
-CHROMIUM = "/usr/bin/chromium"
 GOLD_ROWS = 400
 METRICS = {"macro_recall": 0.6125, "accuracy": 0.5875, "macro_f1": 0.5711, "tweets_per_s": 2400.0, "n": 2000.0}
 
@@ -138,79 +130,6 @@ def test_snapshot_before_any_table_exists(tmp_path):
     assert snap.gold is None and snap.trends is None and snap.champion is None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def streamlit_app(lake_root: str, uri: str, data_dir: Path):
-    port = free_port()
-    env = {**os.environ, "TWEETSENT_LAKE_ROOT": lake_root, "MLFLOW_TRACKING_URI": uri,
-           "TWEETSENT_DATA_DIR": str(data_dir), "TWEETSENT_DASHBOARD_REFRESH_S": "2"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: _get(f"http://127.0.0.1:{port}/_stcore/health") == "ok", 120, "streamlit health")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        _stop(process)
-
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-@contextmanager
-def chromium(profile: Path):
-    process = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1",
-         "--remote-debugging-port=0", "--window-size=1400,1000", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 60, "chromium DevTools port")
-        port = int(port_file.read_text().split()[0])
-        targets = json.loads(_get(f"http://127.0.0.1:{port}/json/list"))
-        yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-    finally:
-        _stop(process)
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over one page's websocket."""
-
-    def __init__(self, url: str):
-        from websockets.sync.client import connect
-
-        self.socket = connect(url, max_size=None, open_timeout=30)
-        self.next_id = 0
-
-    def call(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv(timeout=60))
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-
-    def evaluate(self, expression: str):
-        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
-
-
 PAGE_STATE = """JSON.stringify({
   metrics: [...document.querySelectorAll('[data-testid="stMetric"]')].map(m => ({
     label: m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim(),
@@ -229,24 +148,6 @@ def page_state(tools: DevTools) -> dict:
     return state
 
 
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = condition()
-        except Exception:
-            result = None
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return response.read().decode()
-
-
 def shown_counts(values: dict) -> dict[str, int]:
     names = {"Scored tweets": "total", **{l.capitalize(): l for l in data.LABELS}}
     return {key: int(values[name].replace(",", "")) for name, key in names.items()}
@@ -259,13 +160,11 @@ def gold_counts(lake_path: str) -> dict[str, int]:
     return {"total": len(labels), **{l: int((labels == l).sum()) for l in data.LABELS}}
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian's chromium is not installed ({CHROMIUM} missing)")
+@needs_chromium
 def test_dashboard_in_headless_chromium(lake, tmp_path):
     with streamlit_app(lake["lake"], lake["uri"], tmp_path / "data") as url, chromium(tmp_path / "profile") as ws:
         tools = DevTools(ws)
-        tools.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1, mobile=False)
-        tools.call("Page.enable")
-        tools.call("Page.navigate", url=url)
+        navigate(tools, url)
         state = wait_for(lambda: (s := page_state(tools)) and s["charts"] >= 3 and "Champion" in s["values"] and s,
                          180, "metrics and three rendered charts")
         assert shown_counts(state["values"]) == gold_counts(lake["lake"])
@@ -282,12 +181,6 @@ def test_dashboard_in_headless_chromium(lake, tmp_path):
         wait_for(lambda: shown_counts(page_state(tools)["values"]) == expected, 60, "the page to refresh itself")
 
         height = min(int(page_state(tools)["height"]), 6000)
-        tools.call("Emulation.setDeviceMetricsOverride", width=1400, height=height, deviceScaleFactor=1, mobile=False)
-        wait_for(lambda: tools.evaluate('document.querySelectorAll(\'[data-stale="true"]\').length') == 0, 30,
-                 "a settled page (no element faded while the fragment re-runs)")
-        shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        path = tmp_path / "dashboard.png"
-        path.write_bytes(base64.b64decode(shot["data"]))
+        path = screenshot(tools, tmp_path / "dashboard.png", height)
         tools.socket.close()
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print(f"dashboard screenshot: {path}")
