@@ -93,10 +93,12 @@ def test_local_landing_rejects_keys_and_links_that_escape(tmp_path):
 def test_services_bind_to_loopback(spark):
     assert spark.conf.get("spark.driver.bindAddress") == "127.0.0.1"
     assert spark.conf.get("spark.ui.enabled") == "false"
+    from tweetsent_assets.cli.main import build_parser
+
+    assert {command: build_parser().parse_args([command]).host for command in ("dev", "serve")} == {
+        "dev": "127.0.0.1", "serve": "127.0.0.1"}
     makefile = (PROJECT_ROOT / "Makefile").read_text()
-    dev = [line for line in makefile.splitlines() if "dagster dev" in line]
-    assert dev and all("-h 127.0.0.1" in line for line in dev)
-    assert "0.0.0.0" not in makefile
+    assert "tweetsent dev" in makefile and "--host" not in makefile and "0.0.0.0" not in makefile
     server = ConnectServer(state_dir=PROJECT_ROOT / "data" / "spark-connect")
     assert server.settings()["spark.connect.grpc.binding.address"] == "127.0.0.1"
     assert server.settings()["spark.driver.bindAddress"] == "127.0.0.1"
