@@ -16,9 +16,10 @@ from ..lib.lake.compaction import compact
 from .resources import LakeResource, SparkResource
 
 # Delta tables a micro-batch appends to; the ones that are assets get an observation with the effect.
+# gold's prediction cache gets a file per batch, and its lookup opens the files of the last days.
 COMPACTED_TABLES = ("bronze_tweets", "bronze_quarantine", "landing_ledger", "silver_tweets", "gold_tweet_sentiment",
-                    "aggregate_ledger", "mention_sentiment", "sentiment_trends", "sentiment_spikes")
-NOT_ASSETS = {"landing_ledger"}
+                    "prediction_cache", "aggregate_ledger", "mention_sentiment", "sentiment_trends", "sentiment_spikes")
+NOT_ASSETS = {"landing_ledger", "prediction_cache"}
 
 
 class CompactionConfig(Config):

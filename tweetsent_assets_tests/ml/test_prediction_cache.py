@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from pyspark.sql import functions as F
 
+from tweetsent_assets.lib.lake.compaction import compact
 from tweetsent_assets.lib.ml import prediction_cache
 from tweetsent_assets.lib.ml.models.types import ModelSpec
 from tweetsent_assets.lib.ml.prediction_cache import cacheable, normalize_text, text_hash
@@ -63,6 +64,10 @@ def test_lookup_returns_one_row_per_key_of_the_model_version(spark, tmp_path):
     v2 = ModelSpec(kind="hf", model="/m", name="m", version="v2")
     assert prediction_cache.lookup(spark, path, keys, v2)["score"].tolist() == [0.5]
     assert spark.read.format("delta").load(path).count() == 5
+    done = compact(spark, path, min_files=2)
+    assert (done.files_before, done.files_after) == (3, 1), "compact_lake compacts the cache's day partition"
+    again = prediction_cache.lookup(spark, path, keys, spec)
+    assert sorted(zip(again["text_hash"], again["score"])) == sorted(zip(found["text_hash"], found["score"]))
 
 
 def _cache_rows(spark, hashes, score=0.9):
