@@ -77,10 +77,9 @@ def champion_model(context: AssetExecutionContext, mlflow: MlflowResource, lake:
         context.log.warning(f"version {decision['winner_version']}'s evaluation logged no drift baseline; "
                             "prediction_drift keeps the previous one until it is evaluated again")
     yield MaterializeResult(metadata={
-        "drift_baseline": baseline or "none",
         "champion_version": decision["winner_version"], "champion": decision["winner"],
         "previous_champion_version": before or "none", "reason": decision["reason"],
-        "model_uri": f"models:/tweet-sentiment@{CHAMPION}",
+        "model_uri": f"models:/tweet-sentiment@{CHAMPION}", "drift_baseline_run": baseline or "none",
     })
 
 

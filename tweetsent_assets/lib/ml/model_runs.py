@@ -113,13 +113,15 @@ def latest_decision(client, experiment_id: str) -> dict | None:
 
 def drift_baseline(client, experiment_id: str, version: str) -> tuple[str, dict] | None:
     """The run that evaluated registered `version` and the drift baseline it logged; None if it logged none."""
+    from mlflow.exceptions import MlflowException
+
     run = latest_run(client, experiment_id, f"tags.registered_version = '{version}'")
     if run is None:
         return None
     with tempfile.TemporaryDirectory() as scratch:
         try:
             path = client.download_artifacts(run.info.run_id, DRIFT_BASELINE_ARTIFACT, scratch)
-        except Exception:
+        except (OSError, MlflowException):
             return None
         return run.info.run_id, json.loads(Path(path).read_text())
 
