@@ -176,6 +176,7 @@ def window_metrics(windows: pd.DataFrame, baseline: "Baseline | None", threshold
             row.update(compare(window, baseline.stats, thresholds), baseline_version=baseline.model_version)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=DRIFT_COLUMNS)
+    frame["baseline_version"] = frame["baseline_version"].astype(object).where(frame["baseline_version"].notna(), None)
     frame["flagged"] = frame["flagged"].eq(True)
     frame["flagged_metrics"] = frame["flagged_metrics"].map(lambda v: list(v) if isinstance(v, list) else [])
     return frame
