@@ -82,6 +82,7 @@ def test_windows_with_too_few_tweets_or_without_a_baseline_are_not_flagged():
     assert drift.window_metrics(windows, baseline, drift.Thresholds(min_tweets=5))["baseline_version"].tolist() == ["7"]
     unjudged = drift.window_metrics(windows, None, drift.Thresholds(min_tweets=5))
     assert not unjudged["flagged"].any() and unjudged["label_psi"].isna().all()
+    assert unjudged[["share_negative", "share_low_confidence"]].iloc[0].tolist() == [1.0, 0.0]
     assert drift.Baseline.from_dict(baseline.to_dict()) == baseline
 
 

@@ -147,31 +147,35 @@ def _floored(counts) -> np.ndarray:
     return shares / shares.sum()
 
 
+def shares(stats: dict, low_confidence: float) -> dict:
+    """A summary's shares: of each label, of predictions below the confidence threshold, of each feature."""
+    return {**{f"share_{label}": stats[label] / stats["total"] for label in LABELS},
+            "share_low_confidence": share_below(stats["confidence_hist"], low_confidence),
+            **{f"share_{f}": stats[f"with_{f}"] / stats["total"] for f in FEATURES}}
+
+
 def compare(stats: dict, baseline: dict, thresholds: Thresholds) -> dict:
-    """One window's (or any summary's) metrics against the baseline, and which cross their thresholds."""
-    labels = [stats[label] for label in LABELS]
-    base_labels = [baseline[label] for label in LABELS]
-    low, base_low = (share_below(s["confidence_hist"], thresholds.low_confidence) for s in (stats, baseline))
-    metrics = {"label_psi": psi(labels, base_labels), "label_js": js_distance(labels, base_labels),
-               "share_low_confidence": low, "baseline_share_low_confidence": base_low,
-               "low_confidence_shift": abs(low - base_low),
+    """One window's (or any summary's) shares and metrics against the baseline, and which cross their thresholds."""
+    own, base = shares(stats, thresholds.low_confidence), shares(baseline, thresholds.low_confidence)
+    labels, base_labels = ([s[label] for label in LABELS] for s in (stats, baseline))
+    metrics = {**own, "label_psi": psi(labels, base_labels), "label_js": js_distance(labels, base_labels),
+               "baseline_share_low_confidence": base["share_low_confidence"],
+               "low_confidence_shift": abs(own["share_low_confidence"] - base["share_low_confidence"]),
                "confidence_ks": ks_statistic(stats["confidence_hist"], baseline["confidence_hist"]),
-               "length_ks": ks_statistic(stats["length_hist"], baseline["length_hist"])}
-    for feature in FEATURES:
-        share, base = stats[f"with_{feature}"] / stats["total"], baseline[f"with_{feature}"] / baseline["total"]
-        metrics.update({f"share_{feature}": share, f"{feature}_shift": abs(share - base)})
-    for label in LABELS:
-        metrics[f"share_{label}"] = stats[label] / stats["total"]
+               "length_ks": ks_statistic(stats["length_hist"], baseline["length_hist"]),
+               **{f"{f}_shift": abs(own[f"share_{f}"] - base[f"share_{f}"]) for f in FEATURES}}
     judged = stats["total"] >= thresholds.min_tweets
     crossed = [m for m, limit in thresholds.limits().items() if judged and metrics[m] > limit]
     return {**metrics, "flagged_metrics": crossed, "flagged": bool(crossed)}
 
 
 def window_metrics(windows: pd.DataFrame, baseline: "Baseline | None", thresholds: Thresholds) -> pd.DataFrame:
-    """Per summed window: its tweets, metrics and flags against `baseline` (metrics NaN and no flags without one)."""
+    """Per summed window: its tweets, shares, and metrics and flags against `baseline` (none without one)."""
     rows = []
     for window in windows.to_dict("records"):
         row = {"window_start": window["window_start"], "window_end": window["window_end"], "total": window["total"]}
+        if window["total"]:
+            row.update(shares(window, thresholds.low_confidence))
         if baseline is not None and window["total"]:
             row.update(compare(window, baseline.stats, thresholds), baseline_version=baseline.model_version)
         rows.append(row)
