@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 import data
+import drift
 import labeling
 
 REFRESH_S = float(os.environ.get("TWEETSENT_DASHBOARD_REFRESH_S", "10"))
@@ -114,6 +115,8 @@ def live() -> None:
             top_hashtags=lambda s: s["top_hashtags"].map(", ".join))
         st.dataframe(shown[["window_start", "direction", "negative", "total", "share_negative",
                             "baseline_share_negative", "z_score", "top_mentions", "top_hashtags"]], hide_index=True)
+
+    drift.section(data.read_table(snap.root, drift.TABLE)[0])
 
     negative, positive = st.columns(2)
     with negative:

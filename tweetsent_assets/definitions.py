@@ -8,6 +8,7 @@ from .defs.active_learning import active_learning_queue
 from .defs.aggregates import AGGREGATE_CHECKS, aggregates, fold_aggregates, refresh_aggregates, verify_aggregates
 from .defs.bronze import bronze
 from .defs.checks import batch_checks, challenger_loads_and_predicts, verify_batches
+from .defs.drift import DRIFT_CHECKS, prediction_drift
 from .defs.eda import tweet_eda
 from .defs.gold import gold_tweet_sentiment
 from .defs.jobs import evaluate_candidates, ingest_tweet_batch, rescore_gold
@@ -48,9 +49,9 @@ def default_resources() -> dict:
 def build_defs(resources: dict) -> Definitions:
     """All definitions bound to `resources` (tests and benchmarks pass their own)."""
     return Definitions(
-        assets=[bronze, silver_tweets, gold_tweet_sentiment, aggregates, tweet_eda, active_learning_queue,
+        assets=[bronze, silver_tweets, gold_tweet_sentiment, aggregates, prediction_drift, tweet_eda, active_learning_queue,
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
-        asset_checks=[challenger_loads_and_predicts, *batch_checks, *AGGREGATE_CHECKS],
+        asset_checks=[challenger_loads_and_predicts, *batch_checks, *AGGREGATE_CHECKS, *DRIFT_CHECKS],
         jobs=[ingest_tweet_batch, fold_aggregates, verify_batches, refresh_aggregates, verify_aggregates, rescore_gold,
               evaluate_candidates, compact_lake],
         sensors=[new_tweet_objects, fold_after_gold, verify_after_gold, follow_upstream],

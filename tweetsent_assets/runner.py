@@ -106,7 +106,7 @@ def verify_finished(defs: Definitions, instance: DagsterInstance, partitions: li
 
 
 # Op config written for the partitioned aggregates asset also configures the fold of many batches.
-_SAME_CONFIG = {"fold_finished_batches": "aggregates"}
+_SAME_CONFIG = {"fold_finished_batches": "aggregates", "fold_drift_batches": "prediction_drift"}
 
 
 def _config_for(job, run_config: dict | None) -> dict | None:

@@ -13,11 +13,19 @@ def env(name: str, default: str) -> str:
 
 
 def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "a whole number")
+
+
+def env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float, "a number")
+
+
+def _env_number(name: str, default, kind, what: str):
     raw = env(name, str(default))
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} must be a whole number") from None
+        raise ValueError(f"environment variable {name}={raw!r} must be {what}") from None
 
 
 DATA_DIR = env("TWEETSENT_DATA_DIR", "data")
@@ -64,6 +72,14 @@ FOLLOW_UP_INTERVAL_S = env_int("TWEETSENT_FOLLOW_UP_INTERVAL_S", 30)
 AUTOMATION_INTERVAL_S = env_int("TWEETSENT_AUTOMATION_INTERVAL_S", 30)
 SENSOR_LOOKBACK_S = env_int("TWEETSENT_SENSOR_LOOKBACK_S", 900)
 TREND_WINDOW = env("TWEETSENT_TREND_WINDOW", "1 hour")
+# Where a prediction_drift window counts as drifted (docs/drift.md): limits on the label mix's PSI and
+# Jensen-Shannon distance, on KS statistics (confidence, text length), and on shifts of shares.
+DRIFT_PSI = env_float("TWEETSENT_DRIFT_PSI", 0.1)
+DRIFT_JS = env_float("TWEETSENT_DRIFT_JS", 0.1)
+DRIFT_KS = env_float("TWEETSENT_DRIFT_KS", 0.15)
+DRIFT_SHARE_SHIFT = env_float("TWEETSENT_DRIFT_SHARE_SHIFT", 0.1)
+DRIFT_LOW_CONFIDENCE = env_float("TWEETSENT_DRIFT_LOW_CONFIDENCE", 0.5)
+DRIFT_MIN_TWEETS = env_int("TWEETSENT_DRIFT_MIN_TWEETS", 200)
 COMPACT_CRON = env("TWEETSENT_COMPACT_CRON", "*/30 * * * *")
 COMPACT_MIN_FILES = env_int("TWEETSENT_COMPACT_MIN_FILES", 50)
 # The lake on S3 (lib/lake/s3a.py reads these when a session or reader is made, not at import):

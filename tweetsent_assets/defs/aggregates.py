@@ -17,7 +17,6 @@ from dagster import (
     AssetSelection,
     AssetSpec,
     Config,
-    DagsterEventType,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
@@ -33,6 +32,8 @@ from pydantic import Field
 from .. import settings
 from ..lib.insights import ledger as ledgers
 from ..lib.insights import pipeline, tables, verify
+from .drift import fold_drift_batches
+from .folds import MAX_BATCHES_PER_FOLD, changed_meanwhile, unfolded_batches
 from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
 from .timing import Laps, stopwatch
@@ -110,19 +111,6 @@ def _metadata(done: dict, config: AggregateConfig, seconds: float, lap: Laps, ba
     }
 
 
-# Batches one fold run takes at most; the rest wait for the next run.
-MAX_BATCHES_PER_FOLD = 500
-
-
-def unfolded_batches(instance, partitions: set[str] | None = None) -> dict[str, int]:
-    """Batch -> storage id of its latest gold materialization, for batches whose gold is newer than their fold."""
-    gold = instance.get_latest_storage_id_by_partition(AssetKey("gold_tweet_sentiment"),
-                                                       DagsterEventType.ASSET_MATERIALIZATION, partitions)
-    folded = instance.get_latest_storage_id_by_partition(AssetKey("aggregate_ledger"),
-                                                         DagsterEventType.ASSET_MATERIALIZATION, partitions)
-    return dict(sorted(((b, i) for b, i in gold.items() if i > folded.get(b, -1)), key=lambda item: item[1]))
-
-
 @op(description="Folds every batch whose gold finished since its last fold into the aggregates, in one run; "
                 "records a materialization of each aggregate asset per folded batch.")
 def fold_finished_batches(context: OpExecutionContext, config: AggregateConfig, spark: SparkResource,
@@ -135,8 +123,7 @@ def fold_finished_batches(context: OpExecutionContext, config: AggregateConfig, 
     lap = Laps()
     with stopwatch() as timer:
         done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), batches, config.settings(), lap)
-    rescored = unfolded_batches(context.instance, set(batches))
-    changed = [b for b in batches if rescored.get(b, pending[b]) != pending[b]]
+    changed = changed_meanwhile(context.instance, batches, pending, "aggregate_ledger")
     for batch in batches:
         if batch in changed:
             continue
@@ -150,9 +137,11 @@ def fold_finished_batches(context: OpExecutionContext, config: AggregateConfig, 
 
 
 @job(executor_def=in_process_executor, tags={"tweetsent/kind": "aggregates", "dagster/priority": "5"},
-     description="Folds every finished batch not yet folded into the aggregates (one run for many batches).")
+     description="Folds every finished batch not yet folded into the aggregates and prediction_drift "
+                 "(one run for many batches).")
 def fold_aggregates():
     fold_finished_batches()
+    fold_drift_batches()
 
 
 def _spike_table(spikes) -> str:

@@ -11,7 +11,7 @@ from .resources import BATCH_KIND_TAG
 
 # Per batch, without the checks that compare the aggregates with a full rebuild (those read all of gold).
 AGGREGATE_ASSETS = AssetSelection.assets("aggregate_ledger", "mention_sentiment", "sentiment_trends",
-                                         "sentiment_spikes").without_checks()
+                                         "sentiment_spikes", "prediction_drift").without_checks()
 BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
                                      "gold_tweet_sentiment").without_checks()
 
@@ -29,7 +29,7 @@ rescore_gold = define_asset_job(
     partitions_def=tweet_batches,
     executor_def=in_process_executor,
     description="Re-score gold batch partitions with the current champion (launch as a backfill) and replace "
-                "their contribution to the aggregates; bronze and silver are left alone.",
+                "their contribution to the aggregates and prediction_drift; bronze and silver are left alone.",
 )
 evaluate_candidates = define_asset_job(
     "evaluate_candidates", selection=AssetSelection.assets("model_evaluations"), partitions_def=candidate_partitions,

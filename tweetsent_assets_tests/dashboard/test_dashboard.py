@@ -130,6 +130,23 @@ def test_snapshot_before_any_table_exists(tmp_path):
     assert snap.gold is None and snap.trends is None and snap.champion is None
 
 
+def test_drift_section_reads_prediction_drift_and_marks_the_flagged_windows(tmp_path):
+    from dashboard import drift as drift_view
+    from tweetsent_assets.lib.insights import drift
+
+    calm = drift.scored_tweets(["fine #day", "ok", "good"] * 100, list(data.LABELS) * 100, [0.9, 0.6, 0.45] * 100)
+    angry = drift.scored_tweets(["awful http://x.co"] * 300, ["negative"] * 300, [0.99] * 300)
+    start = pd.Timestamp("2026-01-01")
+    gold = pd.concat([calm.assign(created_at=start), angry.assign(created_at=start + pd.Timedelta("1h"))])
+    rows = drift.window_metrics(drift.summed(drift.batch_stats(gold.assign(batch_id="b0"), "1 hour")),
+                                drift.Baseline.of("5", calm), drift.Thresholds())
+    write_deltalake(str(tmp_path / drift_view.TABLE), rows)
+    read, _ = data.read_table(str(tmp_path), drift_view.TABLE)
+    assert read["flagged"].tolist() == [False, True]
+    chart = drift_view.drift_chart(read)
+    assert len(chart.layer) == 2 and chart.layer[1].data["window_start"].tolist() == [start + pd.Timedelta("1h")]
+
+
 PAGE_STATE = """JSON.stringify({
   metrics: [...document.querySelectorAll('[data-testid="stMetric"]')].map(m => ({
     label: m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim(),

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, instance_for_test
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, RunsFilter, instance_for_test
 
 from tweetsent_assets import settings
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_demo
+from tweetsent_assets.lib.insights import drift_tables
 from tweetsent_assets.lib.ml.registry import CHAMPION, get_alias_version
 
 from ..support import pipeline_resources, shared
@@ -165,6 +166,9 @@ def test_first_champion_is_promoted_after_blocking_check(models):
     client = models["mlflow"].client()
     assert get_alias_version(client, CHAMPION) == decision["winner_version"]
     assert decision["winner"] in ("vader", "minilm-finetuned", *STACKS)
+    baseline = drift_tables.read_baseline(models["spark"], models["lake"].path(drift_tables.BASELINE_TABLE))
+    assert baseline.model_version == decision["winner_version"] and baseline.stats["total"] == EVAL_ROWS
+    assert latest_metadata(models, "champion_model")["drift_baseline_run"] != "none"
 
 
 def test_unchanged_evaluations_do_not_move_the_alias(models):
@@ -198,3 +202,27 @@ def test_gold_scores_with_the_champion_version(models):
     run = models["instance"].get_run_by_id(outcome.run_ids[0])
     pinned = json.loads(run.tags["tweetsent/model_spec"])
     assert (pinned["model"], pinned["version"]) == (f"models:/tweet-sentiment/{champion}", champion)
+
+
+def test_the_fold_compared_gold_with_the_champions_drift_baseline(models):
+    champion = get_alias_version(models["mlflow"].client(), CHAMPION)
+    spark, lake = models["spark"], models["lake"]
+    gold = spark.read.format("delta").load(lake.path("gold_tweet_sentiment")).toPandas()
+    drift = spark.read.format("delta").load(lake.path(drift_tables.DRIFT_TABLE)).toPandas()
+    assert set(drift.baseline_version) == {champion} and drift.total.sum() == gold.created_at.notna().sum()
+    fold = models["instance"].get_runs(RunsFilter(job_name="fold_aggregates"), limit=1)[0]
+    checks = [e.dagster_event.event_specific_data for e in models["instance"].all_logs(
+        fold.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]
+    assert [(c.check_name, c.severity.value) for c in checks] == [("prediction_drift_within_thresholds", "WARN")]
+    assert checks[0].passed == (not drift.flagged.any())
+    partition = gold.batch_id.iloc[0]
+    assert latest_metadata(models, "prediction_drift", partition)["baseline_version"] == champion
+    assert execute(models, ["prediction_drift"], partition=partition).success
+    again = spark.read.format("delta").load(lake.path(drift_tables.DRIFT_TABLE)).toPandas()
+    assert comparable(again).equals(comparable(drift))
+
+
+def comparable(rows: pd.DataFrame) -> pd.DataFrame:
+    """Drift rows in window order, metrics lists as text, without the stats version they were computed from."""
+    rows = rows.drop(columns="ledger_version").sort_values("window_start").reset_index(drop=True)
+    return rows.assign(flagged_metrics=rows["flagged_metrics"].map(", ".join))

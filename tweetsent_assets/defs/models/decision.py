@@ -3,7 +3,8 @@ import pandas as pd
 from dagster import AssetExecutionContext, AutomationCondition, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from ...lib.ml.model_runs import DECISION_EXPERIMENT, EVALUATION_EXPERIMENT, latest_decision, load_candidates
+from ...lib.ml.model_runs import (DECISION_EXPERIMENT, EVALUATION_EXPERIMENT, drift_baseline, latest_decision,
+                                  load_candidates)
 from ...lib.ml.promotion import decide
 from ..resources import LakeResource, MlflowResource
 from .candidates import CANDIDATES
@@ -55,10 +56,11 @@ def champion_decision(context: AssetExecutionContext, config: ChampionConfig, la
 
 @asset(deps=[champion_decision], group_name="ml", kinds={"mlflow"}, output_required=False,
        automation_condition=AutomationCondition.eager())
-def champion_model(context: AssetExecutionContext, mlflow: MlflowResource):
+def champion_model(context: AssetExecutionContext, mlflow: MlflowResource, lake: LakeResource):
     """Moves the `champion` alias (old one to `previous-champion`) when the last decision promotes.
 
-    Materializes only when the alias moves, so gold re-scores only after a real change.
+    Materializes only when the alias moves, so gold re-scores only after a real change. The new
+    champion's evaluation statistics become the drift baseline (prediction_drift compares with it).
     """
     from ...lib.ml.registry import CHAMPION, get_alias_version, promote
 
@@ -70,8 +72,25 @@ def champion_model(context: AssetExecutionContext, mlflow: MlflowResource):
                          f"{decision['reason'] if decision else 'no decision recorded yet'}")
         return
     promote(client, decision["winner_version"])
+    baseline = _reset_drift_baseline(client, mlflow, lake, decision["winner_version"])
+    if baseline is None:
+        context.log.warning(f"version {decision['winner_version']}'s evaluation logged no drift baseline; "
+                            "prediction_drift keeps the previous one until it is evaluated again")
     yield MaterializeResult(metadata={
         "champion_version": decision["winner_version"], "champion": decision["winner"],
         "previous_champion_version": before or "none", "reason": decision["reason"],
-        "model_uri": f"models:/tweet-sentiment@{CHAMPION}",
+        "model_uri": f"models:/tweet-sentiment@{CHAMPION}", "drift_baseline_run": baseline or "none",
     })
+
+
+def _reset_drift_baseline(client, mlflow: MlflowResource, lake: LakeResource, version: str) -> str | None:
+    """Stores the evaluation statistics of `version` as the drift baseline; returns the run they came from."""
+    from ...lib.insights.drift import Baseline
+    from ...lib.insights.drift_tables import BASELINE_TABLE, write_baseline
+
+    found = drift_baseline(client, mlflow.experiment_id(EVALUATION_EXPERIMENT), version)
+    if found is None:
+        return None
+    run_id, raw = found
+    write_baseline(lake.path(BASELINE_TABLE), Baseline.from_dict(raw), run_id)
+    return run_id

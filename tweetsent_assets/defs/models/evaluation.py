@@ -10,7 +10,8 @@ from pydantic import Field
 
 from ... import settings
 from ...lib.ingest.text_cleaning import clean_text
-from ...lib.ml.model_runs import EVALUATION_EXPERIMENT, candidate_spec, code_version, mlflow_metric, png_markdown
+from ...lib.ml.model_runs import (DRIFT_BASELINE_ARTIFACT, EVALUATION_EXPERIMENT, candidate_spec, code_version,
+                                  mlflow_metric, png_markdown)
 from ...lib.ml.models.loader import load_model
 from ...lib.ml.models.types import DEFAULT_BATCH_SIZE
 from ...lib.ml.normalise import text_hash
@@ -86,6 +87,7 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
         confusion_md = png_markdown(png)
     hf_dir = spec.model if spec.kind in ("hf", "stack") and spec.model and os.path.isdir(spec.model) else None
     version = log_and_register(client, run_id, spec, hf_model_dir=hf_dir)
+    client.log_dict(run_id, _drift_baseline(version, eval_rows, result.predictions), DRIFT_BASELINE_ARTIFACT)
     client.set_tag(run_id, "available", "true")
     client.set_tag(run_id, "registered_version", version)
     client.set_terminated(run_id, "FINISHED")
@@ -94,6 +96,14 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
         **{k: round(float(v), 4) for k, v in metrics.items()}, "duration_s": timer["seconds"],
         "confusion_matrix": MetadataValue.md(confusion_md),
     })
+
+
+def _drift_baseline(version: str, eval_rows: pd.DataFrame, predictions: pd.DataFrame) -> dict:
+    """The drift baseline of this version: its predictions and the texts' features on the eval tweets."""
+    from ...lib.insights.drift import Baseline, scored_tweets
+
+    tweets = scored_tweets(eval_rows.text, predictions["predicted"], predictions["score"], cleaned=predictions["text"])
+    return Baseline.of(version, tweets).to_dict()
 
 
 def _out_of_fold(spec, eval_rows: pd.DataFrame):

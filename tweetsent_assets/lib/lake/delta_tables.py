@@ -152,6 +152,11 @@ def append_batch(df, path: str, batch_id: str, rows: int) -> None:
         retry_on_conflict(lambda: _replace_where(df, path, batch_predicate(batch_id)))
 
 
+def replace_batches(df, path: str, batch_ids: list[str]) -> None:
+    """Write several batches' rows in one commit, replacing every row they had (creating the table if needed)."""
+    retry_on_conflict(lambda: _replace_where(df, path, batches_predicate(batch_ids)))
+
+
 def _replace_where(df, path: str, predicate: str) -> None:
     df.write.format("delta").option("mergeSchema", "true").mode("overwrite").option("replaceWhere", predicate).save(path)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import tempfile
 import time
@@ -17,6 +18,7 @@ from .promotion import Candidate
 EVALUATION_EXPERIMENT = "tweetsent-evaluations"
 FINETUNE_EXPERIMENT = "tweetsent-finetune"
 DECISION_EXPERIMENT = "tweetsent-champion"
+DRIFT_BASELINE_ARTIFACT = "drift_baseline.json"
 
 
 def candidate_spec(candidate: dict, local_dir: str) -> ModelSpec:
@@ -107,6 +109,21 @@ def latest_decision(client, experiment_id: str) -> dict | None:
     """Tags of the most recent champion decision run (promote, winner, winner_version, reason)."""
     run = latest_run(client, experiment_id)
     return None if run is None else dict(run.data.tags)
+
+
+def drift_baseline(client, experiment_id: str, version: str) -> tuple[str, dict] | None:
+    """The run that evaluated registered `version` and the drift baseline it logged; None if it logged none."""
+    from mlflow.exceptions import MlflowException
+
+    run = latest_run(client, experiment_id, f"tags.registered_version = '{version}'")
+    if run is None:
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            path = client.download_artifacts(run.info.run_id, DRIFT_BASELINE_ARTIFACT, scratch)
+        except (OSError, MlflowException):
+            return None
+        return run.info.run_id, json.loads(Path(path).read_text())
 
 
 def _predictions(client, run_id: str) -> pd.DataFrame:
