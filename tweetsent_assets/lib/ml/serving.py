@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..lake.services import stop_group
+from ..lake.services import log_tail, stop_group
 from .registry import get_alias_version
 
 HOST = "127.0.0.1"
@@ -210,7 +210,7 @@ class AliasFollower:
             if backend.process.poll() is not None:
                 raise ServingError(f"the model server for version {backend.version} exited with "
                                    f"{backend.process.returncode} before answering; log: {backend.log_path}\n"
-                                   f"{_tail(backend.log_path)}")
+                                   f"{log_tail(backend.log_path)}")
             if time.monotonic() > deadline:
                 raise ServingError(f"the model server for version {backend.version} did not answer within "
                                    f"{self.config.start_timeout_s:.0f} s; log: {backend.log_path}")
@@ -261,10 +261,3 @@ def _safe_uri(uri: str) -> str:
 
     parts = urlsplit(uri)
     return uri.replace(f":{parts.password}@", ":***@") if "://" in uri and parts.password else uri
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
