@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -274,16 +273,10 @@ def burst_phase(args, tracker: Tracker, home: Path, port: int | None) -> float:
 
 
 def stop_dagster_dev(dev: subprocess.Popen, home: Path) -> None:
-    """Ctrl-C to dagster dev's process group (SIGKILL after 60 s), then the run processes that outlive it."""
-    os.killpg(dev.pid, signal.SIGINT)
-    try:
-        dev.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(dev.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """Ctrl-C to dagster dev (what is left of its group SIGKILLed after 60 s), then the run processes that outlive it."""
+    from tweetsent_assets.lib.lake.services import stop_group
+
+    stop_group(dev, 60)
     subprocess.run(["pkill", "-f", str(home)], check=False)
 
 

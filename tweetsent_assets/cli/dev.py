@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from .. import settings
+from ..lib.lake import connect_server
 from ..lib.lake.services import stop_group
 from .console import Console
 
@@ -58,9 +59,9 @@ def run_dev(args: argparse.Namespace, console: Console) -> int:
         env = dict(os.environ, VIRTUAL_ENV=str(Path(sys.executable).parent.parent),
                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         if server is not None:
-            started_here = not _running(server)
+            started_here = not connect_server.status(server)["running"]
             if started_here:
-                _start(server)
+                connect_server.start(server)
             env["TWEETSENT_SPARK_MASTER"] = server.url
             print(f"tweetsent dev: Spark Connect at {server.url}" + ("" if started_here else " (already running)"),
                   flush=True)
@@ -96,9 +97,10 @@ def exit_status(command: str, caught: list[int], code: int) -> int:
     return code
 
 
-def _stop_all(ui: subprocess.Popen | None, server) -> int:
+def _stop_all(ui: subprocess.Popen | None, server: connect_server.ConnectServer | None) -> int:
     """Stop the UI's group and the Connect server (if this command started it) side by side; the UI's exit code."""
-    stopper = threading.Thread(target=_stop_connect, args=(server,), daemon=True) if server is not None else None
+    stopper = (threading.Thread(target=connect_server.stop, args=(server, GRACE_S + 3), daemon=True)
+               if server is not None else None)
     if stopper:
         stopper.start()
     code = stop_group(ui, GRACE_S) if ui is not None else 0
@@ -115,27 +117,7 @@ def dev_command(host: str, port: int) -> list[str]:
     return [str(Path(sys.executable).parent / "dg"), "dev", "--no-check-yaml", "--host", host, "--port", str(port)]
 
 
-def _connect_server(port: int):
+def _connect_server(port: int) -> connect_server.ConnectServer:
     """The Connect server this command runs on `port`; it stops by itself if this process dies (owner_pid)."""
-    from ..lib.lake import connect_server
-
     return connect_server.ConnectServer(state_dir=Path(settings.SPARK_CONNECT_DIR).resolve(), port=port,
                                         master=settings.SPARK_CONNECT_MASTER, owner_pid=os.getpid())
-
-
-def _running(server) -> bool:
-    from ..lib.lake import connect_server
-
-    return connect_server.status(server)["running"]
-
-
-def _start(server) -> None:
-    from ..lib.lake import connect_server
-
-    connect_server.start(server)
-
-
-def _stop_connect(server) -> None:
-    from ..lib.lake import connect_server
-
-    connect_server.stop(server, wait_s=GRACE_S + 3)

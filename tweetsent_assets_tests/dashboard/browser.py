@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from ..support import PROJECT_ROOT
+from tweetsent_assets.lib.lake.services import end_process
+
+from ..support import PROJECT_ROOT, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                     reason=f"Debian's chromium is not installed ({CHROMIUM} missing)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -37,20 +32,12 @@ def streamlit_app(lake_root: str, uri: str, data_dir: Path):
         [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
          "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: _get(f"http://127.0.0.1:{port}/_stcore/health") == "ok", 120, "streamlit health")
         yield f"http://127.0.0.1:{port}/"
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        end_process(process)
 
 
 @contextmanager
@@ -69,7 +56,7 @@ def chromium(profile: Path):
         targets = json.loads(_get(f"http://127.0.0.1:{port}/json/list"))
         yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
     finally:
-        _stop(process)
+        end_process(process)
 
 
 class DevTools:
