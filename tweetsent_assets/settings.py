@@ -64,6 +64,7 @@ MAX_OBJECTS_PER_BATCH = env_int("TWEETSENT_MAX_OBJECTS_PER_BATCH", 1000)
 MAX_BATCH_BYTES = env_int("TWEETSENT_MAX_BATCH_BYTES", 4 * 1024 * 1024)
 MAX_QUEUED_BATCHES = env_int("TWEETSENT_MAX_QUEUED_BATCHES", 0)
 CONCURRENT_BATCHES = env_int("TWEETSENT_CONCURRENT_BATCHES", 1)
+DRIVER_ROWS = env_int("TWEETSENT_DRIVER_ROWS", 20_000)
 # Below the sensor daemon's fixed 5 s loop, so the sensors tick on every loop (0 would mean 30 s).
 SENSOR_INTERVAL_S = env_int("TWEETSENT_SENSOR_INTERVAL_S", 1)
 # How often the fold and verification sensors may request a run: each run costs a process and Spark

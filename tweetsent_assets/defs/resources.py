@@ -81,6 +81,10 @@ class MicroBatchResource(ConfigurableResource):
                                              "A waiting run's objects are fixed when it is requested, so 0 (the "
                                              "default) makes bigger batches and lower latency under a stream")
     max_batches_per_tick: int = Field(default=100, ge=1)
+    driver_rows: int = Field(default=settings.DRIVER_ROWS, ge=0,
+                             description="Batches with at most this many rows are cleaned (silver) on the run's "
+                                         "driver with pandas, larger ones by the executors; 0 sends every batch to "
+                                         "the executors")
     lookback_seconds: int = Field(default=settings.SENSOR_LOOKBACK_S, ge=0,
                                   description="How late an object may appear in a listing and still be picked up")
     concurrent_runs: int = Field(default=settings.CONCURRENT_BATCHES, ge=1,
