@@ -28,6 +28,7 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
     makes the later of two batches bringing the same new id see it as held.
     """
     batch_id = context.partition_key
+    spark.watch_stages("silver")
     with stopwatch() as timer:
         lap = Laps()
         session = spark.session()
@@ -64,4 +65,5 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
         "dropped_empty_text": empty_texts, "duplicates_in_batch": batch_rows - empty_texts - kept,
         "duplicates_of_earlier_batches": kept - inserted - updated,
         "inserted": inserted, "updated": updated, "step_seconds": MetadataValue.json(lap.seconds),
+        **spark.stage_metadata(),
     })
