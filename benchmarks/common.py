@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from tweetsent_assets.lib.lake.services import free_port  # noqa: F401 (the benchmarks import it from here)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SILVER_COLUMNS = ("id string, batch_id string, created_at timestamp, user string, text string, cleaned_text string, "
                   "mentions array<string>, hashtags array<string>, lang string, given_sentiment string")
@@ -90,15 +92,6 @@ def write_silver(spark, path: str, batch_id: str, texts: list[str], mode: str = 
     when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
     rows = [(f"{batch_id}-{i}", batch_id, when, "u", t, t, [], [], "en", None) for i, t in enumerate(texts)]
     spark.createDataFrame(rows, SILVER_COLUMNS).write.format("delta").mode(mode).save(path)
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def owned_connect_server(state_dir: Path, master: str = "local[2]"):

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
-import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tweetsent_assets.lib.lake.services import free_port  # noqa: F401 (the tests import it from here)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,12 +81,6 @@ def connect_server_running(state_dir: Path, master: str = "local[2]", conf: dict
                                           owner_pid=os.getpid())
     with connect_server.running(server):
         yield server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 FAKE_AWS_ENV = {

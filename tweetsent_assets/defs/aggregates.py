@@ -87,13 +87,15 @@ def aggregates(context: AssetExecutionContext, config: AggregateConfig, spark: S
     whose spike baseline the batch is part of. The fold_aggregates job does the same for many batches at once.
     """
     lap = Laps()
+    spark.watch_stages("aggregates")
     with stopwatch() as timer:
         done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), [context.partition_key],
                                        config.settings(), lap)
     context.log.info(f"batch {context.partition_key}: {done['mentions_touched']} mentions and "
                      f"{done['windows_touched']} windows touched in {timer['seconds']} s")
+    stages = spark.stage_metadata()
     for key, metadata in _metadata(done, config, timer["seconds"], lap, done["batch_rows"]).items():
-        yield MaterializeResult(asset_key=key, metadata=metadata)
+        yield MaterializeResult(asset_key=key, metadata={**metadata, **stages})
 
 
 def _metadata(done: dict, config: AggregateConfig, seconds: float, lap: Laps, batch_rows: int) -> dict[str, dict]:
@@ -123,8 +125,10 @@ def fold_finished_batches(context: OpExecutionContext, config: AggregateConfig, 
         context.log.info("every batch with gold is folded")
         return
     lap = Laps()
+    spark.watch_stages("fold_aggregates")
     with stopwatch() as timer:
         done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), batches, config.settings(), lap)
+    stages = spark.stage_metadata()
     changed = changed_meanwhile(context.instance, batches, pending, "aggregate_ledger")
     for batch in batches:
         if batch in changed:
@@ -132,7 +136,8 @@ def fold_finished_batches(context: OpExecutionContext, config: AggregateConfig, 
         rows = done["rows_per_batch"].get(batch, 0)
         for key, metadata in _metadata(done, config, timer["seconds"], lap, rows).items():
             context.log_event(AssetMaterialization(asset_key=key, partition=batch,
-                                                   metadata={**metadata, "folded_with": len(batches)}))
+                                                   metadata={**metadata, **stages,
+                                                             "folded_with": len(batches)}))
     context.log.info(f"folded {len(batches)} batches ({done['batch_rows']} gold rows) in {timer['seconds']} s; "
                      f"{len(pending) - len(batches)} wait for the next run"
                      + (f"; gold changed meanwhile for {', '.join(changed)}, folded again next time" if changed else ""))

@@ -48,6 +48,7 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
            batch_state: ObjectStoreResource, lake: LakeResource):
     """Read the batch's objects (from its manifest) and replace this batch's rows in both tables."""
     batch_id = context.partition_key
+    spark.watch_stages("bronze")
     with stopwatch() as timer:
         lap = Laps()
         manifest = read_manifest(batch_state.store(), batch_id)
@@ -86,7 +87,7 @@ def bronze(context: AssetExecutionContext, spark: SparkResource, landing: Object
         **common, **bronze_state.metadata(), "batch_rows": written["bronze_tweets"],
         "already_in_other_batches": len(batch.records) - written["bronze_tweets"],
         "new_columns": ", ".join(batch.extra_columns) or "none",
-        "step_seconds": MetadataValue.json(lap.seconds),
+        "step_seconds": MetadataValue.json(lap.seconds), **spark.stage_metadata(),
     })
     yield MaterializeResult(asset_key="bronze_quarantine", metadata={
         **common, **quarantine_state.metadata(), "batch_rows": written["bronze_quarantine"],

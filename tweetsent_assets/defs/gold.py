@@ -132,6 +132,7 @@ def gold_tweet_sentiment(context: AssetExecutionContext, spark: SparkResource, l
     """
     batch_id = context.partition_key
     spec = sentiment_model.spec(mlflow)
+    spark.watch_stages("gold")
     with stopwatch() as timer:
         started = time.perf_counter()
         session = spark.session()
@@ -146,4 +147,5 @@ def gold_tweet_sentiment(context: AssetExecutionContext, spark: SparkResource, l
         "labels": MetadataValue.json(done.labels), "tweets_per_s": round(tweets_per_s, 1),
         "cache_hits": done.cache_hits, "texts_scored": done.texts_scored,
         "step_seconds": MetadataValue.json({"spark_session": session_s, **done.seconds}),
+        **spark.stage_metadata(),
     })

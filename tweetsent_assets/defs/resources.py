@@ -36,10 +36,48 @@ class SparkResource(ConfigurableResource):
     state_dir: str = Field(default=settings.SPARK_CONNECT_DIR,
                            description="Connect server state, log and slot locks")
 
+    _stage_tag: Optional[str] = PrivateAttr(default=None)
+
     def session(self):
         from ..lib.lake.spark_session import get_spark
 
-        return get_spark(self.master, self.app_name, self.conf, self.connect_slots, self.state_dir)
+        session = get_spark(self.master, self.app_name, self.conf, self.connect_slots, self.state_dir)
+        if self._stage_tag is not None and self._stage_tag not in session.getTags():
+            session.addTag(self._stage_tag)
+        return session
+
+    def watch_stages(self, step: str) -> None:
+        """Tag the Spark operations this thread starts from now on as `step`'s, for stage_metadata."""
+        from ..lib.lake.stage_metrics import new_tag
+
+        self._untag()
+        self._stage_tag = new_tag(step)
+        if self._started():
+            self.session()  # tags the session now; one made later is tagged when it is made
+
+    def stage_metadata(self) -> dict:
+        """Stop tagging; the tagged stages' spilled bytes and task skew ({} when the driver's UI cannot tell)."""
+        from ..lib.lake import stage_metrics
+
+        tag = self._untag()
+        if tag is None:
+            return {}
+        report = stage_metrics.session_report(self.session(), tag)
+        return report.metadata() if report is not None else {}
+
+    def _untag(self) -> Optional[str]:
+        """Stop tagging; the tag, or None when there was none or no session was made to carry it."""
+        tag, self._stage_tag = self._stage_tag, None
+        if tag is None or not self._started():
+            return None
+        self.session().removeTag(tag)
+        return tag
+
+    @staticmethod
+    def _started() -> bool:
+        from ..lib.lake.spark_session import served_by
+
+        return served_by() is not None
 
     def metadata(self) -> dict:
         """Which Spark served this run, for every materialization's metadata."""

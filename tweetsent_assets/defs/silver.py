@@ -26,6 +26,7 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
     micro_batching.driver_rows rows is cleaned on the driver, a larger one on the executors.
     """
     batch_id = context.partition_key
+    spark.watch_stages("silver")
     with stopwatch() as timer:
         lap = Laps()
         session = spark.session()
@@ -58,4 +59,5 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
         "duplicates_of_earlier_batches": kept - inserted - updated,
         "inserted": inserted, "updated": updated, "cleaned_on": "driver" if cleaned.on_driver else "executors",
         "step_seconds": MetadataValue.json(lap.seconds),
+        **spark.stage_metadata(),
     })

@@ -4,6 +4,7 @@ services bind to 127.0.0.1.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -13,6 +14,7 @@ from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.lib.ingest.bronze_batch import read_batch_objects
 from tweetsent_assets.lib.ingest.object_store import LocalObjectStore, open_store
+from tweetsent_assets.lib.lake import stage_metrics
 from tweetsent_assets.lib.lake.connect_server import ConnectServer
 
 from ..support import PROJECT_ROOT, pipeline_resources, shared
@@ -92,7 +94,9 @@ def test_local_landing_rejects_keys_and_links_that_escape(tmp_path):
 
 def test_services_bind_to_loopback(spark):
     assert spark.conf.get("spark.driver.bindAddress") == "127.0.0.1"
-    assert spark.conf.get("spark.ui.enabled") == "false"
+    ui = urlsplit(stage_metrics.ui_url(spark))
+    assert ui.hostname == "127.0.0.1" and ui.port
+    assert spark.conf.get("spark.ui.killEnabled") == "false"
     from tweetsent_assets.cli.main import build_parser
 
     assert {command: build_parser().parse_args([command]).host for command in ("dev", "serve")} == {

@@ -110,6 +110,11 @@ def test_sensor_batches_and_runs_reconcile(pipeline):
     metadata = event.asset_materialization.metadata
     assert metadata["table_rows"].value == expected_counts()["silver_tweets"]
     assert metadata["delta_version"].value >= 1
+    for step_asset in ("bronze_tweets", "silver_tweets", "gold_tweet_sentiment", "aggregate_ledger"):
+        recorded = instance.get_latest_materialization_event(AssetKey(step_asset)).asset_materialization.metadata
+        stages = recorded["spark_stages"].value["stages"]
+        assert recorded["spill_memory_bytes"].value == 0 and recorded["spill_disk_bytes"].value == 0, step_asset
+        assert len(stages) >= 1 and recorded["task_skew"].value == max(s["skew"] for s in stages), step_asset
 
 
 def test_rerun_and_retick_change_nothing(pipeline):

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tweetsent_assets.lib.lake import connect_server, connect_session, proc_stats
+from tweetsent_assets.lib.lake.services import answers
 
 from ..support import connect_server_running, free_port
 
@@ -51,6 +52,7 @@ def test_cli_starts_reports_restarts_and_stops_the_server(tmp_path):
         status = json.loads(tweetsent("spark", "status", "--json", *args).stdout)
         assert status["running"] and status["answering"] and status["restarts"] == 0
         assert status["server_rss_mb"] > 50 and status["python_daemons"] == 0
+        assert answers("127.0.0.1", status["ui_port"])  # the driver's UI, where steps read their stage metrics
 
         os.kill(status["server_pid"], signal.SIGKILL)
         deadline = time.monotonic() + 120

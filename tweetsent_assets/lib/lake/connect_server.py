@@ -17,13 +17,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import proc_stats, s3a, services
 from .faults import fault_point
 from .services import answers
-from .spark_conf import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
+from .spark_conf import AQE_CONF, DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -73,7 +73,7 @@ class ConnectServer:
         return s3a.add_to({
             **(LOCAL_DEFAULTS if local else {}),
             **({"spark.default.parallelism": str(os.cpu_count() or 2)} if local else {}),
-            **LOG4J_CONF, **DELTA_CONF, **jar_conf,
+            **AQE_CONF, **LOG4J_CONF, **DELTA_CONF, **jar_conf,
             "spark.connect.grpc.binding.address": self.host,
             "spark.connect.grpc.binding.port": str(self.port),
             # Runs reuse a fixed pool of session ids (connect_session.py): an expired session could
@@ -120,7 +120,7 @@ def status(server: ConnectServer) -> dict:
     result = {"url": server.url, "running": supervisor_alive and proc_stats.alive(server_pid),
               "answering": answers(server.host, server.port), "supervisor_pid": state.get("supervisor_pid"),
               "server_pid": server_pid, "master": state.get("master", server.master),
-              "restarts": state.get("restarts", 0), "log": str(server.log_file)}
+              "restarts": state.get("restarts", 0), "ui_port": state.get("ui_port"), "log": str(server.log_file)}
     if result["running"]:
         result["uptime_s"] = round(time.time() - state.get("started_at", time.time()), 1)
         result.update(proc_stats.server_processes(server_pid))
@@ -213,8 +213,11 @@ def supervise(server: ConnectServer) -> int:
     fast_deaths = 0
     while not stopping["now"] and owner_alive(server):
         started = time.time()
-        child["server"] = subprocess.Popen(server.command(), stdin=subprocess.DEVNULL, env=server.environment())
-        services.write_state(server.state_file, {**state, "server_pid": child["server"].pid, "started_at": started})
+        # A fixed UI port, which clients read back with spark.conf.get (stage_metrics.py).
+        run = replace(server, conf={"spark.ui.port": services.free_port(server.host), **server.conf})
+        child["server"] = subprocess.Popen(run.command(), stdin=subprocess.DEVNULL, env=run.environment())
+        services.write_state(server.state_file, {**state, "server_pid": child["server"].pid, "started_at": started,
+                                                 "ui_port": int(run.conf["spark.ui.port"])})
         if stopping["now"]:
             child["server"].terminate()  # SIGTERM came between the loop's test and the start
         code = wait_or_stop(child["server"], server, lambda: on_term(signal.SIGTERM, None))

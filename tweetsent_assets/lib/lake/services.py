@@ -33,6 +33,13 @@ def lower_priority(niceness: int = 10) -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 def read_state(path: Path) -> dict | None:
     """A state file's content; None when it is missing or half-written."""
     try:

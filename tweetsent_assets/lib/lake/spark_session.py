@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import s3a
 from .code_shipping import package_zip
-from .spark_conf import DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
+from .spark_conf import AQE_CONF, DELTA_CONF, LOCAL_DEFAULTS, LOG4J_CONF, check_master
 from .spark_jars import DEFAULT_JAR_DIR, delta_coordinates, jar_paths
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def _classic(master: str, app_name: str, conf: dict[str, str]):
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app_name)
-    settings = s3a.add_to({**(LOCAL_DEFAULTS if master.startswith("local") else {}), **LOG4J_CONF, **DELTA_CONF,
-                           **_jar_conf(), **conf})
+    settings = s3a.add_to({**(LOCAL_DEFAULTS if master.startswith("local") else {}), **AQE_CONF, **LOG4J_CONF,
+                           **DELTA_CONF, **_jar_conf(), **conf})
     if not master.startswith("local"):
         settings.setdefault("spark.submit.pyFiles", str(package_zip()))
     for key, value in settings.items():
