@@ -32,12 +32,12 @@ from pydantic import Field
 from .. import settings
 from ..lib.insights import ledger as ledgers
 from ..lib.insights import pipeline, tables, verify
-from ..lib.lake.services import lower_priority
 from .drift import fold_drift_batches
 from .folds import MAX_BATCHES_PER_FOLD, changed_meanwhile, unfolded_batches
 from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
 from .timing import Laps, stopwatch
+from .priority import take_run_priority
 
 
 
@@ -118,7 +118,7 @@ def _metadata(done: dict, config: AggregateConfig, seconds: float, lap: Laps, ba
                 "records a materialization of each aggregate asset per folded batch.")
 def fold_finished_batches(context: OpExecutionContext, config: AggregateConfig, spark: SparkResource,
                           lake: LakeResource) -> None:
-    lower_priority()
+    take_run_priority(context)
     pending = unfolded_batches(context.instance)
     batches = list(pending)[:MAX_BATCHES_PER_FOLD]
     if not batches:

@@ -22,11 +22,11 @@ from dagster import (
 from pydantic import Field
 
 from ..lib.lake import reconcile
-from ..lib.lake.services import lower_priority
 from ..lib.ml.models.labels import LABELS
 from .partitions import tweet_batches
 from .resources import LakeResource, MlflowResource, SparkResource
 from .timing import stopwatch
+from .priority import take_run_priority
 
 SMOKE_TWEETS = (
     "I love this new phone, the battery lasts forever!",
@@ -146,7 +146,7 @@ class VerifyConfig(Config):
                 "batch partition; fails when any check fails.")
 def reconcile_batches(context: OpExecutionContext, config: VerifyConfig, spark: SparkResource,
                       lake: LakeResource) -> None:
-    lower_priority()
+    take_run_priority(context)
     batches = list(dict.fromkeys(config.batches)) or context.instance.get_dynamic_partitions(tweet_batches.name)
     if not batches:
         context.log.info("no batches to verify")

@@ -25,11 +25,11 @@ from pydantic import Field
 from .. import settings
 from ..lib.insights import drift, drift_tables
 from ..lib.insights.sql import read_where
-from ..lib.lake.services import lower_priority
 from .folds import MAX_BATCHES_PER_FOLD, changed_meanwhile, unfolded_batches
 from .partitions import tweet_batches
 from .resources import LakeResource, SparkResource
 from .timing import stopwatch
+from .priority import take_run_priority
 
 DRIFT_ASSET = "prediction_drift"
 CHECK_NAME = "prediction_drift_within_thresholds"
@@ -76,7 +76,7 @@ def prediction_drift(context: AssetExecutionContext, config: DriftConfig, spark:
                 "run; records a materialization per folded batch and evaluates the drift check.")
 def fold_drift_batches(context: OpExecutionContext, config: DriftConfig, spark: SparkResource,
                        lake: LakeResource) -> None:
-    lower_priority()
+    take_run_priority(context)
     pending = unfolded_batches(context.instance, folded=DRIFT_ASSET)
     batches = list(pending)[:MAX_BATCHES_PER_FOLD]
     if not batches:

@@ -24,6 +24,7 @@ from .backpressure import room
 from .checks import verify_batches
 from .jobs import ingest_tweet_batch
 from .partitions import tweet_batches
+from .priority import FOLLOW_UP_TAGS
 from .resources import MicroBatchResource, MlflowResource, ObjectStoreResource, SentimentModelResource
 
 GOLD = AssetKey("gold_tweet_sentiment")
@@ -145,7 +146,7 @@ def verify_after_gold(context: SensorEvaluationContext):
         return SkipReason(f"{runs.why_full()}; {len(batches)} batches wait for the next verification")
     config = {"ops": {"reconcile_batches": {"config": {"batches": batches}}}}
     return SensorResult(run_requests=[RunRequest(run_key=f"verify-{newest}", run_config=config,
-                                                 tags={"tweetsent/batches": str(len(batches))})],
+                                                 tags={"tweetsent/batches": str(len(batches)), **FOLLOW_UP_TAGS})],
                         cursor=str(newest))
 
 
@@ -164,7 +165,7 @@ def fold_after_gold(context: SensorEvaluationContext):
     if runs.waiting:
         return SensorResult(skip_reason=f"{runs.why_full()}; it folds the {len(batches)} new batches",
                             cursor=str(newest))
-    return SensorResult(run_requests=[RunRequest(run_key=f"fold-{newest}")], cursor=str(newest))
+    return SensorResult(run_requests=[RunRequest(run_key=f"fold-{newest}", tags=FOLLOW_UP_TAGS)], cursor=str(newest))
 
 
 follow_upstream = AutomationConditionSensorDefinition(

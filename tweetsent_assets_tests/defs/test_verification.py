@@ -60,6 +60,7 @@ def test_verify_sensor_requests_one_run_for_all_new_gold(verified):
     assert isinstance(result, SensorResult) and len(result.run_requests) == 1
     request = result.run_requests[0]
     assert request.run_config["ops"]["reconcile_batches"]["config"]["batches"] == verified["partitions"]
+    assert request.tags["tweetsent/nice"] == "10"
     assert isinstance(tick(verified, "verify_after_gold", result.cursor), SkipReason)
     waiting = create_run_for_test(verified["instance"], job_name="verify_batches", status=DagsterRunStatus.NOT_STARTED)
     try:
@@ -72,6 +73,7 @@ def test_verify_sensor_requests_one_run_for_all_new_gold(verified):
 def test_fold_sensor_leaves_new_gold_to_a_waiting_fold(verified):
     result = tick(verified, "fold_after_gold", BEFORE_ALL_GOLD)
     assert isinstance(result, SensorResult) and len(result.run_requests) == 1
+    assert result.run_requests[0].tags["tweetsent/nice"] == "10"
     waiting = create_run_for_test(verified["instance"], job_name="fold_aggregates", status=DagsterRunStatus.NOT_STARTED)
     try:
         held = tick(verified, "fold_after_gold", BEFORE_ALL_GOLD)
