@@ -1,15 +1,18 @@
 """The same s3a micro-batches on moto and on S3Proxy: seconds per layer (bronze, silver, gold) on each S3 server.
 
-Each server gets its own Spark Connect server (local[2], the s3a jars) and an empty lake; the same
-Sentiment140 batches land in it and go through bronze, silver and gold (VADER, so the storage is
-what differs). Prints every batch and the median per layer. Run:
+Each server runs in a process of its own, with its own Spark Connect server (local[2], the s3a jars)
+and an empty lake; the same Sentiment140 batches land in it and go through bronze, silver and gold
+(VADER, so the storage is what differs). Prints every batch and the median per layer. Run:
 
     .venv/bin/python benchmarks/s3_servers.py [--batches 3 --batch-tweets 500]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-tweets", type=int, default=500)
     parser.add_argument("--tweets-per-object", type=int, default=50)
     parser.add_argument("--servers", default="moto,s3proxy")
+    parser.add_argument("--one", choices=["moto", "s3proxy"], help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -108,14 +112,32 @@ def bench(kind: str, records: list[dict], args, scratch: Path) -> list[dict]:
     return results
 
 
+def one_server(args) -> list[dict]:
+    """Run `--one`'s server in a child process (the S3 clients it caches point at one endpoint only)."""
+    argv = [sys.executable, __file__, "--one", args.one, "--batches", str(args.batches),
+            "--batch-tweets", str(args.batch_tweets), "--tweets-per-object", str(args.tweets_per_object)]
+    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
+    lines = done.stdout.splitlines()
+    print("\n".join(line for line in lines if not line.startswith("RESULT ")), flush=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {args.one} run failed (exit {done.returncode})")
+    return json.loads(next(line for line in lines if line.startswith("RESULT ")).removeprefix("RESULT "))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from tweetsent_assets.lib.ingest.sources import read_sentiment140
+    if args.one:
+        from tweetsent_assets.lib.ingest.sources import read_sentiment140
 
-    records = list(read_sentiment140(shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv",
-                                     limit=args.batches * args.batch_tweets))
-    scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-s3-"))
-    table = {kind: bench(kind, records, args, scratch) for kind in args.servers.split(",")}
+        records = list(read_sentiment140(shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv",
+                                         limit=args.batches * args.batch_tweets))
+        scratch = Path(tempfile.mkdtemp(prefix="tweetsent-bench-s3-"))
+        try:
+            print("RESULT " + json.dumps(bench(args.one, records, args, scratch)), flush=True)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return 0
+    table = {kind: one_server(argparse.Namespace(**{**vars(args), "one": kind})) for kind in args.servers.split(",")}
     print(f"\nmedian seconds over {args.batches} batches of {args.batch_tweets} tweets (s3a lake, Connect local[2]):")
     print("| server | bronze | silver | gold | whole run |")
     print("|---|---|---|---|---|")

@@ -34,9 +34,9 @@ def _target(cluster) -> tuple[str, MlflowClient]:
     return uri, MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def test_up_copies_the_local_champion_once(cluster):
+def test_up_copies_the_local_champion_once(cluster, tmp_path):
     lines: list[str] = []
-    source_uri, source = registry_with_champion(Path(tempfile.mkdtemp(prefix="tweetsent-local-registry-")))
+    source_uri, source = registry_with_champion(tmp_path / "local")
     environment = topologies.up(cluster, progress=lines.append, champion_from=source_uri)
     assert lines[-1] == "champion: vader (source version 2) copied as version 1, alias champion"
 
