@@ -9,7 +9,7 @@ SPARK_PORT ?= 15002
 DEV_PORT ?= 3000
 PG_PORT ?= 5433
 
-.PHONY: install demo dev serve check-defs test-lifecycle test-serving spark-start spark-stop pg-start pg-stop jars-s3 cluster-up cluster-down cluster-dev test \
+.PHONY: install demo dev serve check-defs test-lifecycle test-serving spark-start spark-stop pg-start pg-stop jars-s3 jars-s3proxy cluster-up cluster-down cluster-dev test \
 	test-connect test-slow test-faults test-cluster dashboard clean
 
 # pip's and setuptools' own output goes to a log, shown only if the install fails.
@@ -32,6 +32,13 @@ install: $(VENV)/.installed .jars/.resolved
 	touch $@
 
 jars-s3: install .jars/s3a/.resolved
+
+# The topology's S3 server: S3Proxy's self-contained jar (41 MB) in .jars/s3proxy/, run on the same Java as Spark.
+.jars/s3proxy/.resolved: $(VENV)/.installed
+	$(PY) -m tweetsent_assets.lib.cluster.s3proxy
+	touch $@
+
+jars-s3proxy: install .jars/s3proxy/.resolved
 
 demo: install
 	@$(VENV)/bin/tweetsent demo
@@ -61,9 +68,10 @@ pg-start: install
 pg-stop: install
 	$(VENV)/bin/tweetsent postgres stop
 
-# The scale-out topology (PostgreSQL, moto's S3, a Spark master with 2 workers, a Connect server on them),
-# then the UI on it. cluster-up writes data/cluster/cluster.env with the settings that point everything there.
-cluster-up: install jars-s3
+# The scale-out topology (PostgreSQL, S3Proxy's S3, a Spark master with 2 workers, a Connect server on them),
+# then the UI on it. cluster-up writes data/cluster/cluster.env with the settings that point everything there,
+# and copies the local champion into the topology's registry; cluster-down keeps the data for the next cluster-up.
+cluster-up: install jars-s3 jars-s3proxy
 	$(VENV)/bin/tweetsent cluster up
 
 cluster-down: install
@@ -96,8 +104,8 @@ test-slow: install
 test-faults: install
 	$(PY) -m pytest -m faults
 
-# The scale-out topology's parts on real servers: PostgreSQL, moto's S3 (with the s3a jars), standalone Spark.
-test-cluster: install jars-s3
+# The scale-out topology's parts on real servers: PostgreSQL, moto's and S3Proxy's S3 (with the s3a jars), standalone Spark.
+test-cluster: install jars-s3 jars-s3proxy
 	$(PY) -m pytest -m cluster
 
 dashboard: install

@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for the cluster suite: started once in a temporary folder on a free port."""
+"""The cluster suite's servers: a real PostgreSQL in a temporary folder, and the whole topology, each on free ports."""
 from __future__ import annotations
 
 import os
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tweetsent_assets.lib.cluster import postgres
+from tweetsent_assets.lib.cluster import topology as topologies
 
 from ..support import free_port
 
@@ -43,3 +44,22 @@ def database_url(postgres_server, request) -> str:
     name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50].strip("_")
     postgres.create_databases(postgres_server, (name,))
     return postgres_server.url(name)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The topology (S3Proxy's S3) on free ports under /tmp (PostgreSQL runs as its own user), shared by the
+    burst and the restart tests; the process environment is restored after."""
+    root = Path(tempfile.mkdtemp(prefix="tweetsent-cluster-test-"))
+    root.chmod(0o755)
+    ports = {name: free_port() for name in ("postgres", "s3", "master", "master_ui", "connect")}
+    topology = topologies.Topology(root=root, ports=ports)
+    saved = dict(os.environ)
+    try:
+        topologies.up(topology)
+        yield topology
+    finally:
+        topologies.down(topology)
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,6 +1,6 @@
 """The burst (1,000 objects) on the whole scale-out topology, with executors, a worker JVM and runs SIGKILLed.
 
-PostgreSQL holds Dagster's instance (cluster/dagster.yaml: 2 micro-batch runs at once), moto's S3
+PostgreSQL holds Dagster's instance (cluster/dagster.yaml: 2 micro-batch runs at once), S3Proxy's S3
 holds landing, state and the s3a:// lake, and a Connect server runs on a standalone master with
 2 workers. The real daemon absorbs the burst while the test kills an executor JVM and a worker JVM
 (then starts it again, as a process supervisor would). Run by name: `pytest -m cluster`.
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,37 +19,18 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from tweetsent_assets.lib.cluster import standalone
-from tweetsent_assets.lib.cluster import topology as topologies
 from tweetsent_assets.lib.ingest.object_store import open_store
 from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
 from tweetsent_assets.lib.lake import connect_session, proc_stats, reconcile
 from tweetsent_assets.lib.lake.delta_tables import table_path
 
-from ..support import PROJECT_ROOT, free_port, shared
+from ..support import PROJECT_ROOT, shared
 
 pytestmark = pytest.mark.cluster
 
 OBJECTS, TWEETS_PER_OBJECT, PER_BATCH = 1000, 5, 250
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """The topology on free ports under /tmp (PostgreSQL runs as its own user); the process env restored after."""
-    root = Path(tempfile.mkdtemp(prefix="tweetsent-cluster-test-"))
-    root.chmod(0o755)
-    ports = {name: free_port() for name in ("postgres", "s3", "master", "master_ui", "connect")}
-    topology = topologies.Topology(root=root, ports=ports)
-    saved = dict(os.environ)
-    try:
-        topologies.up(topology)
-        yield topology
-    finally:
-        topologies.down(topology)
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _pids(pattern: str, inside: Path) -> list[int]:

@@ -55,7 +55,7 @@ def log_and_register(
     `models:/<model_id>` sources through the global tracking URI.
     """
     logged = log_model(client, run_id, spec, hf_model_dir)
-    _ensure_registered_model(client, registered_name)
+    ensure_registered_model(client, registered_name)
     version = client.create_model_version(
         registered_name, source=logged.artifact_location, run_id=run_id,
         tags={"candidate": spec.name, "kind": spec.kind}, model_id=logged.model_id,
@@ -121,7 +121,8 @@ def champion_spec(client: MlflowClient, tracking_uri: str, name: str = REGISTERE
     return None if version is None else version_spec(client, version, tracking_uri, name)
 
 
-def _ensure_registered_model(client: MlflowClient, name: str) -> None:
+def ensure_registered_model(client: MlflowClient, name: str) -> None:
+    """Create registered model `name` unless it exists."""
     try:
         client.create_registered_model(name)
     except MlflowException as exc:
