@@ -127,3 +127,25 @@ def load_note() -> str:
     """1-minute load average against the core count, to say how shared the machine was."""
     one, _, _ = os.getloadavg()
     return f"load average {one:.1f} on {os.cpu_count()} cores"
+
+
+def bench_resources(root: Path, master: str, state_dir: str, *, landing_url: str | None = None,
+                    state_url: str | None = None, lake_root: str | None = None, **micro_batching) -> dict:
+    """Every resource the definitions need, VADER scoring, on folders under `root` unless a URL says otherwise;
+    `micro_batching` are MicroBatchResource fields."""
+    from tweetsent_assets.defs.resources import (
+        LakeResource,
+        MicroBatchResource,
+        MlflowResource,
+        ObjectStoreResource,
+        SentimentModelResource,
+        SparkResource,
+    )
+
+    return {"spark": SparkResource(master=master, state_dir=state_dir),
+            "landing": ObjectStoreResource(url=landing_url or str(root / "landing")),
+            "batch_state": ObjectStoreResource(url=state_url or str(root / "state")),
+            "micro_batching": MicroBatchResource(**micro_batching),
+            "lake": LakeResource(root=lake_root or str(root / "lake")),
+            "sentiment_model": SentimentModelResource(kind="vader"),
+            "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "mlartifacts"))}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, load_note, owned_connect_server, run_main, shared_data_dir  # noqa: E402
+from common import REPO_ROOT, bench_resources, load_note, owned_connect_server, run_main, shared_data_dir  # noqa: E402
 
 CHECKPOINTS = (0, 20, 100, 200)
 
@@ -34,21 +34,7 @@ def checkpoints(runs: int) -> set[int]:
 
 
 def resources(root: Path, master: str, state_dir: str) -> dict:
-    from tweetsent_assets.defs.resources import (
-        LakeResource,
-        MicroBatchResource,
-        MlflowResource,
-        ObjectStoreResource,
-        SentimentModelResource,
-        SparkResource,
-    )
-
-    return {"spark": SparkResource(master=master, state_dir=state_dir),
-            "landing": ObjectStoreResource(url=str(root / "landing")),
-            "batch_state": ObjectStoreResource(url=str(root / "state")),
-            "micro_batching": MicroBatchResource(max_objects_per_batch=1, max_batches_per_tick=10_000),
-            "lake": LakeResource(root=str(root / "lake")), "sentiment_model": SentimentModelResource(kind="vader"),
-            "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "mlartifacts"))}
+    return bench_resources(root, master, state_dir, max_objects_per_batch=1, max_batches_per_tick=10_000)
 
 
 def child(root: Path, master: str, state_dir: str, partition: str) -> int:

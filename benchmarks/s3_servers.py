@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import free_port, load_note, median, owned_connect_server, run_main, shared_data_dir  # noqa: E402
+from common import bench_resources, free_port, load_note, median, owned_connect_server, run_main, shared_data_dir  # noqa: E402
 
 LAYERS = {"bronze_tweets": "bronze", "silver_tweets": "silver", "gold_tweet_sentiment": "gold"}
 KEYS = {"AWS_ACCESS_KEY_ID": "bench-key", "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_REGION": "us-east-1",
@@ -42,24 +42,9 @@ def build(root: Path, base: str, spark_url: str, state_dir: Path):
     from dagster import DagsterInstance
 
     from tweetsent_assets.definitions import build_defs
-    from tweetsent_assets.defs.resources import (
-        LakeResource,
-        MicroBatchResource,
-        MlflowResource,
-        ObjectStoreResource,
-        SentimentModelResource,
-        SparkResource,
-    )
 
-    defs = build_defs({
-        "spark": SparkResource(master=spark_url, state_dir=str(state_dir)),
-        "landing": ObjectStoreResource(url=f"{base}/landing"),
-        "batch_state": ObjectStoreResource(url=f"{base}/state"),
-        "micro_batching": MicroBatchResource(),
-        "lake": LakeResource(root=f"s3a://{base.removeprefix('s3://')}/lake"),
-        "sentiment_model": SentimentModelResource(kind="vader"),
-        "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}"),
-    })
+    defs = build_defs(bench_resources(root, spark_url, str(state_dir), landing_url=f"{base}/landing",
+                                      state_url=f"{base}/state", lake_root=f"s3a://{base.removeprefix('s3://')}/lake"))
     (root / "dagster").mkdir(parents=True)
     return defs, DagsterInstance.local_temp(str(root / "dagster"))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_note, median, owned_connect_server, run_main, shared_data_dir  # noqa: E402
+from common import bench_resources, load_note, median, owned_connect_server, run_main, shared_data_dir  # noqa: E402
 
 LAYERS = {"bronze_tweets": "bronze", "silver_tweets": "silver", "gold_tweet_sentiment": "gold",
           "aggregate_ledger": "aggregates"}
@@ -62,28 +62,14 @@ class Lake:
         from dagster import DagsterInstance
 
         from tweetsent_assets.definitions import build_defs
-        from tweetsent_assets.defs.resources import (
-            LakeResource,
-            MicroBatchResource,
-            MlflowResource,
-            ObjectStoreResource,
-            SentimentModelResource,
-            SparkResource,
-        )
         from tweetsent_assets.lib.ingest.object_store import open_store
 
         root.mkdir(parents=True)
-        self.lake = LakeResource(root=str(root / "lake"))
+        resources = bench_resources(root, master, state_dir, max_objects_per_batch=1000,
+                                    max_batch_bytes=256 * 1024 * 1024)
+        self.lake = resources["lake"]
         self.landing = open_store(str(root / "landing"))
-        self.defs = build_defs({
-            "spark": SparkResource(master=master, state_dir=state_dir),
-            "landing": ObjectStoreResource(url=str(root / "landing")),
-            "batch_state": ObjectStoreResource(url=str(root / "state")),
-            "micro_batching": MicroBatchResource(max_objects_per_batch=1000, max_batch_bytes=256 * 1024 * 1024),
-            "lake": self.lake,
-            "sentiment_model": SentimentModelResource(kind="vader"),
-            "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}"),
-        })
+        self.defs = build_defs(resources)
         (root / "dagster").mkdir()
         self.instance = DagsterInstance.local_temp(str(root / "dagster"))
 
