@@ -46,10 +46,10 @@ def database_url(postgres_server, request) -> str:
     return postgres_server.url(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster():
-    """The topology (S3Proxy's S3) on free ports under /tmp (PostgreSQL runs as its own user), shared by the
-    burst and the restart tests; the process environment is restored after."""
+    """The topology (S3Proxy's S3) on free ports under /tmp (PostgreSQL runs as its own user), for one module: its
+    variables stay in the process environment only while that module's tests run, then are restored."""
     root = Path(tempfile.mkdtemp(prefix="tweetsent-cluster-test-"))
     root.chmod(0o755)
     ports = {name: free_port() for name in ("postgres", "s3", "master", "master_ui", "connect")}
