@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tweetsent_assets.lib.cluster import postgres
@@ -55,6 +56,7 @@ def cluster():
     ports = {name: free_port() for name in ("postgres", "s3", "master", "master_ui", "connect")}
     topology = topologies.Topology(root=root, ports=ports)
     saved = dict(os.environ)
+    boto3.DEFAULT_SESSION = None  # MLflow's S3 client would reuse the keys an earlier module's boto3 session found
     try:
         topologies.up(topology)
         yield topology

@@ -116,7 +116,8 @@ def client(endpoint: str, timeout_s: float | None = None):
     timeouts = {"connect_timeout": timeout_s, "read_timeout": timeout_s} if timeout_s else {}
     config = Config(request_checksum_calculation="when_required", response_checksum_validation="when_required",
                     **timeouts)
-    return boto3.client("s3", endpoint_url=endpoint, config=config)
+    # A session of its own reads the credentials now: boto3's default session keeps the first ones it found.
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
 
 
 def ensure_bucket(endpoint: str, bucket: str) -> bool:
