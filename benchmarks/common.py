@@ -101,6 +101,18 @@ def owned_connect_server(state_dir: Path, master: str = "local[2]"):
     return ConnectServer(state_dir=state_dir, port=free_port(), master=master, owner_pid=os.getpid())
 
 
+def cluster_topology():
+    """The topology `tweetsent cluster up` started (its folder and workers from the settings); its variables are exported."""
+    import argparse
+
+    from tweetsent_assets import settings
+    from tweetsent_assets.cli.cluster import topology_from
+
+    topology = topology_from(argparse.Namespace(dir=settings.CLUSTER_DIR, workers=settings.SPARK_WORKERS))
+    os.environ.update(topology.environment())
+    return topology
+
+
 def run_main(main) -> None:
     """Exit with main()'s code; SIGTERM and SIGHUP end it as Ctrl-C does, so what it started is stopped."""
     from tweetsent_assets.lib.lake.services import exit_on_signals

@@ -15,6 +15,7 @@ and step events split the time. The last line is
 `p50_s=… p95_s=… stream_tweets_per_s=… stream_bounded=… stream_p95_s=… burst_tweets_per_s=…`. Run:
 
     .venv/bin/python benchmarks/latency.py --objects 20 --stream-seconds 120 --burst-objects 200
+    .venv/bin/python benchmarks/latency.py --cluster   # on `make cluster-up`'s topology (Dagster on its PostgreSQL)
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     REPO_ROOT,
+    cluster_topology,
     free_port,
     load_note,
     median,
@@ -48,6 +50,9 @@ GOLD = "gold_tweet_sentiment"
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spark", choices=["connect", "in-process"], default="connect")
+    parser.add_argument("--cluster", action="store_true",
+                        help="run on `tweetsent cluster up`'s topology: its Connect server, an S3 prefix of its own "
+                             "for landing, state and the s3a lake, and a fresh Dagster database on its PostgreSQL")
     parser.add_argument("--objects", type=int, default=20)
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between paced objects")
     parser.add_argument("--tweets-per-object", type=int, default=100)
@@ -137,17 +142,18 @@ class Tracker:
         return len(self.written) - len(self.done)
 
 
-def spark_server_stats(home: Path, port: int | None) -> str:
-    if port is None:
+def spark_server_stats(server) -> str:
+    """Memory and Python processes of the Connect server the runs use ("" when they run in-process)."""
+    if server is None:
         return ""
     from tweetsent_assets.lib.lake import connect_server
 
-    state = connect_server.status(connect_server.ConnectServer(state_dir=home / "data" / "spark-connect", port=port))
+    state = connect_server.status(server)
     return (f"server rss {state.get('server_rss_mb', 0):.0f} MB, python daemons {state.get('python_daemons', 0)}, "
             f"workers {state.get('python_workers', 0)}")
 
 
-def paced_phase(args, tracker: Tracker, home: Path, port: int | None) -> list[float]:
+def paced_phase(args, tracker: Tracker, home: Path, server) -> list[float]:
     latencies, breakdowns, started = [], [], time.time()
     for i in range(args.objects):
         while time.time() < started + i * args.interval:
@@ -178,7 +184,7 @@ def paced_phase(args, tracker: Tracker, home: Path, port: int | None) -> list[fl
         first, last = median(writes[:5]), median(writes[-5:])
         print(f"bronze write_tables: first 5 objects median {first:.2f} s, last 5 median {last:.2f} s "
               f"(last/first {last / first:.2f})")
-    print(spark_server_stats(home, port))
+    print(spark_server_stats(server))
     return latencies
 
 
@@ -196,7 +202,7 @@ def verification_lags(instance, batches: set[str]) -> list[float]:
     return [checked[b] - gold[b][1] for b in batches if b in checked and b in gold]
 
 
-def stream_phase(args, tracker: Tracker, home: Path, port: int | None) -> dict:
+def stream_phase(args, tracker: Tracker, home: Path, server) -> dict:
     started, backlog = time.time(), []
     landed = 0
     while time.time() - started < args.stream_seconds:
@@ -232,7 +238,7 @@ def stream_phase(args, tracker: Tracker, home: Path, port: int | None) -> dict:
     if lags:
         print(f"stream: gold -> verification p50 {percentile(lags, 0.5):.1f} s p95 {percentile(lags, 0.95):.1f} s "
               f"over {len(lags)} of {len(batches)} batches")
-    print(spark_server_stats(home, port))
+    print(spark_server_stats(server))
     return figures
 
 
@@ -253,7 +259,7 @@ def wait_for_verification(instance, batches: set[str], timeout: float) -> None:
         time.sleep(1)
 
 
-def burst_phase(args, tracker: Tracker, home: Path, port: int | None) -> float:
+def burst_phase(args, tracker: Tracker, home: Path, server) -> float:
     """Lands `--burst-objects` objects at once; returns the tweets/s from the first landing to the last in gold."""
     started = time.time()
     for _ in range(args.burst_objects):
@@ -268,8 +274,30 @@ def burst_phase(args, tracker: Tracker, home: Path, port: int | None) -> float:
     print(f"burst: {args.burst_objects} objects of {args.tweets_per_object} tweets landed in {landed_s:.1f} s; "
           f"{len(done)} reached gold in {len({v[2] for v in done.values()})} batches, drained in {drain:.1f} s: "
           f"{tweets_per_s:.0f} tweets/s")
-    print(spark_server_stats(home, port))
+    print(spark_server_stats(server))
     return tweets_per_s
+
+
+def on_cluster(env: dict, home: Path):
+    """Point `env` at the running topology, with a fresh S3 prefix and Dagster database of this run's own, so no
+    earlier batch or run counts; returns its Connect server and the landing and state URLs."""
+    import uuid
+
+    from tweetsent_assets.lib.cluster import postgres
+
+    topology = cluster_topology()
+    name = f"bench-latency-{uuid.uuid4().hex[:8]}"
+    database = name.replace("-", "_")
+    postgres.create_databases(topology.postgres, (database,))
+    prefix = f"{topology.bucket}/{name}"
+    places = {"landing": f"s3://{prefix}/landing", "state": f"s3://{prefix}/state"}
+    env.update(topology.environment())
+    env.update({"DAGSTER_HOME": str(home), "TWEETSENT_DAGSTER_DIR": str(home / "dagster"),
+                "TWEETSENT_DAGSTER_POSTGRES_URL": topology.postgres.url(database),
+                "TWEETSENT_LANDING_URL": places["landing"], "TWEETSENT_STATE_URL": places["state"],
+                "TWEETSENT_LAKE_ROOT": f"s3a://{prefix}/lake"})
+    shutil.copy(REPO_ROOT / "cluster" / "dagster.yaml", home / "dagster.yaml")
+    return topology.connect, places
 
 
 def stop_dagster_dev(dev: subprocess.Popen, home: Path) -> None:
@@ -287,9 +315,9 @@ def main(argv=None) -> int:
     from tweetsent_assets.lib.ingest.object_store import open_store
     from tweetsent_assets.lib.ingest.sources import read_tweeteval
     from tweetsent_assets.lib.lake import connect_server
+    from tweetsent_assets.lib.lake.services import answers
 
     home = Path(tempfile.mkdtemp(prefix="tweetsent-bench-latency-"))
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     data_dir = home / "data"
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "TWEETSENT_DATA_DIR": str(data_dir),
@@ -297,42 +325,48 @@ def main(argv=None) -> int:
     for name in ("TWEETSENT_LANDING_URL", "TWEETSENT_STATE_URL", "TWEETSENT_LAKE_ROOT", "MLFLOW_TRACKING_URI",
                  "TWEETSENT_SPARK_CONNECT_DIR"):
         env.pop(name, None)
-    spark_port = None
+    server, places = None, {"landing": str(data_dir / "landing"), "state": str(data_dir / "state")}
     latencies, stream, burst_tweets_per_s = [], {"bounded": False, "tweets_per_s": nan, "p95_s": nan}, nan
     with contextlib.ExitStack() as stack:
-        if args.spark == "connect":
+        if args.cluster:
+            server, places = on_cluster(env, home)
+            print(f"topology: Spark Connect {server.url}, landing {places['landing']}, "
+                  f"Dagster on PostgreSQL {env['TWEETSENT_DAGSTER_POSTGRES_URL']}", flush=True)
+        elif args.spark == "connect":
             began = time.time()
             server = owned_connect_server(data_dir / "spark-connect", "local[*]")
             stack.enter_context(connect_server.running(server))
-            spark_port = server.port
             print(f"Spark Connect server up at {server.url} in {time.time() - began:.1f} s", flush=True)
             env["TWEETSENT_SPARK_MASTER"] = server.url
         else:
             env["TWEETSENT_SPARK_MASTER"] = "local[*]"
+        if not args.cluster:
+            shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
         log = stack.enter_context((home / "dagster-dev.log").open("w"))
         dev = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-m",
                                 "tweetsent_assets.definitions", "-h", "127.0.0.1", "-p", str(port)], cwd=home, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         stack.callback(stop_dagster_dev, dev, home)
         records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
-        os.environ["DAGSTER_HOME"] = str(home)
+        os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
         os.chdir(home)  # dagster.yaml's storage paths are relative to the working directory
         deadline = time.time() + 180
-        while not (home / "data" / "dagster" / "storage").exists() and time.time() < deadline:
+        while not answers("127.0.0.1", port) and time.time() < deadline:
             time.sleep(1)
         time.sleep(5)
         instance = DagsterInstance.get()
-        print(f"dagster dev on 127.0.0.1:{port}, DAGSTER_HOME={home}, spark={args.spark} ({load_note()})", flush=True)
-        print(spark_server_stats(home, spark_port))
-        tracker = Tracker(instance, open_store(str(data_dir / "landing")), open_store(str(data_dir / "state")),
+        print(f"dagster dev on 127.0.0.1:{port}, DAGSTER_HOME={home}, "
+              f"spark={'cluster' if args.cluster else args.spark} ({load_note()})", flush=True)
+        print(spark_server_stats(server))
+        tracker = Tracker(instance, open_store(places["landing"]), open_store(places["state"]),
                           records, args.tweets_per_object)
-        latencies = paced_phase(args, tracker, home, spark_port)
+        latencies = paced_phase(args, tracker, home, server)
         if args.stream_seconds > 0:
-            stream = stream_phase(args, tracker, home, spark_port)
+            stream = stream_phase(args, tracker, home, server)
         if args.burst_objects > 0:
-            burst_tweets_per_s = burst_phase(args, tracker, home, spark_port)
+            burst_tweets_per_s = burst_phase(args, tracker, home, server)
         print(f"load at end: {load_note()}")
-    print(json.dumps({"spark": args.spark, "objects": len(latencies)}))
+    print(json.dumps({"spark": "cluster" if args.cluster else args.spark, "objects": len(latencies)}))
     p50, p95 = (percentile(latencies, 0.5), percentile(latencies, 0.95)) if latencies else (nan, nan)
     print(f"p50_s={p50:.1f} p95_s={p95:.1f} stream_tweets_per_s={stream['tweets_per_s']:.0f} "
           f"stream_bounded={stream['bounded']} stream_p95_s={stream['p95_s']:.1f} "

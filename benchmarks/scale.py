@@ -19,7 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_note, median, minilm_classifier, run_main, shared_data_dir  # noqa: E402
+from common import (  # noqa: E402
+    cluster_topology,
+    load_note,
+    median,
+    minilm_classifier,
+    run_main,
+    shared_data_dir,
+)
 
 LAYERS = ("bronze_tweets", "silver_tweets", "gold_tweet_sentiment", "aggregate_ledger")
 NAMES = {"bronze_tweets": "bronze", "silver_tweets": "silver", "gold_tweet_sentiment": "gold",
@@ -40,15 +47,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def cluster_places() -> tuple[str, str]:
-    """The Connect URL of `tweetsent cluster up`'s topology and a fresh s3:// prefix in its bucket; exports its settings."""
-    import os
+    """The Connect URL of `tweetsent cluster up`'s topology and a fresh s3:// prefix in its bucket."""
     import uuid
 
-    from tweetsent_assets import settings
-    from tweetsent_assets.cli.cluster import topology_from
-
-    topology = topology_from(argparse.Namespace(dir=settings.CLUSTER_DIR, workers=settings.SPARK_WORKERS))
-    os.environ.update(topology.environment())
+    topology = cluster_topology()
     return topology.connect.url, f"s3://{topology.bucket}/bench-scale-{uuid.uuid4().hex[:8]}"
 
 

@@ -1,6 +1,7 @@
 """Stage metrics from the driver's REST API: a skewed, spilling group on a real session, and a UI that is not there."""
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 
@@ -60,6 +61,32 @@ def test_a_skewed_group_reports_its_skew_and_spill(spark):
 def test_an_unknown_tag_finds_no_jobs(spark):
     report = stage_metrics.collect(stage_metrics.ui_url(spark), stage_metrics.new_tag("never-used"), settle_s=0)
     assert report == StageReport(jobs=0, stages=())
+
+
+def test_running_steps_names_the_step_of_a_job_in_flight_only_while_it_runs(spark):
+    def slow(batches):
+        for batch in batches:
+            time.sleep(2)
+            yield batch
+
+    tag = stage_metrics.new_tag("gold_probe")
+    url = stage_metrics.ui_url(spark)
+    done = threading.Event()
+
+    def run():
+        with stage_metrics.tagged(spark, tag):
+            spark.range(2).mapInPandas(slow, "id long").count()
+        done.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    seen = set()
+    while not done.is_set() and "gold_probe" not in seen:
+        seen = stage_metrics.running_steps(url)
+        time.sleep(0.1)
+    thread.join()
+    assert "gold_probe" in seen
+    assert "gold_probe" not in stage_metrics.running_steps(url)
 
 
 def test_no_ui_records_nothing_and_does_not_raise():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ REQUEST_TIMEOUT_S = 10.0
 # A job's end reaches the UI's store shortly after the action returns; wait this long for it at most.
 SETTLE_S = 3.0
 QUANTILES = "0.5,1.0"
+TAG_PATTERN = re.compile(r"tweetsent-(.+?)-[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,14 @@ def collect(url: str | None, tag: str, settle_s: float = SETTLE_S) -> StageRepor
         log.warning("stage metrics not recorded: Spark's REST API at %s did not answer as expected: %s: %s",
                     url, type(exc).__name__, exc)
         return None
+
+
+def running_steps(url: str) -> set[str]:
+    """The steps (as `new_tag` named them) with a tagged job running on the driver at `url` now."""
+    base = url.rstrip("/")
+    app = _get(f"{base}/api/v1/applications")[0]["id"]
+    tags = [t for job in _get(f"{base}/api/v1/applications/{app}/jobs?status=running") for t in job.get("jobTags", [])]
+    return {match.group(1) for t in tags if (match := TAG_PATTERN.search(t))}
 
 
 def _collect(base: str, tag: str, settle_s: float) -> StageReport:
