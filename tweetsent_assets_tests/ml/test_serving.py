@@ -2,7 +2,8 @@
 
 One server answers the scoring and error tests, follows the alias to a second version while a client
 sends requests without pause, and is stopped by Ctrl-C; a second one is stopped by SIGTERM while its
-model server is still starting. Every process they start carries a marker, checked on /proc.
+model server is still starting; a third is SIGKILLed, and its model server must stop by itself. Every
+process they start carries a marker, checked on /proc.
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from tweetsent_assets.lib.lake import owned
 from tweetsent_assets.lib.ml.models.types import ModelSpec
 from tweetsent_assets.lib.ml.registry import log_and_register, promote
 
-from ..processes import MARK, marked, start_group, stop_and_wait, wait_for_http
+from ..processes import MARK, STOP_WITHIN_S, left_after, marked, start_group, stop_and_wait, wait_for_http
 from ..support import PROJECT_ROOT, free_port
 from .test_scoring_requests import BAD, GOOD, MAX_BATCH, TWEETS
 
@@ -153,6 +155,16 @@ def test_sigterm_while_the_model_server_starts_leaves_nothing(registry):
         time.sleep(0.1)
     stop_and_wait(started.process, signal.SIGTERM, started.marker, started.log)
     assert "stopped on SIGTERM" in started.log.read_text()
+
+
+def test_sigkill_of_serve_leaves_no_model_server(registry):
+    started = _serve(registry, "killed")
+    wait_for_http(f"http://127.0.0.1:{started.port}/ping", started.process, started.log, timeout_s=180)
+    assert any("models serve" in line for line in marked(started.marker).values())
+    os.kill(started.process.pid, signal.SIGKILL)
+    started.process.wait(timeout=5)
+    left = left_after(started.marker, owned.POLL_S + owned.GRACE_S + STOP_WITHIN_S)
+    assert not left, "\n".join(line[:200] for line in left.values())
 
 
 def test_a_missing_registry_is_named_and_nothing_starts(tmp_path, capsys):

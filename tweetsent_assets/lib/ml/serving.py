@@ -1,8 +1,9 @@
 """Model servers (`mlflow models serve`) for a registry alias: one per version, switched when the alias moves.
 
 Each backend serves one pinned version (models:/<name>/<version>) on an internal port, in a process group
-of its own. A watcher polls the alias; on a move it starts a backend for the new version, waits until it
-answers /ping, makes it the current one, waits for the old one's requests in flight, then stops the old one.
+of its own that ends with this process, even a SIGKILLed one (`lake.owned`). A watcher polls the alias; on a
+move it starts a backend for the new version, waits until it answers /ping, makes it the current one, waits
+for the old one's requests in flight, then stops the old one.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..lake import owned
 from ..lake.services import log_tail, stop_group
 from .registry import get_alias_version
 
@@ -190,7 +192,8 @@ class AliasFollower:
             port = free_port()
             log_path = self.config.log_dir / f"model-server-v{version}-{port}.log"
             with log_path.open("ab") as out:
-                process = subprocess.Popen(serve_command(self.config.name, version, port),
+                command = owned.command(os.getpid(), serve_command(self.config.name, version, port))
+                process = subprocess.Popen(command,
                                            env=backend_environment(self.config.tracking_uri), stdin=subprocess.DEVNULL,
                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             backend = Backend(version, port, process, log_path)
