@@ -314,7 +314,7 @@ def main(argv=None) -> int:
 
     from tweetsent_assets.lib.ingest.object_store import open_store
     from tweetsent_assets.lib.ingest.sources import read_tweeteval
-    from tweetsent_assets.lib.lake import connect_server
+    from tweetsent_assets.lib.lake import connect_server, owned
     from tweetsent_assets.lib.lake.services import answers
 
     home = Path(tempfile.mkdtemp(prefix="tweetsent-bench-latency-"))
@@ -343,8 +343,10 @@ def main(argv=None) -> int:
         if not args.cluster:
             shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
         log = stack.enter_context((home / "dagster-dev.log").open("w"))
-        dev = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-m",
-                                "tweetsent_assets.definitions", "-h", "127.0.0.1", "-p", str(port)], cwd=home, env=env,
+        command = [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "tweetsent_assets.definitions",
+                   "-h", "127.0.0.1", "-p", str(port)]
+        # Owned by this process: if it is SIGKILLed, dagster dev and its group still end.
+        dev = subprocess.Popen(owned.command(os.getpid(), command), cwd=home, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         stack.callback(stop_dagster_dev, dev, home)
         records = list(read_tweeteval(shared_data_dir() / "tweeteval_sentiment", "val"))
