@@ -7,7 +7,7 @@ cache (VADER never does): on the full lake the cache holds every replayed text. 
 incremental_ratio=<x>, is the worst layer's median full/empty ratio. Run:
 
     .venv/bin/python benchmarks/scale.py
-    .venv/bin/python benchmarks/scale.py --cluster   # on `make cluster-up`'s topology: S3 lake, standalone Spark
+    .venv/bin/python benchmarks/scale.py --cluster   # on `make cluster-up`'s topology (5,000 tweets per source)
 """
 from __future__ import annotations
 
@@ -32,18 +32,24 @@ LAYERS = ("bronze_tweets", "silver_tweets", "gold_tweet_sentiment", "aggregate_l
 NAMES = {"bronze_tweets": "bronze", "silver_tweets": "silver", "gold_tweet_sentiment": "gold",
          "aggregate_ledger": "aggregates"}
 MODEL_VERSION = "minilm-seed0"
+# 10,000 tweets: about 10 minutes on the topology of one 2-core machine, replay and batches included.
+CLUSTER_LIMIT = 5000
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=None, help="tweets per source (default: all)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help=f"tweets per source (default: all; with --cluster, {CLUSTER_LIMIT}, which fits in 30 minutes)")
     parser.add_argument("--tweets-per-object", type=int, default=100)
     parser.add_argument("--batch-tweets", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--cluster", action="store_true",
                         help="run on the topology of `tweetsent cluster up` (its Connect server, S3 landing and lake)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.cluster and args.limit is None:
+        args.limit = CLUSTER_LIMIT
+    return args
 
 
 def cluster_places() -> tuple[str, str]:
