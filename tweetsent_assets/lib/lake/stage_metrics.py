@@ -137,15 +137,17 @@ def collect(url: str | None, tag: str, settle_s: float = SETTLE_S) -> StageRepor
 
 def running_steps(url: str) -> set[str]:
     """The steps (as `new_tag` named them) with a tagged job running on the driver at `url` now."""
-    base = url.rstrip("/")
-    app = _get(f"{base}/api/v1/applications")[0]["id"]
-    tags = [t for job in _get(f"{base}/api/v1/applications/{app}/jobs?status=running") for t in job.get("jobTags", [])]
+    tags = [t for job in _get(f"{_app_api(url.rstrip('/'))}/jobs?status=running") for t in job.get("jobTags", [])]
     return {match.group(1) for t in tags if (match := TAG_PATTERN.search(t))}
 
 
+def _app_api(base: str) -> str:
+    """The REST API of the driver's one application."""
+    return f"{base}/api/v1/applications/{_get(f'{base}/api/v1/applications')[0]['id']}"
+
+
 def _collect(base: str, tag: str, settle_s: float) -> StageReport:
-    app = _get(f"{base}/api/v1/applications")[0]["id"]
-    api = f"{base}/api/v1/applications/{app}"
+    api = _app_api(base)
     deadline = time.monotonic() + settle_s
     while True:
         jobs = [job for job in _get(f"{api}/jobs") if any(t.endswith(tag) for t in job.get("jobTags", []))]
