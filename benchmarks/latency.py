@@ -10,7 +10,8 @@ starts first (`--spark in-process` measures the embedded local[*] session instea
   from the first to the last; and overall, to the end of the drain), and how long after gold each
   batch was verified (its reconciliation checks, in verify_batches runs);
 - burst: `--burst-objects` objects landed at once (0 skips it): its drain time and tweets/s.
-An object's latency ends at the gold materialization of the batch whose manifest lists it; run
+In stream mode (the default) the objects land once the stream run says it is ready, and the time
+it took is printed. An object's latency ends at the gold materialization of the batch whose manifest lists it; run
 and step events split the time. The last line is
 `p50_s=… p95_s=… stream_tweets_per_s=… stream_bounded=… stream_p95_s=… burst_tweets_per_s=…`. Run:
 
@@ -53,6 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cluster", action="store_true",
                         help="run on `tweetsent cluster up`'s topology: its Connect server, an S3 prefix of its own "
                              "for landing, state and the s3a lake, and a fresh Dagster database on its PostgreSQL")
+    parser.add_argument("--mode", choices=["stream", "runs"], default=None,
+                        help="micro_batching.mode (TWEETSENT_BATCH_MODE): the stream run, or one run per batch; "
+                             "the project's default when left out")
     parser.add_argument("--objects", type=int, default=20)
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between paced objects")
     parser.add_argument("--tweets-per-object", type=int, default=100)
@@ -68,12 +72,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def run_breakdown(instance, run_id: str, written_at: float) -> dict[str, float]:
-    """Seconds per phase of one run, from its events and each asset's step_seconds metadata."""
+def run_breakdown(instance, run_id: str, written_at: float, batch: str, gold_at: float) -> dict[str, float]:
+    """Seconds per phase of the run (or, in a stream run, the batch) that carried one object.
+
+    A micro-batch run splits into sensor wait, run queue, run start and its steps; a stream run's
+    batch into the wait before the stream took it and its bronze, silver and gold seconds. Each
+    asset's step_seconds metadata splits the layers further.
+    """
     from dagster import DagsterEventType
 
     run_events = (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_START)
-    first, steps, asset_steps = {}, {}, {}
+    first, steps, asset_steps, layers = {}, {}, {}, {}
     for event in instance.all_logs(run_id):
         kind = event.dagster_event.event_type if event.dagster_event else None
         if kind in run_events and kind not in first:
@@ -82,9 +91,14 @@ def run_breakdown(instance, run_id: str, written_at: float) -> dict[str, float]:
             steps.setdefault(event.step_key, []).append(event.timestamp)
         if kind == DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.dagster_event.step_materialization_data.materialization
+            if materialization.partition != batch:
+                continue
+            asset = materialization.asset_key.to_user_string().split("_")[0]
             if "step_seconds" in materialization.metadata:
-                asset = materialization.asset_key.to_user_string().split("_")[0]
                 asset_steps.update({f"{asset}:{k}": v for k, v in materialization.metadata["step_seconds"].value.items()})
+                layers[asset] = materialization.metadata["duration_s"].value
+    if instance.get_run_by_id(run_id).job_name == "stream_tweet_batches":
+        return {"stream_wait": gold_at - written_at - sum(layers.values()), **layers, **asset_steps}
     enqueued = first.get(DagsterEventType.RUN_ENQUEUED, first[DagsterEventType.RUN_START])
     starting = first.get(DagsterEventType.RUN_STARTING, enqueued)
     phases = {"sensor_wait": enqueued - written_at, "run_queue": starting - enqueued,
@@ -166,13 +180,13 @@ def paced_phase(args, tracker: Tracker, home: Path, server) -> list[float]:
         time.sleep(0.3)
     paced = sorted((u, v) for u, v in tracker.done.items() if "/paced/" in u)
     for index, (uri, (latency, run_id, batch)) in enumerate(paced, start=1):
-        phases = run_breakdown(tracker.instance, run_id, tracker.written[uri])
+        phases = run_breakdown(tracker.instance, run_id, tracker.written[uri], batch, tracker.written[uri] + latency)
         latencies.append(latency)
         breakdowns.append(phases)
         print(f"object {index}: {latency:.1f} s " + " ".join(f"{k}={v:.2f}" for k, v in phases.items()), flush=True)
     if tracker.pending():
         print(f"{tracker.pending()} objects not in gold after {args.timeout:.0f} s; see {home / 'dagster-dev.log'}")
-    names = sorted({k for b in breakdowns for k in b}, key=lambda k: (not k.startswith(("sensor", "run")), k))
+    names = sorted({k for b in breakdowns for k in b}, key=lambda k: (not k.startswith(("sensor", "run", "stream")), k))
     print(f"where the time goes (median s over {len(breakdowns)} objects):")
     for name in names:
         print(f"  {name}: {median([b[name] for b in breakdowns if name in b]):.2f}")
@@ -300,6 +314,21 @@ def on_cluster(env: dict, home: Path):
     return topology.connect, places
 
 
+def wait_for_stream(instance, timeout: float) -> float:
+    """Seconds until the stream run that the landing sensor starts says it is ready (warm Spark session and model)."""
+    from dagster import RunsFilter
+
+    from tweetsent_assets.defs.stream import READY
+
+    started = time.time()
+    while time.time() - started < timeout:
+        for run in instance.get_runs(RunsFilter(job_name="stream_tweet_batches"), limit=1):
+            if any(READY in (event.user_message or "") for event in instance.all_logs(run.run_id)):
+                return time.time() - started
+        time.sleep(0.5)
+    raise TimeoutError(f"no stream run was ready within {timeout:.0f} s")
+
+
 def stop_dagster_dev(dev: subprocess.Popen, home: Path) -> None:
     """Ctrl-C to dagster dev (what is left of its group SIGKILLed after 60 s), then the run processes that outlive it."""
     from tweetsent_assets.lib.lake.services import stop_group
@@ -312,6 +341,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from dagster import DagsterInstance
 
+    from tweetsent_assets import settings
     from tweetsent_assets.lib.ingest.object_store import open_store
     from tweetsent_assets.lib.ingest.sources import read_tweeteval
     from tweetsent_assets.lib.lake import connect_server, owned
@@ -340,6 +370,8 @@ def main(argv=None) -> int:
             env["TWEETSENT_SPARK_MASTER"] = server.url
         else:
             env["TWEETSENT_SPARK_MASTER"] = "local[*]"
+        if args.mode:
+            env["TWEETSENT_BATCH_MODE"] = args.mode
         if not args.cluster:
             shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
         log = stack.enter_context((home / "dagster-dev.log").open("w"))
@@ -357,8 +389,12 @@ def main(argv=None) -> int:
             time.sleep(1)
         time.sleep(5)
         instance = DagsterInstance.get()
+        if (args.mode or settings.BATCH_MODE) == "stream":
+            print(f"stream run ready {wait_for_stream(instance, args.timeout):.1f} s after dagster dev answered",
+                  flush=True)
         print(f"dagster dev on 127.0.0.1:{port}, DAGSTER_HOME={home}, "
-              f"spark={'cluster' if args.cluster else args.spark} ({load_note()})", flush=True)
+              f"spark={'cluster' if args.cluster else args.spark}, mode={env.get('TWEETSENT_BATCH_MODE', 'default')} "
+              f"({load_note()})", flush=True)
         print(spark_server_stats(server))
         tracker = Tracker(instance, open_store(places["landing"]), open_store(places["state"]),
                           records, args.tweets_per_object)

@@ -28,6 +28,7 @@ from .defs.resources import (
 from .defs.schedules import nightly_model_evaluation
 from .defs.sensors import fold_after_gold, follow_upstream, new_tweet_objects, verify_after_gold
 from .defs.silver import silver_tweets
+from .defs.stream import stream_tweet_batches
 
 # Dagster 1.13 passes `owners` itself when it binds a sensor to its jobs, and warns about its own call.
 warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition", category=BetaWarning)
@@ -52,7 +53,7 @@ def build_defs(resources: dict) -> Definitions:
         assets=[bronze, silver_tweets, gold_tweet_sentiment, aggregates, prediction_drift, tweet_eda, active_learning_queue,
                 labeled_tweets, finetuned_sentiment_model, model_evaluations, champion_decision, champion_model],
         asset_checks=[challenger_loads_and_predicts, *batch_checks, *AGGREGATE_CHECKS, *DRIFT_CHECKS],
-        jobs=[ingest_tweet_batch, fold_aggregates, verify_batches, refresh_aggregates, verify_aggregates, rescore_gold,
+        jobs=[ingest_tweet_batch, stream_tweet_batches, fold_aggregates, verify_batches, refresh_aggregates, verify_aggregates, rescore_gold,
               evaluate_candidates, compact_lake],
         sensors=[new_tweet_objects, fold_after_gold, verify_after_gold, follow_upstream],
         schedules=[nightly_model_evaluation, compact_lake_schedule],

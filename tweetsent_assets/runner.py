@@ -35,7 +35,8 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
     sensor_def = defs.get_repository_def().get_sensor_def("new_tweet_objects")
     micro_batching = defs.resources["micro_batching"]
     settings = {name: getattr(micro_batching, name) for name in type(micro_batching).model_fields}
-    unqueued = {**defs.resources, "micro_batching": type(micro_batching)(**{**settings, "max_queued_runs": 10**6})}
+    unqueued = {**defs.resources, "micro_batching": type(micro_batching)(**{**settings, "max_queued_runs": 10**6,
+                                                                                    "mode": "runs"})}
     requests, partitions = [], []
     while True:
         context = build_sensor_context(instance=instance, cursor=cursor, resources=unqueued,

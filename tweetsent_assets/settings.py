@@ -66,11 +66,25 @@ MAX_BATCH_BYTES = env_int("TWEETSENT_MAX_BATCH_BYTES", 4 * 1024 * 1024)
 MAX_QUEUED_BATCHES = env_int("TWEETSENT_MAX_QUEUED_BATCHES", 0)
 CONCURRENT_BATCHES = env_int("TWEETSENT_CONCURRENT_BATCHES", 1)
 DRIVER_ROWS = env_int("TWEETSENT_DRIVER_ROWS", 20_000)
+DRIVER_TEXTS = env_int("TWEETSENT_DRIVER_TEXTS", 1_000)
+# stream (one long-lived run per stream of objects) or runs (one run per micro-batch); see docs/real-time.md.
+BATCH_MODE = env("TWEETSENT_BATCH_MODE", "stream")
+# The stream run lists landing every STREAM_POLL_S while idle, ends after STREAM_IDLE_S without new objects (0: never,
+# and the sensor starts it before objects land), and after STREAM_MAX_S in all (the sensor then starts the next one,
+# which runs the current code).
+STREAM_POLL_S = env_float("TWEETSENT_STREAM_POLL_S", 0.5)
+STREAM_IDLE_S = env_float("TWEETSENT_STREAM_IDLE_S", 0)
+# After a stream run fails, the sensor leaves its restart to run retries for this long.
+STREAM_RESTART_AFTER_S = env_float("TWEETSENT_STREAM_RESTART_AFTER_S", 60)
+STREAM_MAX_S = env_float("TWEETSENT_STREAM_MAX_S", 3600)
 # Below the sensor daemon's fixed 5 s loop, so the sensors tick on every loop (0 would mean 30 s).
 SENSOR_INTERVAL_S = env_int("TWEETSENT_SENSOR_INTERVAL_S", 1)
 # How often the fold and verification sensors may request a run: each run costs a process and Spark
 # time on the cores the micro-batches use, so under a stream they take many batches at once.
 FOLLOW_UP_INTERVAL_S = env_int("TWEETSENT_FOLLOW_UP_INTERVAL_S", 30)
+# A fold of the aggregates costs 40 to 70 s of the two cores under a stream, so folds come less often than
+# verifications: the aggregates lag gold by up to about this long plus a fold.
+FOLD_INTERVAL_S = env_int("TWEETSENT_FOLD_INTERVAL_S", 120)
 AUTOMATION_INTERVAL_S = env_int("TWEETSENT_AUTOMATION_INTERVAL_S", 30)
 SENSOR_LOOKBACK_S = env_int("TWEETSENT_SENSOR_LOOKBACK_S", 900)
 TREND_WINDOW = env("TWEETSENT_TREND_WINDOW", "1 hour")

@@ -93,8 +93,11 @@ FAKE_AWS_ENV = {
 
 def pipeline_resources(root: Path, *, landing_url: str | None = None, state_url: str | None = None,
                        endpoint_url: str | None = None, max_objects_per_batch: int = 100,
-                       model_kind: str = "vader") -> dict:
-    """Every resource the definitions need, on folders under `root` (landing may be s3:// on moto)."""
+                       model_kind: str = "vader", mode: str = "runs") -> dict:
+    """Every resource the definitions need, on folders under `root` (landing may be s3:// on moto).
+
+    `mode` is micro_batching's: the tests drive one run per batch unless they ask for the stream run.
+    """
     from tweetsent_assets.defs.resources import (
         LakeResource,
         MicroBatchResource,
@@ -107,8 +110,20 @@ def pipeline_resources(root: Path, *, landing_url: str | None = None, state_url:
         "spark": suite_spark_resource(),
         "landing": ObjectStoreResource(url=landing_url or str(root / "landing"), endpoint_url=endpoint_url),
         "batch_state": ObjectStoreResource(url=state_url or str(root / "state"), endpoint_url=endpoint_url),
-        "micro_batching": MicroBatchResource(max_objects_per_batch=max_objects_per_batch),
+        "micro_batching": MicroBatchResource(max_objects_per_batch=max_objects_per_batch, mode=mode),
         "lake": LakeResource(root=str(root / "lake")),
         "sentiment_model": SentimentModelResource(kind=model_kind),
         "mlflow": MlflowResource(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "mlartifacts")),
     }
+
+
+def run_pid(instance, run_id: str) -> int | None:
+    """The pid of a run's process, from the engine event its code server's child logs on start
+    (a `multiprocessing` child, so its command line does not name the run)."""
+    from dagster import DagsterEventType
+
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        pid = record.dagster_event.engine_event_data.metadata.get("pid")
+        if pid is not None and "Started process for run" in (record.dagster_event.message or ""):
+            return int(pid.value)
+    return None

@@ -7,7 +7,7 @@ import os
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
@@ -123,8 +123,16 @@ class MicroBatchResource(ConfigurableResource):
                              description="Batches with at most this many rows are cleaned (silver) on the run's "
                                          "driver with pandas, larger ones by the executors; 0 sends every batch to "
                                          "the executors")
+    driver_texts: int = Field(default=settings.DRIVER_TEXTS, ge=0,
+                              description="In the stream run, a batch with at most this many texts to score is "
+                                          "scored in the run's process by the model it keeps loaded (no Spark job); "
+                                          "larger ones by the executors. 0 sends every batch to the executors")
     lookback_seconds: int = Field(default=settings.SENSOR_LOOKBACK_S, ge=0,
                                   description="How late an object may appear in a listing and still be picked up")
+    mode: Literal["stream", "runs"] = Field(
+        default=settings.BATCH_MODE,
+        description="stream: one long-lived run takes every new object, batch after batch, in a warm Spark session "
+                    "(the sensor starts it when objects wait and none runs); runs: one run per micro-batch")
     concurrent_runs: int = Field(default=settings.CONCURRENT_BATCHES, ge=1,
                                  description="Micro-batch runs that may run at once (the run coordinator's limit); "
                                              "above 1, silver MERGEs new batches so that two batches bringing the "
@@ -205,8 +213,11 @@ class SentimentModelResource(ConfigurableResource):
         return {PINNED_MODEL_TAG: json.dumps(asdict(spec), sort_keys=True)}
 
     def spec(self, mlflow: "MlflowResource | None" = None) -> ModelSpec:
-        if self._pinned is not None:
-            return self._pinned
+        """The pinned spec, else the current one."""
+        return self._pinned if self._pinned is not None else self.current_spec(mlflow)
+
+    def current_spec(self, mlflow: "MlflowResource | None" = None) -> ModelSpec:
+        """The model that scores now: the champion's version as the registry has it at this moment (no pin)."""
         if self.kind == "champion":
             from ..lib.ml.registry import champion_spec
 

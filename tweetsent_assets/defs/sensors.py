@@ -1,9 +1,12 @@
-"""Sensors: new landing objects become micro-batches under backpressure; finished gold batches get folded and verified."""
+"""Sensors: new landing objects start the stream run or become micro-batch runs; finished gold batches get folded and
+verified."""
 
+import time
 from datetime import timedelta
 
 from dagster import (
     AssetKey,
+    DagsterRunStatus,
     AssetRecordsFilter,
     AssetSelection,
     AutomationConditionSensorDefinition,
@@ -19,6 +22,7 @@ from dagster import (
 from .. import settings
 from ..lib.ingest.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
 from ..lib.ingest.manifests import MANIFEST_DIR, manifested_objects, write_manifest
+from ..lib.ingest.stream_state import read_cursor
 from .aggregates import fold_aggregates
 from .backpressure import room
 from .checks import verify_batches
@@ -26,22 +30,26 @@ from .jobs import ingest_tweet_batch
 from .partitions import tweet_batches
 from .priority import FOLLOW_UP_TAGS
 from .resources import MicroBatchResource, MlflowResource, ObjectStoreResource, SentimentModelResource
+from .stream import stream_tweet_batches
 
 GOLD = AssetKey("gold_tweet_sentiment")
 
 
 @sensor(
-    job=ingest_tweet_batch,
+    jobs=[ingest_tweet_batch, stream_tweet_batches],
     minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Lists the landing prefix; new objects (by key and etag) become micro-batches. At most "
-                "micro_batching.max_queued_runs runs wait behind the running one; meanwhile new objects wait, and "
-                "the next batch takes all of them up to max_batch_bytes and max_objects_per_batch.",
+    description="Lists the landing prefix for new objects (by key and etag). In stream mode it starts the stream "
+                "run when objects wait and none runs. In runs mode they become micro-batch runs: at most "
+                "micro_batching.max_queued_runs wait behind the running one; meanwhile new objects wait, and the "
+                "next batch takes all of them up to max_batch_bytes and max_objects_per_batch.",
 )
 def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreResource,
                       batch_state: ObjectStoreResource, micro_batching: MicroBatchResource,
                       sentiment_model: SentimentModelResource, mlflow: MlflowResource):
     """Register each new batch as a partition, write its manifest, and request its run once (champion pinned)."""
+    if micro_batching.mode == "stream":
+        return _start_stream(context, landing, batch_state, micro_batching, sentiment_model, mlflow)
     lookback = timedelta(seconds=micro_batching.lookback_seconds)
     cursor, recovered = _cursor_or_manifests(context, batch_state)
     listing = [o for o in landing.store().list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
@@ -69,6 +77,34 @@ def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreReso
         dynamic_partitions_requests=[tweet_batches.build_add_request([b.key for b in batches])],
         cursor=advance_cursor(cursor, taken, lookback).encode(),
     )
+
+
+def _start_stream(context: SensorEvaluationContext, landing: ObjectStoreResource, batch_state: ObjectStoreResource,
+                  micro_batching: MicroBatchResource, sentiment_model: SentimentModelResource,
+                  mlflow: MlflowResource) -> SkipReason | RunRequest:
+    """One stream run whenever none is queued or running: at once for a standing stream (STREAM_IDLE_S 0), else when
+    new objects wait (the stream's cursor says what is new). After a failure, run retries restart it first."""
+    runs = room(context.instance, stream_tweet_batches.name, slots=1, depth=0)
+    if runs.running or runs.waiting:
+        return SkipReason(f"the stream run ({runs.running} running, {runs.waiting} queued) takes new objects")
+    last = context.instance.get_run_records(RunsFilter(job_name=stream_tweet_batches.name), limit=1)
+    if last and last[0].dagster_run.status == DagsterRunStatus.FAILURE and last[0].end_time and \
+            time.time() - last[0].end_time < settings.STREAM_RESTART_AFTER_S:
+        return SkipReason(f"stream run {last[0].dagster_run.run_id} failed; run retries restart it, or this sensor "
+                          f"{settings.STREAM_RESTART_AFTER_S:.0f} s after the failure")
+    waiting = ""
+    if settings.STREAM_IDLE_S:
+        state = batch_state.store()
+        cursor = read_cursor(state) or ListingCursor(None, manifested_objects(state))
+        listing = [o for o in landing.store().list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
+        new = find_new_objects(listing, cursor, timedelta(seconds=micro_batching.lookback_seconds))
+        if not new:
+            return SkipReason(f"no new objects among {len(listing)} under {landing.url}")
+        waiting = f"; {len(new)} new objects"
+    count = context.instance.get_runs_count(RunsFilter(job_name=stream_tweet_batches.name))
+    context.log.info(f"starting stream run {count + 1}{waiting}")
+    return RunRequest(run_key=f"stream-{count + 1}", job_name=stream_tweet_batches.name,
+                      tags=_pinned_model(context, sentiment_model, mlflow))
 
 
 def _cursor_or_manifests(context: SensorEvaluationContext,
@@ -152,7 +188,7 @@ def verify_after_gold(context: SensorEvaluationContext):
 
 @sensor(
     job=fold_aggregates,
-    minimum_interval_seconds=settings.FOLLOW_UP_INTERVAL_S,
+    minimum_interval_seconds=settings.FOLD_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="When gold finishes for new batches, requests one fold_aggregates run (it folds every batch not yet "
                 "folded), unless one already waits in the queue and will fold them.",

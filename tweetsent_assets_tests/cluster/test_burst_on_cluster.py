@@ -26,7 +26,7 @@ from tweetsent_assets.lib.ingest.sources import read_sentiment140
 from tweetsent_assets.lib.lake import connect_server, connect_session, proc_stats, reconcile, stage_metrics
 from tweetsent_assets.lib.lake.delta_tables import table_path
 
-from ..support import PROJECT_ROOT, shared
+from ..support import PROJECT_ROOT, run_pid, shared
 
 pytestmark = pytest.mark.cluster
 
@@ -57,16 +57,6 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _run_pid(instance, run_id: str) -> int | None:
-    """The pid of a run's process, from the engine event its code server's child logs on start
-    (a `multiprocessing` child, so its command line does not name the run)."""
-    for record in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
-        pid = record.dagster_event.engine_event_data.metadata.get("pid")
-        if pid is not None and "Started process for run" in (record.dagster_event.message or ""):
-            return int(pid.value)
-    return None
-
-
 def _writing_gold(instance, running: list, ui: str) -> tuple[str, int] | None:
     """(run id, pid) of the one running run inside its gold step while a gold job runs on the Connect server."""
     in_gold = []
@@ -77,7 +67,7 @@ def _writing_gold(instance, running: list, ui: str) -> tuple[str, int] | None:
             in_gold.append(run.run_id)
     if len(in_gold) != 1 or "gold" not in stage_metrics.running_steps(ui):
         return None
-    pid = _run_pid(instance, in_gold[0])
+    pid = run_pid(instance, in_gold[0])
     return (in_gold[0], pid) if pid else None
 
 
@@ -85,7 +75,8 @@ def test_burst_with_killed_executor_worker_and_run_loses_and_duplicates_nothing(
     records = list(read_sentiment140(shared("sentiment140/sentiment140_sample_20k.csv"),
                                      limit=OBJECTS * TWEETS_PER_OBJECT))
     env = {**os.environ, **cluster.environment(), "TWEETSENT_MAX_OBJECTS_PER_BATCH": str(PER_BATCH),
-           "TWEETSENT_SENSOR_INTERVAL_S": "2", "TWEETSENT_MODEL_KIND": "vader"}
+           "TWEETSENT_SENSOR_INTERVAL_S": "2", "TWEETSENT_MODEL_KIND": "vader",
+           "TWEETSENT_BATCH_MODE": "runs"}
     landing = open_store(env["TWEETSENT_LANDING_URL"])
     started = time.monotonic()
     assert len(replay(records, landing, tweets_per_object=TWEETS_PER_OBJECT, objects_per_second=None)) == OBJECTS

@@ -34,7 +34,7 @@ def test_room_counts_waiting_runs_against_the_depth():
 
 def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_path):
     """With one run allowed to wait (max_queued_runs=1): B waits behind A, and C takes all that landed meanwhile."""
-    resources = {**pipeline_resources(tmp_path), "micro_batching": MicroBatchResource(max_queued_runs=1)}
+    resources = {**pipeline_resources(tmp_path), "micro_batching": MicroBatchResource(max_queued_runs=1, mode="runs")}
     defs = build_defs(resources)
     sensor_def = defs.get_repository_def().get_sensor_def("new_tweet_objects")
     landing = open_store(str(tmp_path / "landing"))

@@ -51,7 +51,7 @@ def test_burst_of_1000_objects_is_absorbed_in_bounded_runs(spark, tmp_path):
     assert len(replay(records, landing, tweets_per_object=TWEETS_PER_OBJECT, objects_per_second=None)) == OBJECTS
     env = {**os.environ, "DAGSTER_HOME": str(home), "TWEETSENT_DATA_DIR": str(data),
            "TWEETSENT_MAX_OBJECTS_PER_BATCH": str(PER_BATCH), "TWEETSENT_SENSOR_INTERVAL_S": "2",
-           "TWEETSENT_MODEL_KIND": "vader", "TWEETSENT_SPARK_MASTER": "local[1]"}
+           "TWEETSENT_MODEL_KIND": "vader", "TWEETSENT_SPARK_MASTER": "local[1]", "TWEETSENT_BATCH_MODE": "runs"}
     daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run",
                                "-m", "tweetsent_assets.definitions"], env=env, cwd=PROJECT_ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -141,16 +141,38 @@ def test_runs_appending_different_new_batches_at_once_both_land(spark, tmp_path)
     assert sorted((r.batch_id, r["count"]) for r in rows) == [("b1", 3), ("b2", 3), ("b3", 3)]
 
 
+def test_keys_and_ids_read_from_the_log_match_spark(spark, tmp_path, monkeypatch):
+    """keys_in_other_batches and held_ids give the same answers from `deltalake` and from Spark (the fallback)."""
+    path = str(tmp_path / "bronze")
+    schema = "record_key string, source_file string, batch_id string, id string"
+    for batch, source in (("b1", "s1"), ("b1", "s2"), ("b2", "s3")):
+        rows = [(f"{source}-k{i}", source, batch, f"{source}-id{i}") for i in range(3)]
+        spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(path)
+    asked = {
+        "s1 for b2": delta_tables.keys_in_other_batches(spark, path, "b2", ["s1", "s9"]),
+        "s1 for b1": delta_tables.keys_in_other_batches(spark, path, "b1", ["s1"]),
+        "held": sorted(delta_tables.held_ids(spark, path, ["s2-id1", "s3-id0", "nope"])),
+        "no table": delta_tables.keys_in_other_batches(spark, str(tmp_path / "none"), "b1", ["s1"]),
+    }
+    assert asked == {"s1 for b2": {"s1-k0", "s1-k1", "s1-k2"}, "s1 for b1": set(), "held": ["s2-id1", "s3-id0"],
+                     "no table": set()}
+    monkeypatch.setattr(delta_tables, "delta_rs_reads", lambda path: False)
+    assert delta_tables.keys_in_other_batches(spark, path, "b2", ["s1", "s9"]) == asked["s1 for b2"]
+    assert sorted(delta_tables.held_ids(spark, path, ["s2-id1", "s3-id0", "nope"])) == asked["held"]
+
+
 def test_append_new_ids_appends_only_ids_the_table_lacks(spark, tmp_path):
     path = str(tmp_path / "silver")
     assert not delta_tables.exists(spark, path)
     assert delta_tables.append_new_ids(spark, _frame(spark, "b1", range(5)), path, "b1",
-                                       [f"b1-{i}" for i in range(5)]) == {"num_inserted_rows": 5, "num_updated_rows": 0}
+                                       [f"b1-{i}" for i in range(5)]) == {"num_inserted_rows": 5, "num_updated_rows": 0,
+                                                                            "held_ids": []}
     assert delta_tables.exists(spark, path)
     second = _frame(spark, "b1", range(3, 5), n=8).withColumn("batch_id", F.lit("b2")).unionByName(
         _frame(spark, "b2", range(3)))
     second_ids = ["b1-3", "b1-4", "b2-0", "b2-1", "b2-2"]
-    assert delta_tables.append_new_ids(spark, second, path, "b2", second_ids)["num_inserted_rows"] == 3
+    appended = delta_tables.append_new_ids(spark, second, path, "b2", second_ids)
+    assert appended["num_inserted_rows"] == 3 and sorted(appended["held_ids"]) == ["b1-3", "b1-4"]
     rows = {r.id: (r.batch_id, r.n) for r in spark.read.format("delta").load(path).collect()}
     assert rows == {**{f"b1-{i}": ("b1", 0) for i in range(5)}, **{f"b2-{i}": ("b2", 0) for i in range(3)}}
     assert _operations(spark, path) == ["WRITE:Append", "WRITE:Append"]

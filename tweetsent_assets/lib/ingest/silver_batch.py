@@ -18,13 +18,15 @@ ORDER = ("ingested_at", "record_key")
 
 @dataclass
 class SilverBatch:
-    """The rows to write (a Spark DataFrame), their ids, and how many bronze rows had a text."""
+    """The rows to write (a Spark DataFrame; also as pandas when cleaned on the driver), their ids, and how many
+    bronze rows had a text."""
 
     rows: object
     ids: list[str]
     with_text: int
     on_driver: bool
     cached: object = None
+    frame: pd.DataFrame | None = None
 
     def release(self) -> None:
         if self.cached is not None:
@@ -45,10 +47,24 @@ def first_per_id(rows: pd.DataFrame) -> pd.DataFrame:
 
 def on_driver(spark, bronze) -> SilverBatch:
     """Bronze rows to the driver (one Spark job), cleaned and deduplicated there with pandas."""
-    rows = to_silver(_with_text(bronze).toPandas())
+    return _on_driver(spark, _with_text(bronze).toPandas())
+
+
+def from_bronze_rows(spark, bronze: pd.DataFrame) -> SilverBatch:
+    """As on_driver, for bronze rows already on the driver (the stream run's bronze step): no Spark job.
+
+    Spark's `trim` strips spaces only, so the text filter does the same.
+    """
+    text = bronze["text"]
+    has_text = text.notna() & (text.fillna("").astype(str).str.strip(" ").str.len() > 0)
+    return _on_driver(spark, bronze.loc[has_text, list(BRONZE_INPUT_COLUMNS)].reset_index(drop=True))
+
+
+def _on_driver(spark, with_text: pd.DataFrame) -> SilverBatch:
+    rows = to_silver(with_text)
     kept = first_per_id(rows)
     return SilverBatch(rows=local_frame(spark, kept, SILVER_SCHEMA), ids=kept["id"].tolist(), with_text=len(rows),
-                       on_driver=True)
+                       on_driver=True, frame=kept)
 
 
 def on_executors(bronze) -> SilverBatch:

@@ -239,19 +239,64 @@ def delta_rs_location(path: str) -> tuple[str, dict[str, str] | None]:
 def keys_in_other_batches(spark, path: str, batch_id: str, sources: list[str]) -> set[str]:
     """Record keys of these source files that another batch already wrote (same object version re-listed).
 
-    Only rows from the same source files are looked at, so the check stays proportional to the
-    batch rather than to the table. The keys come back to the driver so that the batch's own rows
-    are filtered there: a write whose plan reads its target table is no blind append for Delta,
-    which then reconstructs the table's state (seconds) before committing.
+    Only rows from the same source files are looked at (files pruned by their source_file
+    statistics), so the check stays proportional to the batch rather than to the table. The keys
+    come back to the driver so that the batch's own rows are filtered there: a write whose plan
+    reads its target table is no blind append for Delta, which then reconstructs the table's state
+    (seconds) before committing. A local or S3 table is read by `deltalake` (no Spark job).
     """
-    if not sources or not exists(spark, path):
+    if not sources:
         return set()
     from pyspark.sql import functions as F
 
+    found = _column_from_log(path, "record_key", [("source_file", "in", list(sources))],
+                             lambda field: field("source_file").isin(list(sources)) & (field("batch_id") != batch_id))
+    if found is not None:
+        return set(found)
+    if not exists(spark, path):
+        return set()
     earlier = (spark.read.format("delta").load(path)
                .where(F.col("source_file").isin(sources) & (F.col("batch_id") != batch_id))
                .select("record_key"))
     return {row.record_key for row in earlier.collect()}
+
+
+def held_ids(spark, path: str, ids: list[str]) -> list[str]:
+    """Which of `ids` the table holds (files pruned by their id statistics); `deltalake` where it reads."""
+    from pyspark.sql import functions as F
+
+    if not ids:
+        return []
+    found = _column_from_log(path, "id", [("id", "in", list(ids))], lambda field: field("id").isin(list(ids)))
+    if found is not None:
+        return found
+    if not exists(spark, path):
+        return []
+    return [row.id for row in spark.read.format("delta").load(path).where(F.col("id").isin(ids)).select("id").collect()]
+
+
+def _column_from_log(path: str, column: str, pruning: list, rows: Callable) -> list | None:
+    """`column` of the rows matching `rows(pyarrow.dataset.field)`, read by `deltalake` from the files `pruning` keeps.
+
+    [] without a table; None where `deltalake` cannot answer for certain (not local or S3, deletion
+    vectors, an error), so the caller asks Spark.
+    """
+    if not delta_rs_reads(path):
+        return None
+    import pyarrow.dataset as ds
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = open_log(path)
+        if "deletionVectors" in (table.protocol().reader_features or []):
+            return None
+        dataset = table.to_pyarrow_dataset(file_pruning_predicate=pruning)
+        return dataset.to_table(columns=[column], filter=rows(ds.field)).column(column).to_pylist()
+    except TableNotFoundError:
+        return []
+    except Exception as exc:
+        log.warning("deltalake could not read %s (%s); asking Spark", path, exc)
+        return None
 
 
 def read_batch(spark, path: str, batch_id: str):
@@ -299,20 +344,19 @@ def append_new_ids(spark, df, path: str, batch_id: str, ids: list[str]) -> dict:
     The blind-append alternative to merge_by_id for a new batch. `ids` are df's (distinct) ids;
     those the table holds are looked up for these ids only (Delta skips files by their id
     statistics) and filtered out as literals, so the write's plan does not read its own table.
-    The append is checked like replace_batch's. Returns the same metric names as a MERGE.
+    The append is checked like replace_batch's. Returns the same metric names as a MERGE, and
+    `held_ids`: the ids left out because the table held them.
     """
     from pyspark.sql import functions as F
 
-    held = []
-    if ids and exists(spark, path):
-        held = [row.id for row in spark.read.format("delta").load(path).where(F.col("id").isin(ids)).select("id").collect()]
+    held = held_ids(spark, path, ids)
     inserted = len(ids) - len(held)
     fault_point(f"merge:{_table_name(path)}")
     if inserted:
         fresh = df.where(~F.col("id").isin(held)) if held else df
         retry_on_conflict(lambda: append_batch(fresh, path, batch_id, inserted))
     fault_point(f"merged:{_table_name(path)}")
-    return {"num_inserted_rows": inserted, "num_updated_rows": 0}
+    return {"num_inserted_rows": inserted, "num_updated_rows": 0, "held_ids": held}
 
 
 @contextmanager

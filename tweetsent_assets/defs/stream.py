@@ -1,0 +1,153 @@
+"""The stream run: one long-lived run takes every new landing object, batch after batch, through bronze, silver and gold.
+
+Like Structured Streaming's micro-batches, each batch takes everything that landed since the last
+one (up to the caps), and the next starts as soon as it ends, in the same warm Spark session, with
+no sensor tick or run start between them. Each batch is still a `tweet_batches` partition with a
+manifest, and its layers are recorded as that partition's materializations once gold is written.
+"""
+
+import os
+import time
+from datetime import timedelta
+
+from dagster import AssetKey, AssetMaterialization, Config, OpExecutionContext, in_process_executor, job, op
+from pydantic import Field
+
+from .. import settings
+from ..lib.ingest.batching import advance_cursor, find_new_objects, plan_batches
+from ..lib.ingest.manifests import MANIFEST_DIR, write_manifest
+from ..lib.ingest.stream_state import resume, write_cursor
+from ..lib.ml.inference import make_scorer
+from .bronze import write_bronze
+from .gold import write_gold
+from .partitions import tweet_batches
+from .resources import (
+    BATCH_KIND_TAG,
+    LakeResource,
+    MicroBatchResource,
+    MlflowResource,
+    ObjectStoreResource,
+    SentimentModelResource,
+    SparkResource,
+)
+from .silver import write_silver
+
+GOLD = AssetKey("gold_tweet_sentiment")
+# The log message that says the stream takes objects now (the latency benchmark waits for it).
+READY = "stream ready"
+WARM_UP_TABLE = "_stream_warm_up"
+
+
+class StreamConfig(Config):
+    poll_seconds: float = Field(default=settings.STREAM_POLL_S, gt=0,
+                                description="How often an idle stream lists the landing prefix")
+    idle_seconds: float = Field(default=settings.STREAM_IDLE_S, ge=0,
+                                description="The run ends after this long without a new object; 0 keeps it running "
+                                            "(a standing stream, which the sensor starts even before objects land)")
+    max_seconds: float = Field(default=settings.STREAM_MAX_S, gt=0,
+                               description="The run ends after its batch that passes this age; the sensor starts the "
+                                           "next, which runs the code location's current code")
+    champion_check_seconds: float = Field(default=60, gt=0,
+                                          description="How often the champion alias is looked up again")
+
+
+class _Scorer:
+    """The spec gold scores with: the one the run was pinned to, then the champion as it changes."""
+
+    def __init__(self, context: OpExecutionContext, model: SentimentModelResource, mlflow: MlflowResource,
+                 every_s: float):
+        self.context, self.model, self.mlflow, self.every_s = context, model, mlflow, every_s
+        self.spec = model.spec(mlflow)
+        self.checked = time.monotonic()
+
+    def current(self):
+        if self.model.kind != "champion" or time.monotonic() - self.checked < self.every_s:
+            return self.spec
+        self.checked = time.monotonic()
+        try:
+            spec = self.model.current_spec(self.mlflow)
+        except Exception as exc:
+            self.context.log.warning(f"could not look up the champion ({type(exc).__name__}: {exc}); "
+                                     f"still scoring with {self.spec.name} {self.spec.version}")
+            return self.spec
+        if (spec.name, spec.version) != (self.spec.name, self.spec.version):
+            self.context.log.info(f"the champion is now {spec.name} version {spec.version}")
+            self.spec = spec
+        return self.spec
+
+
+def warm_up(session, scratch: str, spec) -> None:
+    """One Delta write and read of a scratch table, and, with `spec`, one text scored in this process.
+
+    The first Delta write a Spark server makes costs seconds of class loading, and the first model
+    load seconds more: paid here, before the stream takes objects, not by the first batch.
+    """
+    session.range(1).write.format("delta").mode("overwrite").save(scratch)
+    session.read.format("delta").load(scratch).collect()
+    if spec is not None:
+        import pandas as pd
+
+        scorer = make_scorer(spec, text_column="text", id_column="id", threads=os.cpu_count())
+        list(scorer(iter([pd.DataFrame({"id": ["warm-up"], "text": ["warming up"]})])))
+
+
+@op(description="Lists landing, takes every new object (up to the batch caps) as the next micro-batch, writes its "
+                "manifest and runs it through bronze, silver and gold; repeats until idle_seconds pass with nothing "
+                "new. A batch left unfinished by an earlier run is finished first.")
+def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spark: SparkResource,
+                         landing: ObjectStoreResource, batch_state: ObjectStoreResource, lake: LakeResource,
+                         micro_batching: MicroBatchResource, sentiment_model: SentimentModelResource,
+                         mlflow: MlflowResource) -> int:
+    started = time.monotonic()
+    lookback = timedelta(seconds=micro_batching.lookback_seconds)
+    source, state = landing.store(), batch_state.store()
+    resumed = resume(state, lookback)
+    done = context.instance.get_materialized_partitions(GOLD)
+    unfinished = [b for b in resumed.recent_batches if b not in done]
+    context.log.info(f"{resumed.note}; {len(unfinished)} unfinished")
+    scorer = _Scorer(context, sentiment_model, mlflow, config.champion_check_seconds)
+    sole_writer = micro_batching.runs_at_once(context.instance) == 1
+    warm_up(spark.session(), lake.path(WARM_UP_TABLE), scorer.current() if micro_batching.driver_texts else None)
+    context.log.info(f"{READY}: scoring with {scorer.spec.name} {scorer.spec.version or ''}, "
+                     f"{time.monotonic() - started:.1f} s after the run started")
+
+    def run_batch(batch_id: str, waiting: int) -> None:
+        began = time.perf_counter()
+        written, bronze_rows = write_bronze(spark, landing, batch_state, lake, batch_id, context.log)
+        written["silver_tweets"], silver_rows = write_silver(spark, lake, micro_batching, batch_id, sole_writer,
+                                                             context.log, bronze_rows)
+        written[GOLD.path[-1]] = write_gold(spark, lake, scorer.current(), batch_id, context.log,
+                                            micro_batching.driver_texts, silver_rows)
+        for key, metadata in written.items():
+            context.log_event(AssetMaterialization(asset_key=key, partition=batch_id, metadata=metadata))
+        context.log.info(f"batch {batch_id}: {written['bronze_tweets']['batch_rows']} tweets to gold in "
+                         f"{time.perf_counter() - began:.2f} s; {waiting} objects waiting")
+
+    context.instance.add_dynamic_partitions(tweet_batches.name, unfinished)
+    for batch_id in unfinished:
+        run_batch(batch_id, waiting=0)
+    cursor, batches, last_new = resumed.cursor, len(unfinished), time.monotonic()
+    while time.monotonic() - started < config.max_seconds:
+        listing = [o for o in source.list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
+        new = find_new_objects(listing, cursor, lookback)
+        if not new:
+            if config.idle_seconds and time.monotonic() - last_new >= config.idle_seconds:
+                break
+            time.sleep(config.poll_seconds)
+            continue
+        batch = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes, limit=1)[0]
+        write_manifest(state, batch)
+        cursor = advance_cursor(cursor, list(batch.objects), lookback)
+        write_cursor(state, cursor)
+        context.instance.add_dynamic_partitions(tweet_batches.name, [batch.key])
+        run_batch(batch.key, waiting=len(new) - len(batch.objects))
+        batches, last_new = batches + 1, time.monotonic()
+    context.log.info(f"stream ends after {batches} batches and {time.monotonic() - started:.0f} s")
+    return batches
+
+
+@job(executor_def=in_process_executor, tags={BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"},
+     description="The real-time path: one long-lived run that takes new landing objects as micro-batches, bronze to "
+                 "gold, until they stop coming (micro_batching.mode = stream).")
+def stream_tweet_batches():
+    stream_micro_batches()
