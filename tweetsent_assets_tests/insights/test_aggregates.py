@@ -130,6 +130,25 @@ def test_batches_reruns_and_rescores_fold_to_the_full_rebuild(lake):
 
 
 @pytest.mark.slow
+def test_batches_folded_together_equal_the_full_rebuild(lake):
+    """New batches folded in one ledger MERGE, then a re-scored batch and a new one in one fold."""
+    write = lake["write"]
+    first, second, late = tweets("b1", range(0, 16)), tweets("b2", range(16, 30)), tweets("b3", range(10, 21), 4, 1)
+    for frame in (first, second):
+        write(frame)
+    pipeline.update_batches(lake["spark"], lake["paths"], ["b1", "b2"], SETTINGS)
+    together = assert_matches_rebuild(lake)
+    assert together["mentions"].loc["brand", "total"] == 16 * 20 + 14 * 20
+    write(second.assign(label="positive"))
+    write(late)
+    pipeline.update_batches(lake["spark"], lake["paths"], ["b2", "b3"], SETTINGS)
+    mixed = assert_matches_rebuild(lake)
+    assert mixed["mentions"].loc["brand", "total"] == 16 * 20 + 14 * 20 + 11 * 4
+    assert mixed["mentions"].loc["brand", "positive"] >= 14 * 20
+    assert set(read(lake, lake["paths"].ledger)["batch_id"]) == {"b1", "b2", "b3", ledgers.TOTAL}
+
+
+@pytest.mark.slow
 def test_full_rebuild_equals_the_incremental_tables(lake):
     for frame in (tweets("b1", range(0, 12)), tweets("b2", range(12, 24)), tweets("b3", range(6, 18), per_hour=3)):
         lake["write"](frame)

@@ -81,6 +81,36 @@ class Folded:
         return windows_of(self.partial)["window_start"].sort_values().reset_index(drop=True)
 
 
+def fold_batches(session, path: str, batch_ids: list[str], new: pd.DataFrame) -> Folded:
+    """Folds several batches' partials (`new`): the ones the ledger holds nothing of in ONE MERGE, the others one by
+    one (fold_batch). Returns the version after the last fold and every folded batch's partial rows.
+
+    A stream makes many small batches, and a MERGE per batch cost a fold run seconds per batch. For
+    batches the ledger never held there is nothing to replace: their partials are inserted and the
+    totals move by their sum. A concurrent fold of one of them makes the MERGE conflict, and the
+    retry finds it held.
+    """
+    predicate = delta_tables.batches_predicate(batch_ids)
+
+    def attempt() -> tuple[list[str], pd.DataFrame]:
+        held = read_where(session, path, predicate)
+        if held is None:
+            _create(session, path)
+        fresh = [b for b in batch_ids if held is None or b not in set(held["batch_id"])]
+        partial = _shaped(new[new["batch_id"].isin(fresh)].copy())
+        if len(partial):
+            source = pd.concat([partial.assign(mode="set"), _totals(partial).assign(mode="add")], ignore_index=True)
+            frame = session.createDataFrame(_shaped(source, extra=("mode",)), SCHEMA + ", mode string")
+            with temp_view(frame, "ledger_source") as view:
+                session.sql(_merge_sql(path, fresh, view))
+        return fresh, partial
+
+    fresh, partial = delta_tables.retry_on_conflict(attempt)
+    refolded = [fold_batch(session, path, b, new[new["batch_id"] == b]) for b in batch_ids if b not in fresh]
+    rows = pd.concat([partial, *(f.partial for f in refolded)], ignore_index=True)
+    return Folded(latest_version(session, path), _shaped(rows))
+
+
 def fold_batch(session, path: str, batch_id: str, new: pd.DataFrame) -> Folded:
     """Replaces `batch_id`'s partials with `new` and moves the totals by the difference.
 
@@ -108,7 +138,7 @@ def fold_batch(session, path: str, batch_id: str, new: pd.DataFrame) -> Folded:
                            ignore_index=True)
         frame = session.createDataFrame(_shaped(source, extra=("mode",)), SCHEMA + ", mode string")
         with temp_view(frame, "ledger_source") as view:
-            session.sql(_merge_sql(path, batch_id, view))
+            session.sql(_merge_sql(path, [batch_id], view))
         return Folded(latest_version(session, path), _shaped(partial.assign(batch_id=batch_id)))
 
     return delta_tables.retry_on_conflict(attempt)
@@ -120,9 +150,10 @@ def _create(session, path: str) -> None:
     empty.write.format("delta").mode("append").partitionBy("batch_id").save(path)
 
 
-def _merge_sql(path: str, batch_id: str, view: str) -> str:
-    """Partial rows ('set') replace the batch's; totals rows add the difference ('add') or also reset first/last seen."""
-    on = " AND ".join([f"t.batch_id IN ('{batch_id}', '{TOTAL}')", "t.batch_id = s.batch_id",
+def _merge_sql(path: str, batch_ids: list[str], view: str) -> str:
+    """Partial rows ('set') replace the batches'; totals rows add the difference ('add') or also reset first/last seen."""
+    batches = ", ".join(f"'{b}'" for b in [*batch_ids, TOTAL])
+    on = " AND ".join([f"t.batch_id IN ({batches})", "t.batch_id = s.batch_id",
                        *(f"t.{k} <=> s.{k}" for k in KEYS)])
     added = ", ".join([*(f"{c} = t.{c} + s.{c}" for c in COUNTS),
                        "first_seen = least(t.first_seen, s.first_seen)",
@@ -205,12 +236,17 @@ def read(session, path: str, predicate: str) -> pd.DataFrame:
 def ledger_rows(gold: pd.DataFrame, window: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every batch's partials of `gold` (columns GOLD_COLUMNS) plus their totals, and the totals alone."""
     parts = partials(gold, window)
+    totals = _totals(parts)
+    return _shaped(pd.concat([parts, totals], ignore_index=True)), totals
+
+
+def _totals(parts: pd.DataFrame) -> pd.DataFrame:
+    """The `__total__` rows of partial rows: counts summed per key, first seen the earliest, last seen the latest."""
     summed = _keyed(parts).groupby(level=0).agg(
         kind=("kind", "first"), mention=("mention", "first"), window_start=("window_start", "first"),
         window_end=("window_end", "first"), **{c: (c, "sum") for c in COUNTS},
         first_seen=("first_seen", "min"), last_seen=("last_seen", "max"))
-    totals = _shaped(summed.assign(batch_id=TOTAL))
-    return _shaped(pd.concat([parts, totals], ignore_index=True)), totals
+    return _shaped(summed.assign(batch_id=TOTAL))
 
 
 def rebuild(session, path: str, gold: pd.DataFrame, window: str) -> tuple[int, pd.DataFrame]:

@@ -42,22 +42,19 @@ def update_batches(session, paths: Paths, batch_ids: list[str], settings: Settin
 
     Reads the batches' gold rows (one scan), each batch's ledger partition and the totals of the
     keys they touched (with the windows around them), never the other batches or the whole tables.
-    One ledger MERGE per batch keeps each batch's contribution replaceable on its own; the mention,
-    trend and spike tables take one MERGE each, however many batches were folded.
+    Batches the ledger never held are folded in one ledger MERGE, others one MERGE each (each batch's
+    contribution stays its own partition, replaceable on its own); the mention, trend and spike
+    tables take one MERGE each, however many batches were folded.
     """
     if not batch_ids:
         raise ValueError("update_batches needs at least one batch id")
     gold = (delta_tables.read_batches(session, paths.gold, batch_ids).select(*ledgers.GOLD_COLUMNS).toPandas())
     new = ledgers.partials(gold, settings.window)
-    touched, mentions, version = [], set(), None
-    for batch_id in batch_ids:
-        folded = ledgers.fold_batch(session, paths.ledger, batch_id, new[new["batch_id"] == batch_id])
-        version = folded.version
-        touched.append(folded.touched_windows())
-        mentions.update(ledgers.mentions_of(folded.partial)["mention"])
+    folded = ledgers.fold_batches(session, paths.ledger, batch_ids, new)
+    version = folded.version
     lap("fold")
-    touched = pd.concat(touched, ignore_index=True).drop_duplicates().sort_values().reset_index(drop=True)
-    mentions = sorted(mentions)
+    touched = folded.touched_windows().drop_duplicates().reset_index(drop=True)
+    mentions = sorted(set(ledgers.mentions_of(folded.partial)["mention"]))
     around = tables.reach(settings.rolling, settings.rule) + pd.Timedelta(settings.window)
     totals = ledgers.totals_for(session, paths.ledger, version, mentions,
                                 merge_ranges([(t - around, t + around) for t in touched]))
