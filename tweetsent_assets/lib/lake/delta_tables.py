@@ -276,13 +276,21 @@ def held_ids(spark, path: str, ids: list[str]) -> list[str]:
 
 
 def _column_from_log(path: str, column: str, pruning: list, rows: Callable) -> list | None:
-    """`column` of the rows matching `rows(pyarrow.dataset.field)`, read by `deltalake` from the files `pruning` keeps.
+    """`column` of the rows matching `rows(pyarrow.dataset.field)` (see frame_from_log), as a list."""
+    frame = frame_from_log(path, [column], pruning, rows)
+    return None if frame is None else frame[column].tolist()
 
-    [] without a table; None where `deltalake` cannot answer for certain (not local or S3, deletion
-    vectors, an error), so the caller asks Spark.
+
+def frame_from_log(path: str, columns: list[str], pruning: list, rows: Callable | None = None):
+    """`columns` of the rows matching `rows(pyarrow.dataset.field)`, read by `deltalake` from the files `pruning`
+    keeps (tuple filters, checked against partition values and file statistics), as pandas.
+
+    No rows without a table; None where `deltalake` cannot answer for certain (not local or S3,
+    deletion vectors, an error), so the caller asks Spark.
     """
     if not delta_rs_reads(path):
         return None
+    import pandas as pd
     import pyarrow.dataset as ds
     from deltalake.exceptions import TableNotFoundError
 
@@ -290,10 +298,10 @@ def _column_from_log(path: str, column: str, pruning: list, rows: Callable) -> l
         table = open_log(path)
         if "deletionVectors" in (table.protocol().reader_features or []):
             return None
-        dataset = table.to_pyarrow_dataset(file_pruning_predicate=pruning)
-        return dataset.to_table(columns=[column], filter=rows(ds.field)).column(column).to_pylist()
+        dataset = table.to_pyarrow_dataset(file_pruning_predicate=pruning or None)
+        return dataset.to_table(columns=columns, filter=None if rows is None else rows(ds.field)).to_pandas()
     except TableNotFoundError:
-        return []
+        return pd.DataFrame(columns=columns)
     except Exception as exc:
         log.warning("deltalake could not read %s (%s); asking Spark", path, exc)
         return None

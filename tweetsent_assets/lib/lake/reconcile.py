@@ -2,13 +2,14 @@
 
 The plain forms read whole tables (the fault and burst suites). The `*_by_batch` forms answer for
 the batches that verify_batches checks, in one pass each grouped by batch_id, so a check stays
-proportional to its batches.
+proportional to its batches; on local and S3 tables they read with `deltalake` (reconcile_log.py),
+so verification sends the Spark server no job.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from . import delta_tables
+from . import delta_tables, reconcile_log
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ def landing_vs_bronze_by_batch(spark, ledger_path: str, bronze_path: str, quaran
     """landing_vs_bronze for each of `batch_ids`, each object counted for the batches whose ledger lists it."""
     from pyspark.sql import functions as F
 
+    counted = reconcile_log.landing_counts(ledger_path, bronze_path, quarantine_path, batch_ids, _MAX_LISTED_FILES)
+    if counted is not None:
+        return {b: LandingReconciliation(landed=c["landed"], in_bronze=c["bronze"], in_quarantine=c["quarantine"],
+                                         duplicated_keys=c["dups"]) for b, c in counted.items()}
+
     objects = (delta_tables.read_batches(spark, ledger_path, batch_ids)
                .groupBy("batch_id", "source_file", "source_etag").agg(F.max("landed").alias("landed")).cache())
     landed = {r["batch_id"]: int(r["landed"] or 0)
@@ -112,6 +118,9 @@ def landing_vs_bronze_by_batch(spark, ledger_path: str, bronze_path: str, quaran
 
 def duplicate_silver_ids_by_batch(spark, silver_path: str, batch_ids: list[str]) -> dict[str, int]:
     """duplicate_silver_ids for each of `batch_ids`."""
+    counted = reconcile_log.duplicate_silver_ids(silver_path, batch_ids)
+    if counted is not None:
+        return counted
     ids = delta_tables.read_batches(spark, silver_path, batch_ids).select("id", "batch_id").distinct()
     repeated = (spark.read.format("delta").load(silver_path).join(ids.select("id"), "id", "left_semi")
                 .groupBy("id").count().where("count > 1").select("id"))
@@ -121,6 +130,9 @@ def duplicate_silver_ids_by_batch(spark, silver_path: str, batch_ids: list[str])
 
 def gold_vs_silver_by_batch(spark, gold_path: str, silver_path: str, batch_ids: list[str]) -> dict[str, dict]:
     """gold_vs_silver for each of `batch_ids`."""
+    counted = reconcile_log.gold_vs_silver(gold_path, silver_path, batch_ids)
+    if counted is not None:
+        return counted
     silver = delta_tables.read_batches(spark, silver_path, batch_ids).select("id", "batch_id")
     gold = delta_tables.read_batches(spark, gold_path, batch_ids).select("id", "batch_id")
     missing = _counts_by_batch(silver.join(gold.select("id"), "id", "left_anti"))
@@ -130,6 +142,9 @@ def gold_vs_silver_by_batch(spark, gold_path: str, silver_path: str, batch_ids: 
 
 def invalid_gold_rows_by_batch(spark, gold_path: str, batch_ids: list[str], labels: tuple[str, ...]) -> dict[str, int]:
     """Gold rows of each batch with an unknown label, a null score or probability, or no model version."""
+    counted = reconcile_log.invalid_gold_rows(gold_path, batch_ids, labels)
+    if counted is not None:
+        return counted
     label_list = ", ".join(f"'{label}'" for label in labels)
     bad = delta_tables.read_batches(spark, gold_path, batch_ids).where(
         f"label IS NULL OR label NOT IN ({label_list}) OR score IS NULL OR p_negative IS NULL "
