@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 import time
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ from dagster._core.test_utils import create_run_for_test
 
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
+from tweetsent_assets.defs.stream import WARM_UP_TABLE
 from tweetsent_assets.lib.ingest.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
 from tweetsent_assets.lib.ingest.manifests import MANIFEST_DIR, read_manifest, write_manifest
 from tweetsent_assets.lib.ingest.replay import encode_object
@@ -77,6 +79,8 @@ def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_p
         assert [(m.partition, m.metadata["batch_rows"].value) for m in gold_events] == [
             (batches[0], 20), (batches[1], 40)]
     assert _gold_per_batch(spark, resources) == {batches[0]: 20, batches[1]: 40}
+    warm_up_log = Path(resources["lake"].path(WARM_UP_TABLE)) / "_delta_log"
+    assert list(warm_up_log.glob("*.checkpoint.parquet")), "the warm-up wrote a checkpoint"
     cursor = read_cursor(state)
     assert find_new_objects(landing.list(), cursor, cursor_lookback(resources)) == []
 
