@@ -127,3 +127,20 @@ def run_pid(instance, run_id: str) -> int | None:
         if pid is not None and "Started process for run" in (record.dagster_event.message or ""):
             return int(pid.value)
     return None
+
+
+def assert_lake_reconciles(spark, lake: str, records: list[dict]) -> None:
+    """Every landed record is in bronze exactly once, silver holds each id with a text once, gold covers silver."""
+    from tweetsent_assets.lib.lake import reconcile
+    from tweetsent_assets.lib.lake.delta_tables import table_path
+
+    result = reconcile.landing_vs_bronze(spark, table_path(lake, "landing_ledger"), table_path(lake, "bronze_tweets"),
+                                         table_path(lake, "bronze_quarantine"))
+    assert result.as_dict() == {"landed": len(records), "in_bronze": len(records), "in_quarantine": 0,
+                                "duplicated_keys": 0, "missing": 0}
+    assert spark.read.format("delta").load(table_path(lake, "bronze_tweets")).count() == len(records)
+    silver = table_path(lake, "silver_tweets")
+    assert reconcile.duplicate_silver_ids(spark, silver) == 0
+    assert spark.read.format("delta").load(silver).count() == len({r["id"] for r in records if r["text"].strip()})
+    assert reconcile.gold_vs_silver(spark, table_path(lake, "gold_tweet_sentiment"), silver) == {
+        "missing_in_gold": 0, "not_in_silver": 0}

@@ -23,10 +23,9 @@ from tweetsent_assets.lib.cluster import standalone
 from tweetsent_assets.lib.ingest.object_store import open_store
 from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
-from tweetsent_assets.lib.lake import connect_server, connect_session, proc_stats, reconcile, stage_metrics
-from tweetsent_assets.lib.lake.delta_tables import table_path
+from tweetsent_assets.lib.lake import connect_server, connect_session, proc_stats, stage_metrics
 
-from ..support import PROJECT_ROOT, run_pid, shared
+from ..support import PROJECT_ROOT, assert_lake_reconciles, run_pid, shared
 
 pytestmark = pytest.mark.cluster
 
@@ -132,15 +131,7 @@ def test_burst_with_killed_executor_worker_and_run_loses_and_duplicates_nothing(
     spark, lease = connect_session.connect(cluster.connect.url, cluster.root / "slots", 1)
     try:
         lake = cluster.environment()["TWEETSENT_LAKE_ROOT"]
-        result = reconcile.landing_vs_bronze(spark, table_path(lake, "landing_ledger"),
-                                             table_path(lake, "bronze_tweets"), table_path(lake, "bronze_quarantine"))
-        assert result.as_dict() == {"landed": len(records), "in_bronze": len(records), "in_quarantine": 0,
-                                    "duplicated_keys": 0, "missing": 0}
-        silver = table_path(lake, "silver_tweets")
-        assert reconcile.duplicate_silver_ids(spark, silver) == 0
-        assert spark.read.format("delta").load(silver).count() == len({r["id"] for r in records if r["text"].strip()})
-        assert reconcile.gold_vs_silver(spark, table_path(lake, "gold_tweet_sentiment"), silver) == {
-            "missing_in_gold": 0, "not_in_silver": 0}
+        assert_lake_reconciles(spark, lake, records)
     finally:
         spark.release_session_on_close = False
         spark.stop()

@@ -18,10 +18,8 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from tweetsent_assets.lib.ingest.object_store import open_store
 from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
-from tweetsent_assets.lib.lake import reconcile
-from tweetsent_assets.lib.lake.delta_tables import table_path
 
-from ..support import PROJECT_ROOT, shared
+from ..support import PROJECT_ROOT, assert_lake_reconciles, shared
 
 pytestmark = pytest.mark.slow
 
@@ -81,14 +79,4 @@ def test_burst_of_1000_objects_is_absorbed_in_bounded_runs(spark, tmp_path):
     assert {r.status for r in runs if not any(o.tags.get("dagster/parent_run_id") == r.run_id for o in runs)} == {
         DagsterRunStatus.SUCCESS}
 
-    lake = str(data / "lake")
-    result = reconcile.landing_vs_bronze(spark, table_path(lake, "landing_ledger"), table_path(lake, "bronze_tweets"),
-                                         table_path(lake, "bronze_quarantine"))
-    assert result.as_dict() == {"landed": len(records), "in_bronze": len(records), "in_quarantine": 0,
-                                "duplicated_keys": 0, "missing": 0}
-    assert spark.read.format("delta").load(table_path(lake, "bronze_tweets")).count() == len(records)
-    silver = table_path(lake, "silver_tweets")
-    assert reconcile.duplicate_silver_ids(spark, silver) == 0
-    assert spark.read.format("delta").load(silver).count() == len({r["id"] for r in records if r["text"].strip()})
-    assert reconcile.gold_vs_silver(spark, table_path(lake, "gold_tweet_sentiment"), silver) == {
-        "missing_in_gold": 0, "not_in_silver": 0}
+    assert_lake_reconciles(spark, str(data / "lake"), records)

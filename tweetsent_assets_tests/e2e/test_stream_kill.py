@@ -22,10 +22,8 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from tweetsent_assets.lib.ingest.object_store import open_store
 from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
-from tweetsent_assets.lib.lake import reconcile
-from tweetsent_assets.lib.lake.delta_tables import table_path
 
-from ..support import PROJECT_ROOT, run_pid, shared
+from ..support import PROJECT_ROOT, assert_lake_reconciles, run_pid, shared
 from .test_burst import instance_config
 
 pytestmark = pytest.mark.slow
@@ -96,13 +94,4 @@ def test_a_killed_stream_run_is_retried_and_loses_nothing(spark, tmp_path):
     assert sum(manifests.values()) == OBJECTS and set(manifests) == gold
     assert all(count <= PER_BATCH for count in manifests.values())
 
-    lake = str(data / "lake")
-    result = reconcile.landing_vs_bronze(spark, table_path(lake, "landing_ledger"), table_path(lake, "bronze_tweets"),
-                                         table_path(lake, "bronze_quarantine"))
-    assert result.as_dict() == {"landed": len(records), "in_bronze": len(records), "in_quarantine": 0,
-                                "duplicated_keys": 0, "missing": 0}
-    silver = table_path(lake, "silver_tweets")
-    assert reconcile.duplicate_silver_ids(spark, silver) == 0
-    assert spark.read.format("delta").load(silver).count() == len({r["id"] for r in records if r["text"].strip()})
-    assert reconcile.gold_vs_silver(spark, table_path(lake, "gold_tweet_sentiment"), silver) == {
-        "missing_in_gold": 0, "not_in_silver": 0}
+    assert_lake_reconciles(spark, str(data / "lake"), records)
