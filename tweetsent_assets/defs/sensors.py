@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from dagster import (
     AssetKey,
-    DagsterRunStatus,
     AssetRecordsFilter,
     AssetSelection,
     AutomationConditionSensorDefinition,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
@@ -39,8 +39,9 @@ GOLD = AssetKey("gold_tweet_sentiment")
     jobs=[ingest_tweet_batch, stream_tweet_batches],
     minimum_interval_seconds=settings.SENSOR_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Lists the landing prefix for new objects (by key and etag). In stream mode it starts the stream "
-                "run when objects wait and none runs. In runs mode they become micro-batch runs: at most "
+    description="In stream mode (the default) it keeps one stream run going: from the start, or with "
+                "TWEETSENT_STREAM_IDLE_S set, whenever new objects wait. In runs mode it lists the landing prefix "
+                "and new objects (by key and etag) become micro-batch runs: at most "
                 "micro_batching.max_queued_runs wait behind the running one; meanwhile new objects wait, and the "
                 "next batch takes all of them up to max_batch_bytes and max_objects_per_batch.",
 )
