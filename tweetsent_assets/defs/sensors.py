@@ -71,7 +71,7 @@ def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreReso
     context.log.info(f"{len(taken)} of {len(new)} new objects -> {len(batches)} batches")
     pinned = _pinned_model(context, sentiment_model, mlflow)
     return SensorResult(
-        run_requests=[RunRequest(run_key=b.key, partition_key=b.key,
+        run_requests=[RunRequest(run_key=b.key, partition_key=b.key, job_name=ingest_tweet_batch.name,
                                  tags={"tweetsent/objects": str(len(b.objects)),
                                        "tweetsent/bytes": str(sum(o.size for o in b.objects)), **pinned})
                       for b in batches],

@@ -6,7 +6,15 @@ from pathlib import Path
 import time
 from datetime import timedelta
 
-from dagster import AssetKey, DagsterRunStatus, RunRequest, SkipReason, build_sensor_context, instance_for_test
+from dagster import (
+    AssetKey,
+    DagsterRunStatus,
+    RunRequest,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+    instance_for_test,
+)
 from dagster._core.test_utils import create_run_for_test
 
 from tweetsent_assets import runner
@@ -174,3 +182,17 @@ def test_the_stream_writes_what_micro_batch_runs_write(spark, tmp_path):
         tables[mode] = _tables(spark, resources)
     assert [len(rows) for rows in tables["stream"].values()] == [4, 4]
     assert tables["stream"] == tables["runs"]
+
+
+def test_the_landing_sensor_names_the_job_of_every_request(tmp_path):
+    """It targets two jobs, so the daemon rejects a RunRequest without a job name; each mode names its own."""
+    for mode, job_name in (("runs", "ingest_tweet_batch"), ("stream", "stream_tweet_batches")):
+        resources = pipeline_resources(tmp_path / mode, mode=mode)
+        _land(resources["landing"].store(), _records(1), 0, 1)
+        defs = build_defs(resources)
+        sensor = defs.get_repository_def().get_sensor_def("new_tweet_objects")
+        with instance_for_test() as instance:
+            result = sensor(build_sensor_context(instance=instance, resources=defs.resources,
+                                                 sensor_name="new_tweet_objects"))
+        requests = result.run_requests if isinstance(result, SensorResult) else [result]
+        assert [r.job_name for r in requests] == [job_name], mode
