@@ -13,7 +13,7 @@ from ..lib.lake import delta_tables
 from ..lib.lake.pandas_udfs import local_frame, map_in_pandas
 from ..lib.lake.spark_session import parallelism
 from ..lib.ml import prediction_cache
-from ..lib.ml.inference import SCORE_SCHEMA, make_scorer
+from ..lib.ml.inference import SCORE_SCHEMA, make_row_filler, make_scorer
 from ..lib.ml.models.types import ModelSpec
 from .partitions import tweet_batches
 from .resources import LakeResource, MlflowResource, SentimentModelResource, SparkResource
@@ -33,6 +33,7 @@ _SILVER_TYPES = dict(part.split(" ", 1) for part in SILVER_SCHEMA.split(", "))
 # Gold's rows before scored_at, in the order the Spark path writes them.
 GOLD_ROWS_SCHEMA = ", ".join([*(f"{c} {_SILVER_TYPES[c]}" for c in GOLD_CONTEXT_COLUMNS),
                               *PREDICTION_SCHEMA.split(", ")[1:]])
+_GOLD_ROWS_NAMES = [part.split()[0] for part in GOLD_ROWS_SCHEMA.split(", ")]
 
 
 @dataclass
@@ -52,77 +53,141 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
                 silver_rows: pd.DataFrame | None = None) -> GoldBatch:
     """Score one batch's silver rows into gold; each distinct text is scored once, cached ones not at all.
 
-    The batch's distinct texts (with their row counts) come to the driver, the cache is read for
-    them with their hashes as literals, and one Spark job scores the misses and brings the
-    predictions back; label counts, cache hits and texts scored are summed on the driver. Gold is
-    then written by joining the batch's rows (cached in Spark by the first job) with the
-    predictions, and the cache stores them from the driver: a few small jobs, the model run once.
-    Gold is written for this batch only (delta_tables.replace_batch): silver gives every id to
-    exactly one batch, so no MERGE is needed. With `silver_rows` (every silver row of the batch,
-    already on the driver: the stream run), texts are keyed and counted with pandas and gold is
-    written from the driver's rows, so the only Spark job is the write.
+    The batch's silver rows come to the driver (`silver_rows` when the caller has them, as the
+    stream run does, else read from silver's log by `deltalake`), where texts are keyed and the
+    cache is read. Misses beyond `driver_texts` are scored by one Spark job that also writes gold
+    (score_and_write); fewer are scored in this process and gold is written from the driver. Gold
+    is written for this batch only (delta_tables.replace_batch): silver gives every id to exactly
+    one batch, so no MERGE is needed. A silver table `deltalake` cannot read goes through Spark
+    (score_batch_in_spark).
     """
-    result, lap = GoldBatch(), Laps()
     use_cache = prediction_cache.cacheable(spec) if use_cache is None else use_cache
-    cache_path = lake.path(prediction_cache.TABLE)
+    cache_path = lake.path(prediction_cache.TABLE) if use_cache else None
     if silver_rows is None:
-        silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id).select(*GOLD_CONTEXT_COLUMNS)
-        keyed = prediction_cache.with_text_key(silver).cache()  # filled by the first job, read again by the write
-        texts = (keyed.groupBy("text_hash").agg(F.first("norm_text").alias("norm_text"), F.count("*").alias("rows"))
-                 .toPandas())
-    else:
-        keyed = silver_rows[list(GOLD_CONTEXT_COLUMNS)].assign(
-            norm_text=silver_rows["cleaned_text"].map(prediction_cache.normalize_text),
-            text_hash=silver_rows["cleaned_text"].map(prediction_cache.text_hash))
-        texts = (keyed.groupby("text_hash", sort=False).agg(norm_text=("norm_text", "first"), rows=("id", "size"))
-                 .reset_index())
-    predicted = predict_texts(session, texts, spec, cache_path if use_cache else None, driver_texts)
-    _count(result, predicted)
-    lap("inference")
+        silver_rows = delta_tables.frame_from_log(lake.path("silver_tweets"), list(GOLD_CONTEXT_COLUMNS),
+                                                  [("batch_id", "=", batch_id)],
+                                                  lambda field: field("batch_id") == batch_id)
     if silver_rows is None:
-        predictions = local_frame(session, predicted[list(_PREDICTION_NAMES)], PREDICTION_SCHEMA)
-        gold = keyed.join(F.broadcast(predictions), "text_hash").drop("text_hash", "norm_text")
+        return score_batch_in_spark(session, lake, batch_id, spec, cache_path)
+    result, lap = GoldBatch(), Laps()
+    keyed = silver_rows[list(GOLD_CONTEXT_COLUMNS)].assign(
+        norm_text=silver_rows["cleaned_text"].map(prediction_cache.normalize_text),
+        text_hash=silver_rows["cleaned_text"].map(prediction_cache.text_hash))
+    texts = (keyed.groupby("text_hash", sort=False).agg(norm_text=("norm_text", "first"), rows=("id", "size"))
+             .reset_index())
+    cached = cached_predictions(session, texts, spec, cache_path)
+    misses = texts[~texts["text_hash"].isin(cached["text_hash"])]
+    lap("read")
+    if len(misses) > driver_texts:
+        written = score_and_write(session, lake, batch_id, spec, keyed, cached)
+        predicted = _with_cached(written[written["text_hash"].isin(misses["text_hash"])], cached)
+        lap("score_and_write")
     else:
+        predicted = _with_cached(score_misses(session, misses, spec, driver_texts), cached)
+        lap("inference")
         rows = keyed.merge(predicted[list(_PREDICTION_NAMES)], on="text_hash").drop(columns=["text_hash", "norm_text"])
-        gold = local_frame(session, rows, GOLD_ROWS_SCHEMA)
-    gold = gold.withColumn("scored_at", F.current_timestamp())
-    delta_tables.replace_batch(gold, lake.path(GOLD_TABLE), batch_id, rows=result.batch_rows)
+        gold = local_frame(session, rows, GOLD_ROWS_SCHEMA).withColumn("scored_at", F.current_timestamp())
+        delta_tables.replace_batch(gold, lake.path(GOLD_TABLE), batch_id, rows=len(rows))
+        lap("write_gold")
+    return _finish(session, lake, result, predicted, cache_path, lap)
+
+
+def score_and_write(session, lake: LakeResource, batch_id: str, spec: ModelSpec, keyed: pd.DataFrame,
+                    cached: pd.DataFrame) -> pd.DataFrame:
+    """Score the keyed rows that `cached` has no prediction for and write the batch to gold, in one Spark job.
+
+    Rows are spread over one partition per task slot by their text's hash (identical texts meet
+    in one partition and are scored once there), and each task writes its scored rows straight to
+    gold's files: nothing goes back to the driver before the write. Returns one prediction per
+    text_hash of the batch (with its row count), read back from gold's log.
+    """
+    rows = keyed.merge(cached[list(_PREDICTION_NAMES)], on="text_hash", how="left")
+    spread = local_frame(session, rows[[*_GOLD_ROWS_NAMES, "norm_text"]], f"{GOLD_ROWS_SCHEMA}, norm_text string")
+    scored = map_in_pandas(spread.repartition(parallelism(session), "norm_text"), make_row_filler(spec),
+                           GOLD_ROWS_SCHEMA)
+    path = lake.path(GOLD_TABLE)
+    delta_tables.replace_batch(scored.withColumn("scored_at", F.current_timestamp()), path, batch_id, rows=len(rows))
+    names = ["id", *_PREDICTION_NAMES[1:]]
+    written = delta_tables.frame_from_log(path, names, [("batch_id", "=", batch_id)],
+                                          lambda field: field("batch_id") == batch_id)
+    if written is None:
+        written = delta_tables.read_batch(session, path, batch_id).select(*names).toPandas()
+    counts = texts_with_rows(keyed)
+    return (keyed[["id", "text_hash"]].merge(written, on="id").drop(columns="id")
+            .drop_duplicates("text_hash", ignore_index=True).merge(counts, on="text_hash"))
+
+
+def texts_with_rows(keyed: pd.DataFrame) -> pd.DataFrame:
+    """Each text_hash of `keyed` with its row count."""
+    return keyed.groupby("text_hash", sort=False).size().rename("rows").reset_index()
+
+
+def score_batch_in_spark(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
+                         cache_path: str | None) -> GoldBatch:
+    """score_batch for a silver table only Spark reads: distinct texts to the driver, misses scored by one
+    Spark job, gold written by joining the batch's rows (cached by the first job) with the predictions."""
+    result, lap = GoldBatch(), Laps()
+    silver = delta_tables.read_batch(session, lake.path("silver_tweets"), batch_id).select(*GOLD_CONTEXT_COLUMNS)
+    keyed = prediction_cache.with_text_key(silver).cache()
+    texts = (keyed.groupBy("text_hash").agg(F.first("norm_text").alias("norm_text"), F.count("*").alias("rows"))
+             .toPandas())
+    cached = cached_predictions(session, texts, spec, cache_path)
+    misses = texts[~texts["text_hash"].isin(cached["text_hash"])]
+    predicted = _with_cached(score_misses(session, misses, spec), cached)
+    lap("inference")
+    predictions = local_frame(session, predicted[list(_PREDICTION_NAMES)], PREDICTION_SCHEMA)
+    gold = (keyed.join(F.broadcast(predictions), "text_hash").drop("text_hash", "norm_text")
+            .withColumn("scored_at", F.current_timestamp()))
+    delta_tables.replace_batch(gold, lake.path(GOLD_TABLE), batch_id, rows=int(predicted["rows"].sum()))
     lap("write_gold")
-    if use_cache and result.texts_scored:
+    done = _finish(session, lake, result, predicted, cache_path, lap)
+    keyed.unpersist()
+    return done
+
+
+def _finish(session, lake: LakeResource, result: GoldBatch, predicted: pd.DataFrame, cache_path: str | None,
+            lap: Laps) -> GoldBatch:
+    """Counts from the batch's predictions, new predictions stored in the cache, gold's state: the result."""
+    _count(result, predicted)
+    if cache_path and result.texts_scored:
         scored = predicted.loc[~predicted["_cached"].astype(bool), list(_PREDICTION_NAMES)]
         prediction_cache.store(session, cache_path, local_frame(session, scored, PREDICTION_SCHEMA))
     lap("store_cache")
     result.table = delta_tables.describe(session, lake.path(GOLD_TABLE))
     lap("describe")
-    if silver_rows is None:
-        keyed.unpersist()
     result.seconds = lap.seconds
     return result
 
 
-def predict_texts(session, texts: pd.DataFrame, spec: ModelSpec, cache_path: str | None,
-                  driver_texts: int = 0) -> pd.DataFrame:
-    """One prediction per row of `texts` (text_hash, norm_text, rows), with its `rows` and `_cached`.
-
-    With `cache_path`, texts cached for `spec` skip the model. At most `driver_texts` misses are
-    scored in this process (the stream run keeps its model loaded, so a small batch needs no Spark
-    job); more are spread over one partition per task slot, so every slot runs one Python worker
-    with OMP_NUM_THREADS (= spark.task.cpus) torch threads: the cores are used without oversubscription.
-    """
+def cached_predictions(session, texts: pd.DataFrame, spec: ModelSpec, cache_path: str | None) -> pd.DataFrame:
+    """The cache's predictions of `spec` for `texts` (text_hash, norm_text, rows), with their `rows`."""
     hits = prediction_cache.lookup(session, cache_path, texts["text_hash"].tolist(), spec) \
         if cache_path and len(texts) else None
-    cached = _no_predictions() if hits is None else texts[["text_hash", "rows"]].merge(hits, on="text_hash")
-    misses = texts[~texts["text_hash"].isin(cached["text_hash"])]
-    scored = _no_predictions()
-    if len(misses) and len(misses) <= driver_texts:
+    return _no_predictions() if hits is None else texts[["text_hash", "rows"]].merge(hits, on="text_hash")
+
+
+def score_misses(session, misses: pd.DataFrame, spec: ModelSpec, driver_texts: int = 0) -> pd.DataFrame:
+    """One prediction per row of `misses` (text_hash, norm_text, rows), with its `rows`.
+
+    At most `driver_texts` texts are scored in this process (the stream run keeps its model loaded,
+    so a small batch needs no Spark job); more are spread over one partition per task slot, so every
+    slot runs one Python worker with OMP_NUM_THREADS (= spark.task.cpus) torch threads: the cores
+    are used without oversubscription.
+    """
+    if not len(misses):
+        return _no_predictions()
+    if len(misses) <= driver_texts:
         scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash", threads=os.cpu_count())
-        scored = (pd.concat(scorer(iter([misses[["text_hash", "norm_text"]]])), ignore_index=True)
-                  .rename(columns={"id": "text_hash"}).merge(misses[["text_hash", "rows"]], on="text_hash"))
-    elif len(misses):
+        scored = pd.concat(scorer(iter([misses[["text_hash", "norm_text"]]])), ignore_index=True)
+    else:
         scorer = make_scorer(spec, text_column="norm_text", id_column="text_hash")
         spread = local_frame(session, misses[["text_hash", "norm_text"]], "text_hash string, norm_text string")
-        scored = (map_in_pandas(spread.repartition(parallelism(session)), scorer, SCORE_SCHEMA).toPandas()
-                  .rename(columns={"id": "text_hash"}).merge(misses[["text_hash", "rows"]], on="text_hash"))
+        scored = map_in_pandas(spread.repartition(parallelism(session)), scorer, SCORE_SCHEMA).toPandas()
+    return scored.rename(columns={"id": "text_hash"}).merge(misses[["text_hash", "rows"]], on="text_hash")
+
+
+def _with_cached(scored: pd.DataFrame, cached: pd.DataFrame) -> pd.DataFrame:
+    """Scored and cached predictions together, each marked by `_cached`."""
     parts = [part for part in (scored.assign(_cached=False), cached.assign(_cached=True)) if len(part)]
     return pd.concat(parts, ignore_index=True) if parts else _no_predictions().assign(_cached=pd.Series(dtype=bool))
 
@@ -146,7 +211,7 @@ def write_gold(spark: SparkResource, lake: LakeResource, spec: ModelSpec, batch_
                driver_texts: int = 0, silver_rows: pd.DataFrame | None = None) -> dict:
     """Score the batch into gold with `spec`; its materialization metadata (the gold asset and the stream run).
 
-    `driver_texts` and `silver_rows`: see predict_texts and score_batch (the stream run passes them).
+    `driver_texts` and `silver_rows`: see score_batch (the stream run passes them).
     """
     spark.watch_stages("gold")
     with stopwatch() as timer:

@@ -80,3 +80,30 @@ def test_an_empty_batch_scores_nothing_and_writes_no_rows(spark, tmp_path, tiny_
     assert (done.batch_rows, done.texts_scored, done.cache_hits, done.labels) == (0, 0, 0, {})
     assert done.table.rows == 0
     assert not delta_tables.exists(spark, lake.path(prediction_cache.TABLE))
+
+
+def test_one_job_driver_and_spark_paths_write_the_same_gold(spark, tmp_path, tiny_spec):
+    from tweetsent_assets.defs.gold import score_batch_in_spark
+
+    texts = ["great flight today", "worst crew ever", "great flight today", "gate 4 at ten", "", "lost my bag"]
+    golds = {}
+    for way in ("one_job", "driver", "spark"):
+        lake = LakeResource(root=str(tmp_path / way))
+        _silver(spark, lake.path("silver_tweets"), "b1", texts)
+        if way == "spark":
+            done = score_batch_in_spark(spark, lake, "b1", tiny_spec, None)
+        else:
+            done = score_batch(spark, lake, "b1", tiny_spec, use_cache=False, driver_texts=0 if way == "one_job" else 10)
+        assert (done.batch_rows, done.texts_scored, done.cache_hits, done.table.rows) == (6, 5, 0, 6)
+        assert sum(done.labels.values()) == 6
+        assert set(done.seconds) >= ({"read", "score_and_write"} if way == "one_job" else {"inference", "write_gold"})
+        golds[way] = spark.read.format("delta").load(lake.path("gold_tweet_sentiment")).toPandas().set_index("id")
+    one_job = golds["one_job"].sort_index()
+    assert one_job.loc["b1-0", PROBS].tolist() == one_job.loc["b1-2", PROBS].tolist()
+    for way in ("driver", "spark"):
+        other = golds[way].sort_index()
+        assert other.index.tolist() == one_job.index.tolist() and list(other.columns) == list(one_job.columns)
+        assert other["label"].tolist() == one_job["label"].tolist()
+        assert other["cleaned_text"].tolist() == one_job["cleaned_text"].tolist()
+        for column in PROBS[1:]:
+            assert other[column].tolist() == pytest.approx(one_job[column].tolist(), abs=1e-5)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import tweetsent_assets.lib.ml.inference as inference
-from tweetsent_assets.lib.ml.inference import SCORE_COLUMNS, SCORE_SCHEMA, make_scorer
+from tweetsent_assets.lib.ml.inference import SCORE_COLUMNS, SCORE_SCHEMA, make_row_filler, make_scorer
 from tweetsent_assets.lib.ml.models.labels import LABELS
 from tweetsent_assets.lib.ml.models.loader import clear_model_cache
 from tweetsent_assets.lib.ml.models.types import ModelSpec, Predictions
@@ -113,6 +113,29 @@ def test_null_texts_and_custom_columns(monkeypatch):
     assert out["label"].tolist() == ["negative", None, "positive"]
     assert np.isnan(out.loc[1, "score"]) and np.isnan(out.loc[1, "p_positive"])
     assert spy.calls == [["worst", "fine"]]
+
+
+def test_row_filler_scores_only_unpredicted_rows_and_keeps_the_rest(monkeypatch):
+    spy = _SpyModel()
+    loads: list[ModelSpec] = []
+    monkeypatch.setattr(inference, "load_model", lambda spec: loads.append(spec) or spy)
+    predicted = {"label": "neutral", "score": 0.5, "p_negative": 0.2, "p_neutral": 0.5, "p_positive": 0.3,
+                 "model_name": "spy", "model_version": "s1"}
+    frame = pd.DataFrame({
+        "id": ["r1", "r2", "r3", "r4"],
+        "norm_text": ["worst day", "cached text", "worst day", "nice"],
+        **{column: [None, value, None, None] for column, value in predicted.items()},
+    })
+    all_cached = frame.loc[[1]].reset_index(drop=True)
+    first, second = make_row_filler(ModelSpec(kind="vader", model=None, name="v"))(iter([all_cached, frame]))
+
+    assert len(loads) == 1 and spy.calls == [["worst day", "nice"]]
+    assert "norm_text" not in first.columns and "norm_text" not in second.columns
+    assert first.iloc[0].to_dict() == {"id": "r2", **predicted}
+    assert second["label"].tolist() == ["negative", "neutral", "negative", "positive"]
+    assert second["score"].tolist() == pytest.approx([0.8, 0.5, 0.8, 0.7])
+    assert second["p_positive"].tolist() == pytest.approx([0.1, 0.3, 0.1, 0.7])
+    assert second["model_version"].tolist() == ["s1"] * 4
 
 
 def test_hf_scorer_with_tiny_model(tmp_path, monkeypatch):

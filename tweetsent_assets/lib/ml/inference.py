@@ -124,3 +124,32 @@ def make_scorer(
             yield score_frame(frame, model, text_column, id_column)
 
     return score
+
+
+def make_row_filler(
+    spec: ModelSpec, text_column: str = "norm_text", threads: int | None = None,
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """A mapInPandas function that scores the rows whose `label` is null and passes every row on, minus `text_column`.
+
+    For a job that scores and writes in one pass: rows already predicted (cache hits) keep their
+    prediction columns, identical texts in one partition are scored once, and the model loads as
+    in make_scorer, only for a partition that has a row to score.
+    """
+    spec = with_absolute_folder(spec)
+
+    def fill(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model: SentimentModel | None = None
+        for frame in batches:
+            need = frame["label"].isna().to_numpy()
+            if need.any():
+                if model is None:
+                    if spec.kind != "vader":
+                        configure_torch_threads(threads)
+                    model = load_model(spec)
+                scored = score_frame(frame.loc[need], model, text_column, text_column)
+                frame = frame.astype({column: object for column in ("label", "model_name", "model_version")})
+                for column in SCORE_COLUMNS[1:]:
+                    frame.loc[need, column] = scored[column].to_numpy()
+            yield frame.drop(columns=[text_column])
+
+    return fill
