@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tweetsent_assets.lib.ingest.sources import read_tweeteval
+from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140, read_tweeteval
 from tweetsent_assets.lib.ingest.text_cleaning import clean_text
 from tweetsent_assets.lib.ml.crossfit import CrossfitConfig, crossfit
 from tweetsent_assets.lib.ml.models.labels import LABELS
@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--oof-only", action="store_true", help="skip the final model (out-of-fold figures only)")
     parser.add_argument("--stage1", default=None,
                         help="a stage-1 model folder (never trained on TweetEval): also stack its log-probabilities")
+    parser.add_argument("--extra-rows", type=int, default=0,
+                        help="Sentiment140 and airline rows (half each) that join every fold's training")
+    parser.add_argument("--extra-weight", type=float, default=0.5, help="loss weight of the --extra-rows")
     parser.add_argument("--frozen", action="store_true",
                         help="also the issue's floor: frozen MiniLM mean-pooled embeddings + VADER, balanced LR")
     return parser.parse_args(argv)
@@ -71,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
                             max_length=args.max_length, seed=args.seed, torch_threads=args.threads,
                             progress_every_steps=50)
     work = Path(tempfile.mkdtemp(prefix="xfit-bench-")) if args.output is None else args.output
+    extra_texts, extra_labels, extra_polar = other_sources(args.extra_rows, args.seed)
     result = crossfit(texts, truth, args.base, config, work, progress=lambda m: print(m, flush=True),
-                      train_final=not args.oof_only)
+                      train_final=not args.oof_only, extra_texts=extra_texts, extra_labels=extra_labels,
+                      extra_polar=extra_polar, extra_weights=[args.extra_weight] * len(extra_texts))
     vader = vader_scores([normalise_tweet(t) for t in texts])
     rows = [row("vader (rule)", truth, _vader_rule(vader)), row("minilm-xfit argmax", truth, result.oof),
             row("minilm-xfit argmax int8", truth, result.oof_int8)]
@@ -105,6 +110,20 @@ def main(argv: list[str] | None = None) -> int:
             handle.write(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
                                      "training_s": result.seconds, "tweets_per_s": tweets_per_s}) + "\n")
     return 0
+
+
+def other_sources(rows: int, seed: int) -> tuple[list[str], list[str], list[bool]]:
+    """`rows` labeled rows, half Sentiment140 (two-class: their loss ignores neutral) and half airline, cleaned."""
+    import random
+
+    if not rows:
+        return [], [], []
+    rng = random.Random(seed)
+    s140 = list(read_sentiment140(shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv"))
+    airline = list(read_airline(shared_data_dir() / "airline" / "Tweets.csv"))
+    picked = ([(r, True) for r in rng.sample(s140, rows // 2)]
+              + [(r, False) for r in rng.sample(airline, rows - rows // 2)])
+    return [clean_text(r["text"]) for r, _ in picked], [r["sentiment"] for r, _ in picked], [p for _, p in picked]
 
 
 def _stack_speed(result, config: CrossfitConfig, texts: list[str], vader: np.ndarray, folder: Path) -> float:

@@ -1,7 +1,7 @@
 """Tweets/s of the stack champion inside Spark (the gold path), against its encoder alone and VADER alone.
 
-Registers each model in a scratch MLflow registry and scores the same silver batch through
-`defs.gold.score_batch` (mapInPandas, cache off), so the figures are the pipeline's own. Shows what
+Registers each model in a scratch MLflow registry and scores silver batches gold has not seen, as
+micro-batches come, through `defs.gold.score_batch` (cache off), so the figures are the pipeline's own. Shows what
 adding VADER to the transformer costs. Run from the repo root after training a stack folder:
 
     nice -n 19 .venv/bin/python benchmarks/stack_spark.py --stack data/models/minilm-xfit-stack --rounds 2
@@ -59,19 +59,21 @@ def main(argv=None) -> int:
     client.set_terminated(run)
     spark = get_spark(args.master, "tweetsent-bench-stack")
     lake = LakeResource(root=str(scratch / "lake"))
-    write_silver(spark, lake.path("silver_tweets"), "tweeteval", texts)
+    batches = {(name, round_): f"{name.replace(' ', '-')}-{round_}" for name in specs for round_ in range(args.rounds)}
+    for batch in ["warm", *batches.values()]:
+        write_silver(spark, lake.path("silver_tweets"), batch, texts)
     for spec in specs.values():
-        score_batch(spark, lake, "tweeteval", spec, use_cache=False)
+        score_batch(spark, lake, "warm", spec, use_cache=False)
     rates: dict[str, list[float]] = {name: [] for name in specs}
     for round_ in range(args.rounds):
         for name, spec in specs.items():
             started = time.perf_counter()
-            score_batch(spark, lake, "tweeteval", spec, use_cache=False)
+            score_batch(spark, lake, batches[name, round_], spec, use_cache=False)
             rates[name].append(len(texts) / (time.perf_counter() - started))
         print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()) + f" tweets/s; "
               + load_note(), flush=True)
-    print(f"gold path inside Spark ({args.master}, cache off, {len(texts)} TweetEval tweets), medians over "
-          f"{args.rounds} rounds:")
+    print(f"gold path inside Spark ({args.master}, cache off, new batches of {len(texts)} TweetEval tweets), "
+          f"medians over {args.rounds} rounds:")
     for name, values in rates.items():
         print(f"  {name:<20} {median(values):7.1f} tweets/s")
     encoder, stack = median(rates["encoder alone fp32"]), median(rates["stack fp32"])

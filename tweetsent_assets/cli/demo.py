@@ -94,7 +94,7 @@ def _run_batches(console: Console, defs, instance, state) -> list[str]:
 # The demo's shorter training recipe; the asset's defaults are the long run. TWEETSENT_TORCH_THREADS
 # overrides the threads (1 is faster where other jobs share the cores).
 DEMO_FINETUNE = {"train_size": 3000, "eval_every_steps": 50, "folds": 3, "crossfit_epochs": 2,
-                 "crossfit_base": "pretrained", "torch_threads": 2}
+                 "crossfit_base": "pretrained", "crossfit_other_rows": 2000, "torch_threads": 2}
 
 
 class _OnBar(logging.Handler):
@@ -127,7 +127,8 @@ def _select_champion(defs, instance, finetune_seconds: float, bar) -> bool:
     threads = int(os.environ.get("TWEETSENT_TORCH_THREADS", DEMO_FINETUNE["torch_threads"]))
     finetune = {"config": {**DEMO_FINETUNE, "time_budget_s": finetune_seconds, "torch_threads": threads}}
     print(f"model step: stage-1 fine-tune ({finetune_seconds:.0f} s budget), then the cross-fitted stack "
-          f"({DEMO_FINETUNE['folds']} folds x {DEMO_FINETUNE['crossfit_epochs']} epochs on the in-domain tweets, "
+          f"({DEMO_FINETUNE['folds']} folds x {DEMO_FINETUNE['crossfit_epochs']} epochs on the in-domain tweets "
+          f"and {DEMO_FINETUNE['crossfit_other_rows']} airline and Sentiment140 tweets, "
           "progress on the bar, every step in the log file); both are reused when the labeled data and recipe are unchanged", flush=True)
     try:
         done = runner.select_champion(defs, instance, list(CANDIDATES),

@@ -80,7 +80,7 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
     lap("read")
     if len(misses) > driver_texts:
         written = score_and_write(session, lake, batch_id, spec, keyed, cached)
-        predicted = _with_cached(written[written["text_hash"].isin(misses["text_hash"])], cached)
+        predicted = _with_cached(written.merge(misses[["text_hash", "rows"]], on="text_hash"), cached)
         lap("score_and_write")
     else:
         predicted = _with_cached(score_misses(session, misses, spec, driver_texts), cached)
@@ -99,7 +99,7 @@ def score_and_write(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
     Rows are spread over one partition per task slot by their text's hash (identical texts meet
     in one partition and are scored once there), and each task writes its scored rows straight to
     gold's files: nothing goes back to the driver before the write. Returns one prediction per
-    text_hash of the batch (with its row count), read back from gold's log.
+    text_hash of the batch, read back from gold's log.
     """
     rows = keyed.merge(cached[list(_PREDICTION_NAMES)], on="text_hash", how="left")
     spread = local_frame(session, rows[[*_GOLD_ROWS_NAMES, "norm_text"]], f"{GOLD_ROWS_SCHEMA}, norm_text string")
@@ -112,14 +112,8 @@ def score_and_write(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
                                           lambda field: field("batch_id") == batch_id)
     if written is None:
         written = delta_tables.read_batch(session, path, batch_id).select(*names).toPandas()
-    counts = texts_with_rows(keyed)
     return (keyed[["id", "text_hash"]].merge(written, on="id").drop(columns="id")
-            .drop_duplicates("text_hash", ignore_index=True).merge(counts, on="text_hash"))
-
-
-def texts_with_rows(keyed: pd.DataFrame) -> pd.DataFrame:
-    """Each text_hash of `keyed` with its row count."""
-    return keyed.groupby("text_hash", sort=False).size().rename("rows").reset_index()
+            .drop_duplicates("text_hash", ignore_index=True))
 
 
 def score_batch_in_spark(session, lake: LakeResource, batch_id: str, spec: ModelSpec,

@@ -7,6 +7,7 @@ alias move, and gold scoring with `models:/tweet-sentiment@champion`.
 """
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def run_config(base_model: str) -> dict:
         "finetuned_sentiment_model": {"config": {"base_model": base_model, "train_size": 300, "val_size": 100,
                                                  "max_epochs": 1, "max_length": 32, "batch_size": 16,
                                                  "folds": 2, "crossfit_epochs": 1, "crossfit_base": "stage1",
-                                                 "crossfit_learning_rate": 1e-3, "torch_threads": 1}},
+                                                 "crossfit_learning_rate": 1e-3, "torch_threads": 1,
+                                                 "crossfit_other_rows": 100, "crossfit_other_weight": 0.5}},
     }}
 STACKS = ("minilm-xfit-stack", "minilm-xfit-stack-int8")
 
@@ -90,6 +92,10 @@ def test_labeled_and_finetuned(models):
     assert params["folds"] == "2" and params["seed"] == "0" and params["base"] == "stage1"
     assert params["normalisation"].startswith("tweet-norm-v1")
     assert params["stacker_inputs"] == "['transformer', 'vader']" and "tweeteval_sentiment" in params["data_mix"]
+    mix = ast.literal_eval(params["data_mix"])
+    assert sum(mix["other_rows"].values()) == 100 and mix["other_rows_weight"] == 0.5
+    assert {key.split("/")[0] for key in mix["other_rows"]} == {"Tweets.csv", "sentiment140_sample_20k.csv"}
+    assert {key.split("/")[0] for key in mix["other_rows_two_class"]} == {"sentiment140_sample_20k.csv"}
     stack_metrics = client.get_run(finetune["stack_mlflow_run_id"]).data.metrics
     assert 0.0 <= stack_metrics["oof_macro_recall"] <= 1.0 and stack_metrics["training_s"] > 0
 

@@ -131,3 +131,35 @@ def test_stack_model_recipe_and_pyfunc(stack, tmp_path):
     assert list(frame.label) == predictions.labels
     assert np.allclose(frame[["p_negative", "p_neutral", "p_positive"]].to_numpy(), predictions.probabilities)
     clear_model_cache()
+
+
+def test_other_sources_rows_join_every_fold_with_their_flags_and_weights(tmp_path, monkeypatch):
+    import tweetsent_assets.lib.ml.crossfit as crossfit_module
+
+    calls = []
+
+    def record(texts, labels, _val_texts, _val_labels, config, folder, on_eval=None, train_polar_only=None,
+               train_weights=None):
+        calls.append({"rows": dict(zip(texts, zip(labels, train_polar_only, train_weights))), "folder": folder})
+
+    monkeypatch.setattr(crossfit_module, "finetune", record)
+    monkeypatch.setattr(crossfit_module, "_predict", lambda folder, texts, max_length, quantize:
+                        np.full((len(texts), 3), 1 / 3))
+    texts, labels = _examples(12, seed=1)
+    config = CrossfitConfig(folds=3, epochs=1, torch_threads=1)
+    result = crossfit(texts, labels, None, config, tmp_path, progress=lambda _m: None,
+                      extra_texts=["so happy today", "worst airline", texts[0]],
+                      extra_labels=["positive", "negative", labels[0]],
+                      extra_polar=[True, False, True], extra_weights=[0.5, 0.25, 0.5])
+
+    assert len(calls) == 4 and result.extra_rows == 2
+    for call in calls:
+        rows = call["rows"]
+        assert rows["so happy today"] == ("positive", True, 0.5)
+        assert rows["worst airline"] == ("negative", False, 0.25)
+        in_domain = [value for text, value in rows.items() if text not in ("so happy today", "worst airline")]
+        assert in_domain and all(polar is False and weight == 1.0 for _, polar, weight in in_domain)
+    assert len(calls[-1]["rows"]) == 14
+    with pytest.raises(ValueError, match="3 extra texts need as many labels, polar flags and weights"):
+        crossfit(texts, labels, None, config, tmp_path, extra_texts=["a", "b", "c"], extra_labels=["positive"] * 3,
+                 extra_polar=[True], extra_weights=[1.0] * 3)

@@ -55,6 +55,10 @@ class FinetuneAssetConfig(Config):
     stacker_inputs: list[str] = Field(default_factory=lambda: ["transformer", "vader"])
     in_domain_sources: list[str] = Field(default_factory=lambda: ["active_learning"], description=(
         "Train rows whose source path contains one of these join every fold of the stack (never evaluated)"))
+    crossfit_other_rows: int = Field(default=2000, description=(
+        "Rows of the other train sources (airline, Sentiment140) that also join every fold of the stack; "
+        "two-class sources ignore the neutral logit"))
+    crossfit_other_weight: float = Field(default=0.5, description="Loss weight of those rows (in-domain rows weigh 1)")
     seed: int = 0
     retrain: bool = Field(default=False, description="Train even when the labeled rows and the recipe are unchanged")
 
@@ -76,9 +80,12 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
     stage1 = _stage1(context, config, train, val, client, mlflow, dataset_version)
     metadata = {f"stage1_{k}": v for k, v in stage1.items()}
     if config.crossfit:
-        always = unseen[(unseen.split != "eval") & unseen.source.map(
-            lambda source: any(part in str(source) for part in config.in_domain_sources))]
-        stage2 = _stage2(context, config, in_domain, always, stage1, client, mlflow, dataset_version)
+        in_domain_source = unseen.source.map(
+            lambda source: any(part in str(source) for part in config.in_domain_sources))
+        always = unseen[(unseen.split != "eval") & in_domain_source]
+        others = (unseen[(unseen.split == "train") & ~in_domain_source].sample(frac=1.0, random_state=config.seed)
+                  .head(config.crossfit_other_rows))
+        stage2 = _stage2(context, config, in_domain, always, others, stage1, client, mlflow, dataset_version)
         metadata.update({f"stack_{k}": v for k, v in stage2.items()})
     return MaterializeResult(metadata=metadata)
 
@@ -138,8 +145,13 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
 
 
 def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_domain: pd.DataFrame,
-            always: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource, dataset_version: int) -> dict:
-    """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current."""
+            always: pd.DataFrame, others: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource,
+            dataset_version: int) -> dict:
+    """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current.
+
+    `always` (in-domain labels never evaluated) and `others` (other sources' rows, weighted by
+    `crossfit_other_weight`) join every fold's training.
+    """
     from ...lib.ml.crossfit import CrossfitConfig, crossfit
     from ...lib.ml.stack_folder import out_of_fold_metrics, write_stack_folder
     from ...lib.ml.stacker import vader_scores
@@ -154,10 +166,12 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
     base = stage1["model_path"] if from_stage1 else config.base_model
     recipe = {**xfit.__dict__, "normalisation": NORMALISATION, "stacker_inputs": list(config.stacker_inputs),
               "base": "stage1" if from_stage1 else (config.base_model or "packaged MiniLM"),
-              "base_fingerprint": stage1["fingerprint"] if from_stage1 else ""}
+              "base_fingerprint": stage1["fingerprint"] if from_stage1 else "",
+              "other_rows_weight": config.crossfit_other_weight}
     recipe.pop("torch_threads")
     expected = fingerprint(recipe, [*zip(in_domain.text, in_domain.label),
-                                    *(("always", t, lab) for t, lab in zip(always.text, always.label))])
+                                    *(("always", t, lab) for t, lab in zip(always.text, always.label)),
+                                    *(("other", t, lab) for t, lab in zip(others.text, others.label))])
     if not config.retrain and is_current(output, expected, ["stack.json", "encoder", "oof.csv"]):
         _progress(context, "stack")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
         return {"model_path": str(output), "reused": True, "fingerprint": expected}
@@ -165,7 +179,10 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
                             tags={"dataset_version": str(dataset_version), "stage": "2"})
     run_id = run.info.run_id
     texts, labels = list(in_domain.text), list(in_domain.label)
-    data_mix = {"crossfit_rows": _mix(in_domain), "every_fold_rows": _mix(always),
+    two_class = _two_class(others)
+    data_mix = {"crossfit_rows": _mix(in_domain), "every_fold_rows": _mix(always), "other_rows": _mix(others),
+                "other_rows_weight": config.crossfit_other_weight,
+                "other_rows_two_class": _mix(others[pd.Series(two_class, index=others.index, dtype=bool)]),
                 "stage1": stage1["fingerprint"] if from_stage1 else "none"}
     for key, value in {**recipe, "data_mix": data_mix, "dataset_version": dataset_version,
                        "code_version": code_version(), "fingerprint": expected}.items():
@@ -173,7 +190,9 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
     scratch = _scratch(output)
     try:
         result = crossfit(texts, labels, base, xfit, scratch / "work", progress=_progress(context, "stack"),
-                          extra_texts=list(always.text), extra_labels=list(always.label))
+                          extra_texts=[*always.text, *others.text], extra_labels=[*always.label, *others.label],
+                          extra_polar=[False] * len(always) + two_class,
+                          extra_weights=[1.0] * len(always) + [config.crossfit_other_weight] * len(others))
         base_hashes = (json.loads((Path(base) / TRAINING_HASHES).read_text())["final"]
                        if from_stage1 else [])
         write_stack_folder(result, xfit, config.stacker_inputs, texts,

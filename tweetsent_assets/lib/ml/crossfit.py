@@ -66,19 +66,30 @@ class CrossfitResult:
 
 def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None, config: CrossfitConfig,
              output_dir: str | Path, progress: Progress = print, extra_texts: Sequence[str] = (),
-             extra_labels: Sequence[str] = (), train_final: bool = True) -> CrossfitResult:
+             extra_labels: Sequence[str] = (), train_final: bool = True, extra_polar: Sequence[bool] = (),
+             extra_weights: Sequence[float] = ()) -> CrossfitResult:
     """Train `config.folds` fold models and the final model (saved to `output_dir`/encoder).
 
-    `extra_texts` (in-domain labels that are never evaluated, e.g. active-learning labels) join the
-    training rows of every fold and of the final model; any whose hash is among `texts` is dropped.
-    `train_final=False` stops after the folds (benchmarks that only need the out-of-fold figures).
+    `extra_texts` (labels that are never evaluated: active-learning labels, or other sources' rows)
+    join the training rows of every fold and of the final model; any whose hash is among `texts` is
+    dropped. `extra_polar` marks extra rows whose loss ignores the neutral logit (two-class
+    sources) and `extra_weights` scales their loss (default: no flag, weight 1); in-domain rows
+    always weigh 1. `train_final=False` stops after the folds (benchmarks that only need the
+    out-of-fold figures).
     """
     started = time.monotonic()
     hashes = [text_hash(t) for t in texts]
     evaluated = set(hashes)
-    extra = [(t, lab) for t, lab in zip(extra_texts, extra_labels) if text_hash(t) not in evaluated]
-    texts, labels = list(texts) + [t for t, _ in extra], list(labels) + [lab for _, lab in extra]
-    hashes += [text_hash(t) for t, _ in extra]
+    polar_flags = list(extra_polar) or [False] * len(extra_texts)
+    weights = list(extra_weights) or [1.0] * len(extra_texts)
+    if not len(polar_flags) == len(weights) == len(extra_texts) == len(extra_labels):
+        raise ValueError(f"{len(extra_texts)} extra texts need as many labels, polar flags and weights, got "
+                         f"{len(extra_labels)}, {len(polar_flags)} and {len(weights)}")
+    extra = [row for row in zip(extra_texts, extra_labels, polar_flags, weights) if text_hash(row[0]) not in evaluated]
+    texts, labels = list(texts) + [row[0] for row in extra], list(labels) + [row[1] for row in extra]
+    polar = [False] * len(hashes) + [bool(row[2]) for row in extra]
+    row_weights = [1.0] * len(hashes) + [float(row[3]) for row in extra]
+    hashes += [text_hash(row[0]) for row in extra]
     normalised = [normalise_tweet(t) for t in texts]
     n_eval = len(texts) - len(extra)
     folds = assign_folds(hashes[:n_eval], labels[:n_eval], config.folds, config.seed) + [-1] * len(extra)
@@ -93,8 +104,8 @@ def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None
         held = [i for i, f in enumerate(folds) if f == fold]
         folder = output_dir / f"fold-{fold}"
         progress(f"fold {fold + 1}/{config.folds}: training on {len(train)} tweets, predicting {len(held)}")
-        _train(normalised, labels, train, base_model, config, config.seed * 100 + fold, folder, progress,
-               f"fold {fold + 1}/{config.folds}")
+        _train(normalised, labels, polar, row_weights, train, base_model, config, config.seed * 100 + fold, folder,
+               progress, f"fold {fold + 1}/{config.folds}")
         oof[held] = _predict(folder, [normalised[i] for i in held], config.max_length, quantize=False)
         oof_int8[held] = _predict(folder, [normalised[i] for i in held], config.max_length, quantize=True)
         seen[f"fold-{fold}"] = sorted({hashes[i] for i in train})
@@ -103,21 +114,23 @@ def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None
     encoder = output_dir / "encoder"
     if train_final:
         progress(f"final model: training on all {len(texts)} tweets ({len(extra)} of them never evaluated)")
-        _train(normalised, labels, list(range(len(texts))), base_model, config, config.seed * 100 + config.folds,
-               encoder, progress, "final")
+        _train(normalised, labels, polar, row_weights, list(range(len(texts))), base_model, config,
+               config.seed * 100 + config.folds, encoder, progress, "final")
         seen["final"] = sorted(set(hashes))
     return CrossfitResult(hashes=hashes[:n_eval], labels=labels[:n_eval], folds=folds[:n_eval], oof=oof,
                           oof_int8=oof_int8, training_hashes=seen, encoder_dir=encoder,
                           seconds=time.monotonic() - started, fold_seconds=fold_seconds, extra_rows=len(extra))
 
 
-def _train(normalised: list[str], labels: list[str], rows: list[int], base_model: str | None,
-           config: CrossfitConfig, seed: int, folder: Path, progress: Progress, what: str) -> None:
+def _train(normalised: list[str], labels: list[str], polar: list[bool], row_weights: list[float], rows: list[int],
+           base_model: str | None, config: CrossfitConfig, seed: int, folder: Path, progress: Progress,
+           what: str) -> None:
     def report(step: int, epoch: float, train_loss: float, _metrics: dict) -> None:
         progress(f"  {what}: step {step}, epoch {epoch:.2f}, train loss {train_loss:.4f}")
 
     finetune([normalised[i] for i in rows], [labels[i] for i in rows], [], [],
-             config.finetune_config(base_model, seed), folder, on_eval=report)
+             config.finetune_config(base_model, seed), folder, on_eval=report,
+             train_polar_only=[polar[i] for i in rows], train_weights=[row_weights[i] for i in rows])
 
 
 def _predict(folder: Path, texts: list[str], max_length: int, quantize: bool) -> np.ndarray:
