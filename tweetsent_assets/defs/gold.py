@@ -64,19 +64,16 @@ def score_batch(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
     use_cache = prediction_cache.cacheable(spec) if use_cache is None else use_cache
     cache_path = lake.path(prediction_cache.TABLE) if use_cache else None
     if silver_rows is None:
-        silver_rows = delta_tables.frame_from_log(lake.path("silver_tweets"), list(GOLD_CONTEXT_COLUMNS),
-                                                  [("batch_id", "=", batch_id)],
-                                                  lambda field: field("batch_id") == batch_id)
+        silver_rows = delta_tables.batch_from_log(lake.path("silver_tweets"), batch_id, list(GOLD_CONTEXT_COLUMNS))
     if silver_rows is None:
         return score_batch_in_spark(session, lake, batch_id, spec, cache_path)
     result, lap = GoldBatch(), Laps()
     keyed = silver_rows[list(GOLD_CONTEXT_COLUMNS)].assign(
-        norm_text=silver_rows["cleaned_text"].map(prediction_cache.normalize_text),
-        text_hash=silver_rows["cleaned_text"].map(prediction_cache.text_hash))
+        norm_text=silver_rows["cleaned_text"].map(prediction_cache.normalize_text))
+    keyed["text_hash"] = keyed["norm_text"].map(prediction_cache.normalized_hash)
     texts = (keyed.groupby("text_hash", sort=False).agg(norm_text=("norm_text", "first"), rows=("id", "size"))
              .reset_index())
-    cached = cached_predictions(session, texts, spec, cache_path)
-    misses = texts[~texts["text_hash"].isin(cached["text_hash"])]
+    cached, misses = cached_predictions(session, texts, spec, cache_path)
     lap("read")
     if len(misses) > driver_texts:
         written = score_and_write(session, lake, batch_id, spec, keyed, cached)
@@ -108,8 +105,7 @@ def score_and_write(session, lake: LakeResource, batch_id: str, spec: ModelSpec,
     path = lake.path(GOLD_TABLE)
     delta_tables.replace_batch(scored.withColumn("scored_at", F.current_timestamp()), path, batch_id, rows=len(rows))
     names = ["id", *_PREDICTION_NAMES[1:]]
-    written = delta_tables.frame_from_log(path, names, [("batch_id", "=", batch_id)],
-                                          lambda field: field("batch_id") == batch_id)
+    written = delta_tables.batch_from_log(path, batch_id, names)
     if written is None:
         written = delta_tables.read_batch(session, path, batch_id).select(*names).toPandas()
     return (keyed[["id", "text_hash"]].merge(written, on="id").drop(columns="id")
@@ -125,8 +121,7 @@ def score_batch_in_spark(session, lake: LakeResource, batch_id: str, spec: Model
     keyed = prediction_cache.with_text_key(silver).cache()
     texts = (keyed.groupBy("text_hash").agg(F.first("norm_text").alias("norm_text"), F.count("*").alias("rows"))
              .toPandas())
-    cached = cached_predictions(session, texts, spec, cache_path)
-    misses = texts[~texts["text_hash"].isin(cached["text_hash"])]
+    cached, misses = cached_predictions(session, texts, spec, cache_path)
     predicted = _with_cached(score_misses(session, misses, spec), cached)
     lap("inference")
     predictions = local_frame(session, predicted[list(_PREDICTION_NAMES)], PREDICTION_SCHEMA)
@@ -153,11 +148,14 @@ def _finish(session, lake: LakeResource, result: GoldBatch, predicted: pd.DataFr
     return result
 
 
-def cached_predictions(session, texts: pd.DataFrame, spec: ModelSpec, cache_path: str | None) -> pd.DataFrame:
-    """The cache's predictions of `spec` for `texts` (text_hash, norm_text, rows), with their `rows`."""
+def cached_predictions(session, texts: pd.DataFrame, spec: ModelSpec,
+                       cache_path: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cache's predictions of `spec` for `texts` (text_hash, norm_text, rows), with their `rows`, and the
+    texts it has none for (the misses)."""
     hits = prediction_cache.lookup(session, cache_path, texts["text_hash"].tolist(), spec) \
         if cache_path and len(texts) else None
-    return _no_predictions() if hits is None else texts[["text_hash", "rows"]].merge(hits, on="text_hash")
+    cached = _no_predictions() if hits is None else texts[["text_hash", "rows"]].merge(hits, on="text_hash")
+    return cached, texts[~texts["text_hash"].isin(cached["text_hash"])]
 
 
 def score_misses(session, misses: pd.DataFrame, spec: ModelSpec, driver_texts: int = 0) -> pd.DataFrame:

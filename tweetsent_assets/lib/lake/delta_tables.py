@@ -307,6 +307,12 @@ def frame_from_log(path: str, columns: list[str], pruning: list, rows: Callable 
         return None
 
 
+def batch_from_log(path: str, batch_id: str, columns: list[str]):
+    """`columns` of `batch_id`'s rows read by `deltalake` (frame_from_log, files pruned by their
+    statistics), as pandas; None where it cannot answer, so the caller asks Spark (read_batch)."""
+    return frame_from_log(path, columns, [("batch_id", "=", batch_id)], lambda field: field("batch_id") == batch_id)
+
+
 def read_batch(spark, path: str, batch_id: str):
     return spark.read.format("delta").load(path).where(batch_predicate(batch_id))
 

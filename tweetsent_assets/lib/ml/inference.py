@@ -112,18 +112,25 @@ def make_scorer(
     spec = with_absolute_folder(spec)
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model: SentimentModel | None = None
+        model = _model_on_first_use(spec, threads)
         for frame in batches:
-            if frame.empty:
-                yield empty_scores()
-                continue
-            if model is None:
-                if spec.kind != "vader":
-                    configure_torch_threads(threads)
-                model = load_model(spec)
-            yield score_frame(frame, model, text_column, id_column)
+            yield empty_scores() if frame.empty else score_frame(frame, model(), text_column, id_column)
 
     return score
+
+
+def _model_on_first_use(spec: ModelSpec, threads: int | None) -> Callable[[], SentimentModel]:
+    """A getter that loads `spec`'s model on its first call (setting torch's threads first), then returns it."""
+    loaded: list[SentimentModel] = []
+
+    def model() -> SentimentModel:
+        if not loaded:
+            if spec.kind != "vader":
+                configure_torch_threads(threads)
+            loaded.append(load_model(spec))
+        return loaded[0]
+
+    return model
 
 
 def make_row_filler(
@@ -138,15 +145,11 @@ def make_row_filler(
     spec = with_absolute_folder(spec)
 
     def fill(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model: SentimentModel | None = None
+        model = _model_on_first_use(spec, threads)
         for frame in batches:
             need = frame["label"].isna().to_numpy()
             if need.any():
-                if model is None:
-                    if spec.kind != "vader":
-                        configure_torch_threads(threads)
-                    model = load_model(spec)
-                scored = score_frame(frame.loc[need], model, text_column, text_column)
+                scored = score_frame(frame.loc[need], model(), text_column, text_column)
                 frame = frame.astype({column: object for column in ("label", "model_name", "model_version")})
                 for column in SCORE_COLUMNS[1:]:
                     frame.loc[need, column] = scored[column].to_numpy()

@@ -50,7 +50,12 @@ def normalize_text(text: str | None) -> str:
 
 def text_hash(text: str | None) -> str:
     """SHA-256 hex of the normalised text; equals Spark's sha2(normalized_text_column(...), 256)."""
-    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+    return normalized_hash(normalize_text(text))
+
+
+def normalized_hash(normalized: str) -> str:
+    """text_hash of a text normalize_text already normalised (without normalising it again)."""
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
 
 def cacheable(spec: ModelSpec) -> bool:
