@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=None, help="use the first N TweetEval tweets only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--base", default=None, help="stage-1 model folder; default: the packaged MiniLM")
+    parser.add_argument("--base-hashes", type=Path, default=None,
+                        help="JSON list of the hashes of texts the --base model trained on (kept as its provenance)")
     parser.add_argument("--output", type=Path, default=None, help="keep the stack folder here")
     parser.add_argument("--json", type=Path, default=None, help="append the figures as one JSON line")
     parser.add_argument("--oof-only", action="store_true", help="skip the final model (out-of-fold figures only)")
@@ -51,6 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--extra-rows", type=int, default=0,
                         help="Sentiment140 and airline rows (half each) that join every fold's training")
     parser.add_argument("--extra-weight", type=float, default=0.5, help="loss weight of the --extra-rows")
+    parser.add_argument("--loss-tau", type=float, default=None,
+                        help="logit-adjusted loss with this tau instead of class weights")
+    parser.add_argument("--self-train", type=int, default=0,
+                        help="self-training: this many unlabeled Sentiment140 and airline texts (not --extra-rows)")
+    parser.add_argument("--pseudo-threshold", type=float, default=0.9)
+    parser.add_argument("--pseudo-weight", type=float, default=0.5)
+    parser.add_argument("--keep-folds", action="store_true",
+                        help="keep each fold model under --output (for benchmarks/fold_ensemble.py)")
     parser.add_argument("--frozen", action="store_true",
                         help="also the issue's floor: frozen MiniLM mean-pooled embeddings + VADER, balanced LR")
     return parser.parse_args(argv)
@@ -72,12 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     texts, truth = [r["text"] for r in records], [r["sentiment"] for r in records]
     config = CrossfitConfig(folds=args.folds, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                             max_length=args.max_length, seed=args.seed, torch_threads=args.threads,
-                            progress_every_steps=50)
+                            progress_every_steps=50, loss_tau=args.loss_tau,
+                            pseudo_threshold=args.pseudo_threshold, pseudo_weight=args.pseudo_weight)
     work = Path(tempfile.mkdtemp(prefix="xfit-bench-")) if args.output is None else args.output
     extra_texts, extra_labels, extra_polar = other_sources(args.extra_rows, args.seed)
+    unlabeled = unlabeled_texts(args.self_train, args.seed, set(extra_texts))
     result = crossfit(texts, truth, args.base, config, work, progress=lambda m: print(m, flush=True),
                       train_final=not args.oof_only, extra_texts=extra_texts, extra_labels=extra_labels,
-                      extra_polar=extra_polar, extra_weights=[args.extra_weight] * len(extra_texts))
+                      extra_polar=extra_polar, extra_weights=[args.extra_weight] * len(extra_texts),
+                      keep_fold_models=args.keep_folds, unlabeled_texts=unlabeled)
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(work / "oof-transformer.npz", oof=result.oof, oof_int8=result.oof_int8, folds=np.array(result.folds),
+             labels=np.array(result.labels))
     vader = vader_scores([normalise_tweet(t) for t in texts])
     rows = [row("vader (rule)", truth, _vader_rule(vader)), row("minilm-xfit argmax", truth, result.oof),
             row("minilm-xfit argmax int8", truth, result.oof_int8)]
@@ -98,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.frozen:
         probs, _ = out_of_fold(["vader"], np.hstack([_embeddings(texts, args.max_length), vader]), truth, result.folds)
         rows.append(row("frozen MiniLM emb + VADER, LR", truth, probs))
-    tweets_per_s = float("nan") if args.oof_only else _stack_speed(result, config, texts, vader, work / "stack")
+    base_hashes = json.loads(args.base_hashes.read_text()) if args.base_hashes else []
+    tweets_per_s = (float("nan") if args.oof_only
+                    else _stack_speed(result, config, texts, vader, work / "stack", base_hashes))
     print(f"\nrecipe {json.dumps(result.recipe(config))} base={args.base or 'minilm'}")
     print(f"training {result.seconds:.0f} s on {args.threads} threads (folds {[round(s) for s in result.fold_seconds]})"
           f"; shipped stack {tweets_per_s:.0f} tweets/s (1 process, {args.threads} threads)")
@@ -126,10 +144,24 @@ def other_sources(rows: int, seed: int) -> tuple[list[str], list[str], list[bool
     return [clean_text(r["text"]) for r, _ in picked], [r["sentiment"] for r, _ in picked], [p for _, p in picked]
 
 
-def _stack_speed(result, config: CrossfitConfig, texts: list[str], vader: np.ndarray, folder: Path) -> float:
+def unlabeled_texts(rows: int, seed: int, labeled: set[str]) -> list[str]:
+    """`rows` cleaned Sentiment140 and airline texts (half each), without their labels, none of them in `labeled`."""
+    import random
+
+    if not rows:
+        return []
+    rng = random.Random(seed + 1)
+    pools = [[t for t in (clean_text(r["text"]) for r in read(path)) if t not in labeled]
+             for read, path in ((read_sentiment140, shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv"),
+                                (read_airline, shared_data_dir() / "airline" / "Tweets.csv"))]
+    return rng.sample(pools[0], rows // 2) + rng.sample(pools[1], rows - rows // 2)
+
+
+def _stack_speed(result, config: CrossfitConfig, texts: list[str], vader: np.ndarray, folder: Path,
+                 base_hashes: list[str]) -> float:
     """Write the shipped stack folder and time it on every text (one process, after a warm-up)."""
-    model = load_model(ModelSpec(kind="stack", model=str(write_stack_folder(result, config, ["transformer", "vader"],
-                                                                            texts, vader, folder)), name="stack"))
+    written = write_stack_folder(result, config, ["transformer", "vader"], texts, vader, folder, base_hashes)
+    model = load_model(ModelSpec(kind="stack", model=str(written), name="stack"))
     model.predict(texts[:64])
     began = time.perf_counter()
     model.predict(texts)

@@ -29,29 +29,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140
     from tweetsent_assets.lib.ml.models.loader import load_model
     from tweetsent_assets.lib.ml.models.types import ModelSpec
-    from tweetsent_assets.lib.ml.normalise import text_hash
     from tweetsent_assets.lib.ml.stats import bootstrap_interval
 
     torch.set_num_threads(args.threads)
-    seen = set().union(*map(set, json.loads((args.stack / "training_hashes.json").read_text()).values()))
-    sets = {
-        "Sentiment140": [r for r in read_sentiment140(shared_data_dir() / "sentiment140"
-                                                      / "sentiment140_sample_20k.csv")
-                         if r["sentiment"] in ("negative", "positive")],
-        "airline": [r for r in read_airline(shared_data_dir() / "airline" / "Tweets.csv") if r["sentiment"]],
-    }
     models = {"vader": ModelSpec(kind="vader", model=None, name="vader"),
               "stack": ModelSpec(kind="stack", model=str(args.stack), name="stack"),
               "stack int8": ModelSpec(kind="stack", model=str(args.stack), name="stack", quantize=True)}
-    for set_name, rows in sets.items():
-        unseen = [r for r in rows if text_hash(r["text"]) not in seen]
-        rows = random.Random(0).sample(unseen, min(args.tweets, len(unseen)))
-        texts, truth = [r["text"] for r in rows], [r["sentiment"] for r in rows]
+    for set_name, (texts, truth) in unseen_sets(args.stack, args.tweets).items():
         classes = len(set(truth))
-        print(f"{len(texts)} {set_name} tweets unseen by the stack ({len(seen)} training hashes excluded)")
+        print(f"{len(texts)} {set_name} tweets unseen by the stack")
         for name, spec in models.items():
             started = time.perf_counter()
             predicted = load_model(spec).predict(texts).labels
@@ -61,6 +49,26 @@ def main(argv=None) -> int:
             print(f"  {name:<11} macro recall ({classes} classes) {macro_recall(truth, predicted):.3f} "
                   f"[{low:.3f}, {high:.3f}], predicted neutral {neutral:.1%}, {len(texts) / seconds:.0f} tweets/s")
     return 0
+
+
+def unseen_sets(stack: Path, tweets: int) -> dict[str, tuple[list[str], list[str]]]:
+    """Up to `tweets` labeled Sentiment140 (two classes) and airline tweets, each, that the stack never trained on."""
+    from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140
+    from tweetsent_assets.lib.ml.normalise import text_hash
+
+    seen = set().union(*map(set, json.loads((stack / "training_hashes.json").read_text()).values()))
+    sets = {
+        "Sentiment140": [r for r in read_sentiment140(shared_data_dir() / "sentiment140"
+                                                      / "sentiment140_sample_20k.csv")
+                         if r["sentiment"] in ("negative", "positive")],
+        "airline": [r for r in read_airline(shared_data_dir() / "airline" / "Tweets.csv") if r["sentiment"]],
+    }
+    out = {}
+    for set_name, rows in sets.items():
+        unseen = [r for r in rows if text_hash(r["text"]) not in seen]
+        rows = random.Random(0).sample(unseen, min(tweets, len(unseen)))
+        out[set_name] = ([r["text"] for r in rows], [r["sentiment"] for r in rows])
+    return out
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_demo
 from tweetsent_assets.lib.insights import drift_tables
 from tweetsent_assets.lib.ml.registry import CHAMPION, get_alias_version
+from tweetsent_assets.lib.ml.normalise import text_hash
+from tweetsent_assets.lib.ml.stacker import TAU_GRID
 
 from ..support import pipeline_resources, shared
 from ..tiny_models import build_tiny_roberta
@@ -40,7 +42,9 @@ def run_config(base_model: str) -> dict:
                                                  "max_epochs": 1, "max_length": 32, "batch_size": 16,
                                                  "folds": 2, "crossfit_epochs": 1, "crossfit_base": "stage1",
                                                  "crossfit_learning_rate": 1e-3, "torch_threads": 1,
-                                                 "crossfit_other_rows": 100, "crossfit_other_weight": 0.5}},
+                                                 "crossfit_other_rows": 100, "crossfit_other_weight": 0.5,
+                                                 "stacker_tau": "oof", "crossfit_pretrain_texts": 40,
+                                                 "crossfit_self_train_texts": 30, "crossfit_pseudo_threshold": 0.0}},
     }}
 STACKS = ("minilm-xfit-stack", "minilm-xfit-stack-int8")
 
@@ -94,10 +98,21 @@ def test_labeled_and_finetuned(models):
     assert params["stacker_inputs"] == "['transformer', 'vader']" and "tweeteval_sentiment" in params["data_mix"]
     mix = ast.literal_eval(params["data_mix"])
     assert sum(mix["other_rows"].values()) == 100 and mix["other_rows_weight"] == 0.5
+    assert params["stacker_tau"] == "oof" and float(params["stacker_tau_fitted"]) in TAU_GRID
+    assert params["loss_tau"] == "None" and params["pretrain_texts"] == "40"
+    assert sum(mix["pretrain_texts"].values()) == 40
     assert {key.split("/")[0] for key in mix["other_rows"]} == {"Tweets.csv", "sentiment140_sample_20k.csv"}
     assert {key.split("/")[0] for key in mix["other_rows_two_class"]} == {"sentiment140_sample_20k.csv"}
     stack_metrics = client.get_run(finetune["stack_mlflow_run_id"]).data.metrics
     assert 0.0 <= stack_metrics["oof_macro_recall"] <= 1.0 and stack_metrics["training_s"] > 0
+    assert stack_metrics["pretrain_s"] > 0 and stack_metrics["pretrain_last_loss"] > 0
+    seen = json.loads((Path(finetune["stack_model_path"]) / "training_hashes.json").read_text())
+    eval_hashes = {text_hash(t) for t in labeled[labeled.split == "eval"].text}
+    assert len(seen["base"]) >= 40 and not set(seen["base"]) & eval_hashes
+    assert not (Path(finetune["stack_model_path"]) / "pretrained").exists()
+    recipe = json.loads((Path(finetune["stack_model_path"]) / "recipe.json").read_text())
+    assert sum(recipe["data_mix"]["self_train_texts"].values()) == 30 and recipe["pseudo_threshold"] == 0.0
+    assert all(0 < recipe["pseudo_rows"][model] <= 30 for model in ("fold-0", "fold-1", "final"))
 
 
 def test_unchanged_rows_and_recipe_reuse_the_models_a_new_recipe_retrains(models):
@@ -112,6 +127,9 @@ def test_unchanged_rows_and_recipe_reuse_the_models_a_new_recipe_retrains(models
     assert changed["stack_fingerprint"] != again["stack_fingerprint"]
     assert execute(models, ["finetuned_sentiment_model"], run_config=run_config(models["base"])).success
     assert latest_metadata(models, "finetuned_sentiment_model")["stack_reused"] is False
+    config["ops"]["finetuned_sentiment_model"]["config"]["stacker_tau"] = "auto"
+    failed = execute(models, ["finetuned_sentiment_model"], run_config=config)
+    assert not failed.success and "'auto'" in str(failed.all_events)
 
 
 def test_evaluations_register_available_and_record_unavailable(models):

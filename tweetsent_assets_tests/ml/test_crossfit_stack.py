@@ -163,3 +163,23 @@ def test_other_sources_rows_join_every_fold_with_their_flags_and_weights(tmp_pat
     with pytest.raises(ValueError, match="3 extra texts need as many labels, polar flags and weights"):
         crossfit(texts, labels, None, config, tmp_path, extra_texts=["a", "b", "c"], extra_labels=["positive"] * 3,
                  extra_polar=[True], extra_weights=[1.0] * 3)
+
+
+def test_self_training_adds_confident_unlabeled_texts_and_keeps_fold_models(tmp_path):
+    base = build_tiny_roberta(tmp_path / "base")
+    texts, labels = _examples(48, seed=5)
+    pool = [f"great love best {i}" for i in range(6)] + [texts[0], "awful hate rude", "awful hate rude"]
+    config = CrossfitConfig(folds=2, epochs=1, learning_rate=2e-3, batch_size=16, max_length=32, torch_threads=1,
+                            pseudo_threshold=0.0, pseudo_weight=0.5)
+    messages = []
+    result = crossfit(texts, labels, str(base), config, tmp_path / "work", progress=messages.append,
+                      unlabeled_texts=pool, keep_fold_models=True)
+    unlabeled = {text_hash(t) for t in pool} - {text_hash(texts[0])}
+    assert result.pseudo_rows == {"fold-0": 7, "fold-1": 7, "final": 7}
+    assert unlabeled <= set(result.training_hashes["fold-0"]) and unlabeled <= set(result.training_hashes["final"])
+    assert sum("self-training with 7 of 7 unlabeled tweets" in m for m in messages) == 3
+    assert (tmp_path / "work" / "fold-0" / "config.json").is_file() and (tmp_path / "work" / "fold-1").is_dir()
+    strict = crossfit(texts, labels, str(base), CrossfitConfig(**{**config.__dict__, "pseudo_threshold": 1.01}),
+                      tmp_path / "strict", unlabeled_texts=pool, train_final=False, progress=messages.append)
+    assert strict.pseudo_rows == {"fold-0": 0, "fold-1": 0} and not (tmp_path / "strict" / "fold-0").exists()
+    assert set(strict.training_hashes["fold-0"]).isdisjoint(unlabeled)

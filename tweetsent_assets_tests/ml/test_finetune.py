@@ -133,3 +133,17 @@ def test_row_weights_are_checked(tiny_base, data, tmp_path):
     with pytest.raises(ValueError, match="positive weights"):
         finetune(texts, labels, val_texts, val_labels, _config(tiny_base), tmp_path / "ft",
                  train_weights=[0.0] * len(texts))
+
+
+def test_logit_adjusted_loss_lifts_the_rare_class(tiny_base, data, tmp_path):
+    texts, labels, val_texts, val_labels = data
+    skewed = [i for i, label in enumerate(labels) if label != "negative" or i % 6 == 0]
+    recalls = {}
+    for name, overrides in (("plain", {"class_weighting": False}), ("adjusted", {"loss_tau": 1.0})):
+        result = finetune([texts[i] for i in skewed], [labels[i] for i in skewed], val_texts, val_labels,
+                          _config(tiny_base, max_epochs=6, **overrides), tmp_path / name)
+        recalls[name] = result.best_val_metrics["recall_negative"]
+    assert recalls["adjusted"] > recalls["plain"] + 0.3
+    assert json.loads((tmp_path / "adjusted" / RESULT_FILE).read_text())["config"]["loss_tau"] == 1.0
+    with pytest.raises(ValueError, match="loss_tau"):
+        FinetuneConfig(loss_tau=-1.0)

@@ -53,12 +53,27 @@ class FinetuneAssetConfig(Config):
     crossfit_batch_size: int = 16
     crossfit_base: str = Field(default="pretrained", description="'stage1' (the stage-1 checkpoint) or 'pretrained'")
     stacker_inputs: list[str] = Field(default_factory=lambda: ["transformer", "vader"])
+    stacker_tau: str = Field(default="balanced", description=(
+        "The stacker's decision rule: 'balanced' (class-weighted fit), a number tau (plain fit, logits minus "
+        "tau * log prior) or 'oof' (that, with tau chosen over inner folds of the out-of-fold rows)"))
+    crossfit_loss_tau: Optional[float] = Field(default=None, description=(
+        "The fine-tune's loss: None for class weights, or tau for the logit-adjusted loss (logits plus "
+        "tau * log prior while training)"))
     in_domain_sources: list[str] = Field(default_factory=lambda: ["active_learning"], description=(
         "Train rows whose source path contains one of these join every fold of the stack (never evaluated)"))
     crossfit_other_rows: int = Field(default=2000, description=(
         "Rows of the other train sources (airline, Sentiment140) that also join every fold of the stack; "
         "two-class sources ignore the neutral logit"))
     crossfit_other_weight: float = Field(default=0.5, description="Loss weight of those rows (in-domain rows weigh 1)")
+    crossfit_pretrain_texts: int = Field(default=0, description=(
+        "Texts of the other train sources, labels unused, for continued pretraining (masked-language "
+        "modelling) of the encoder before the stack's folds; 0 skips it"))
+    crossfit_pretrain_epochs: int = 1
+    crossfit_self_train_texts: int = Field(default=0, description=(
+        "Texts of the other train sources, labels unused, for self-training: each stack model labels them "
+        "and trains again with the confident ones; 0 skips it (it doubles the training at least)"))
+    crossfit_pseudo_threshold: float = Field(default=0.7, description="Self-training keeps texts labeled at >= this")
+    crossfit_pseudo_weight: float = Field(default=0.5, description="Loss weight of the self-labeled texts")
     seed: int = 0
     retrain: bool = Field(default=False, description="Train even when the labeled rows and the recipe are unchanged")
 
@@ -85,7 +100,11 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
         always = unseen[(unseen.split != "eval") & in_domain_source]
         others = (unseen[(unseen.split == "train") & ~in_domain_source].sample(frac=1.0, random_state=config.seed)
                   .head(config.crossfit_other_rows))
-        stage2 = _stage2(context, config, in_domain, always, others, stage1, client, mlflow, dataset_version)
+        shuffled = unseen[unseen.split == "train"].sample(frac=1.0, random_state=config.seed + 1)
+        unlabeled = {"pretrain": shuffled.head(config.crossfit_pretrain_texts),
+                     "self_train": shuffled.head(config.crossfit_self_train_texts)}
+        stage2 = _stage2(context, config, in_domain, always, others, unlabeled, stage1, client, mlflow,
+                         dataset_version)
         metadata.update({f"stack_{k}": v for k, v in stage2.items()})
     return MaterializeResult(metadata=metadata)
 
@@ -145,33 +164,43 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
 
 
 def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_domain: pd.DataFrame,
-            always: pd.DataFrame, others: pd.DataFrame, stage1: dict, client, mlflow: MlflowResource,
-            dataset_version: int) -> dict:
+            always: pd.DataFrame, others: pd.DataFrame, unlabeled: dict[str, pd.DataFrame], stage1: dict,
+            client, mlflow: MlflowResource, dataset_version: int) -> dict:
     """Cross-fit on the in-domain rows, stack with VADER, save MODELS_DIR/minilm-xfit-stack, unless current.
 
     `always` (in-domain labels never evaluated) and `others` (other sources' rows, weighted by
-    `crossfit_other_weight`) join every fold's training.
+    `crossfit_other_weight`) join every fold's training. The texts of `unlabeled["pretrain"]`, when
+    there are any, first adapt the encoder by continued pretraining; those of
+    `unlabeled["self_train"]` are labeled by each model, which then trains again with them.
     """
     from ...lib.ml.crossfit import CrossfitConfig, crossfit
-    from ...lib.ml.stack_folder import out_of_fold_metrics, write_stack_folder
-    from ...lib.ml.stacker import vader_scores
+    from ...lib.ml.stack_folder import out_of_fold_metrics, read_recipe, write_stack_folder
+    from ...lib.ml.stacker import parse_tau, vader_scores
 
+    pretrain, self_train = unlabeled["pretrain"], unlabeled["self_train"]
     if config.crossfit_base not in ("stage1", "pretrained"):
         raise ValueError(f"crossfit_base must be 'stage1' or 'pretrained', got {config.crossfit_base!r}")
     output = Path(settings.MODELS_DIR).resolve() / STACK_CANDIDATE
+    tau = parse_tau(config.stacker_tau)
     xfit = CrossfitConfig(folds=config.folds, epochs=config.crossfit_epochs,
                           learning_rate=config.crossfit_learning_rate, batch_size=config.crossfit_batch_size,
-                          max_length=config.max_length, seed=config.seed, torch_threads=config.torch_threads)
+                          max_length=config.max_length, seed=config.seed, torch_threads=config.torch_threads,
+                          loss_tau=config.crossfit_loss_tau, pseudo_threshold=config.crossfit_pseudo_threshold,
+                          pseudo_weight=config.crossfit_pseudo_weight)
     from_stage1 = config.crossfit_base == "stage1"
     base = stage1["model_path"] if from_stage1 else config.base_model
     recipe = {**xfit.__dict__, "normalisation": NORMALISATION, "stacker_inputs": list(config.stacker_inputs),
+              "stacker_tau": config.stacker_tau,
               "base": "stage1" if from_stage1 else (config.base_model or "packaged MiniLM"),
               "base_fingerprint": stage1["fingerprint"] if from_stage1 else "",
-              "other_rows_weight": config.crossfit_other_weight}
+              "other_rows_weight": config.crossfit_other_weight, "pretrain_texts": len(pretrain),
+              "pretrain_epochs": config.crossfit_pretrain_epochs, "self_train_texts": len(self_train)}
     recipe.pop("torch_threads")
     expected = fingerprint(recipe, [*zip(in_domain.text, in_domain.label),
                                     *(("always", t, lab) for t, lab in zip(always.text, always.label)),
-                                    *(("other", t, lab) for t, lab in zip(others.text, others.label))])
+                                    *(("other", t, lab) for t, lab in zip(others.text, others.label)),
+                                    *(("pretrain", t) for t in pretrain.text),
+                                    *(("self_train", t) for t in self_train.text)])
     if not config.retrain and is_current(output, expected, ["stack.json", "encoder", "oof.csv"]):
         _progress(context, "stack")(f"reusing {output}: labeled rows and recipe unchanged ({expected})")
         return {"model_path": str(output), "reused": True, "fingerprint": expected}
@@ -183,25 +212,33 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
     data_mix = {"crossfit_rows": _mix(in_domain), "every_fold_rows": _mix(always), "other_rows": _mix(others),
                 "other_rows_weight": config.crossfit_other_weight,
                 "other_rows_two_class": _mix(others[pd.Series(two_class, index=others.index, dtype=bool)]),
-                "stage1": stage1["fingerprint"] if from_stage1 else "none"}
+                "stage1": stage1["fingerprint"] if from_stage1 else "none",
+                **{f"{name}_texts": frame.source.map(lambda source: Path(str(source)).name).value_counts().to_dict()
+                   for name, frame in unlabeled.items()}}
     for key, value in {**recipe, "data_mix": data_mix, "dataset_version": dataset_version,
                        "code_version": code_version(), "fingerprint": expected}.items():
         client.log_param(run_id, key, str(value)[:6000])
     scratch = _scratch(output)
     try:
+        base_hashes = json.loads((Path(base) / TRAINING_HASHES).read_text())["final"] if from_stage1 else []
+        pretrained = {}
+        if len(pretrain):
+            base, pretrained = _pretrain(context, config, list(pretrain.text), base, scratch / "pretrained")
+            base_hashes += pretrained.pop("hashes")
         result = crossfit(texts, labels, base, xfit, scratch / "work", progress=_progress(context, "stack"),
                           extra_texts=[*always.text, *others.text], extra_labels=[*always.label, *others.label],
                           extra_polar=[False] * len(always) + two_class,
-                          extra_weights=[1.0] * len(always) + [config.crossfit_other_weight] * len(others))
-        base_hashes = (json.loads((Path(base) / TRAINING_HASHES).read_text())["final"]
-                       if from_stage1 else [])
+                          extra_weights=[1.0] * len(always) + [config.crossfit_other_weight] * len(others),
+                          unlabeled_texts=list(self_train.text))
         write_stack_folder(result, xfit, config.stacker_inputs, texts,
                            vader_scores([normalise_tweet(t) for t in texts]), scratch, base_hashes,
-                           {"base": recipe["base"], "data_mix": data_mix, "fingerprint": expected})
-        shutil.rmtree(scratch / "work", ignore_errors=True)
+                           {"base": recipe["base"], "data_mix": data_mix, "fingerprint": expected}, tau)
+        client.log_param(run_id, "stacker_tau_fitted", str(read_recipe(scratch)["stacker_tau_fitted"]))
+        for leftover in ("work", "pretrained"):
+            shutil.rmtree(scratch / leftover, ignore_errors=True)
         write_fingerprint(scratch, expected, dataset_version=dataset_version)
         metrics = {"training_s": result.seconds, **{f"fold_{i}_s": s for i, s in enumerate(result.fold_seconds)},
-                   **out_of_fold_metrics(scratch)}
+                   **pretrained, **out_of_fold_metrics(scratch)}
         client.log_batch(run_id, metrics=[mlflow_metric(k, v) for k, v in metrics.items()])
     except BaseException:
         _discard(client, run_id, scratch)
@@ -215,6 +252,20 @@ _STAGE1_KEYS = ("base_model", "train_size", "val_size", "max_epochs", "time_budg
                 "learning_rate", "patience", "eval_every_steps", "polar_fraction", "two_class_weight", "seed")
 TRAINING_HASHES = "training_hashes.json"
 STACK_CANDIDATE = "minilm-xfit-stack"
+
+
+def _pretrain(context: AssetExecutionContext, config: FinetuneAssetConfig, texts: list[str], base: Optional[str],
+              output: Path) -> tuple[str, dict]:
+    """Continued pretraining of `base` (default: the packaged MiniLM) on `texts`: (its folder, hashes and figures)."""
+    from ...lib.ml.finetune import default_base_model
+    from ...lib.ml.pretrain import PretrainConfig, continue_pretraining
+
+    result = continue_pretraining(texts, base or default_base_model(),
+                                  PretrainConfig(epochs=config.crossfit_pretrain_epochs, max_length=config.max_length,
+                                                 seed=config.seed, torch_threads=config.torch_threads),
+                                  output, progress=_progress(context, "stack"))
+    return str(result.output_dir), {"hashes": result.hashes, "pretrain_s": result.seconds,
+                                    "pretrain_first_loss": result.first_loss, "pretrain_last_loss": result.last_loss}
 
 
 def _progress(context: AssetExecutionContext, stage: str):

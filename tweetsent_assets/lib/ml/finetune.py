@@ -54,6 +54,7 @@ class FinetuneConfig:
     class_weighting: bool = True
     torch_threads: int | None = None
     freeze_embeddings: bool = False
+    loss_tau: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_length < 2 or self.batch_size < 1 or self.max_epochs < 1:
@@ -64,6 +65,8 @@ class FinetuneConfig:
             raise ValueError("patience must be None (no early stopping) or >= 1")
         if not 0.0 <= self.warmup_ratio < 1.0 or self.learning_rate < 0:
             raise ValueError("warmup_ratio must be in [0, 1) and learning_rate >= 0")
+        if self.loss_tau is not None and self.loss_tau < 0:
+            raise ValueError(f"loss_tau must be None (class-weighted loss) or >= 0, got {self.loss_tau}")
 
     def resolved_base_model(self) -> str:
         """`base_model`, or the bundled MiniLM folder when it is None."""
@@ -109,7 +112,9 @@ def finetune(
     The time budget covers loading and training; the final evaluation and the save come on top.
     `train_polar_only[i]` marks rows whose label only says negative-vs-positive (Sentiment140's
     emoticon labels): their loss ignores the neutral logit instead of teaching "never neutral".
-    `train_weights[i]` scales row i's loss (down-weighting noisy sources). With no val texts nothing
+    `train_weights[i]` scales row i's loss (down-weighting noisy sources). `config.loss_tau` replaces
+    the class weights with the logit-adjusted loss: tau * log(training prior) is added to the logits
+    inside the loss only, so the saved model's plain logits favour no class. With no val texts nothing
     is evaluated: the run trains its fixed epochs and keeps the last weights (cross-fitting does this,
     so that no held-out fold steers training).
     """
@@ -178,6 +183,7 @@ class _Trainer:
         self.planned_steps = self.steps_per_epoch * config.max_epochs
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, config.weight_decay), lr=config.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.loss_shift: torch.Tensor | None = None
         self.loop_started = time.monotonic()
 
     def _lr_factor(self, step: int) -> float:
@@ -218,8 +224,11 @@ def _run(train_texts: list[str], train_y: list[int], polar: list[bool], row_weig
     trainer = _Trainer(config, len(train_texts), started)
     train_ids = _encode(trainer.tokenizer, train_texts, config.max_length)
     val_ids = _encode(trainer.tokenizer, val_texts, config.max_length) if val_texts else []
-    weights = _class_weights(train_y) if config.class_weighting else None
+    weights = _class_weights(train_y) if config.class_weighting and config.loss_tau is None else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, reduction="none")
+    if config.loss_tau is not None:
+        counts = torch.bincount(torch.tensor(train_y), minlength=len(LABELS)).clamp(min=1).float()
+        trainer.loss_shift = config.loss_tau * torch.log(counts / counts.sum())
     rng = random.Random(config.seed)
     curve: list[dict] = []
     best: dict[str, Any] = {"metric": -math.inf, "step": 0, "state": None, "metrics": {}, "stale": 0}
@@ -285,6 +294,8 @@ def _train_step(trainer: _Trainer, loss_fn: Any, rows: list[list[int]], labels: 
     model = trainer.model
     model.train()
     logits = model(**_collate(rows, trainer.tokenizer.pad_token_id)).logits
+    if trainer.loss_shift is not None:
+        logits = logits + trainer.loss_shift
     if any(polar):
         mask = torch.zeros_like(logits, dtype=torch.bool)
         mask[torch.tensor(polar), LABEL2ID["neutral"]] = True

@@ -32,13 +32,17 @@ def oof_file(quantize: bool) -> str:
 
 def write_stack_folder(result: CrossfitResult, config: CrossfitConfig, inputs: Sequence[str], texts: Sequence[str],
                        vader: np.ndarray, folder: str | Path, base_training_hashes: Sequence[str] = (),
-                       recipe_extra: dict | None = None) -> Path:
-    """Fit the final stacker on out-of-fold features, score each fold with its own stacker, write the folder."""
+                       recipe_extra: dict | None = None, tau: float | str | None = None) -> Path:
+    """Fit the final stacker on out-of-fold features, score each fold with its own stacker, write the folder.
+
+    `tau` is the stackers' decision rule (see `stacker.fit_stacker`); the recipe records it and the
+    final stacker's fitted tau.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     x, x_int8 = features(inputs, result.oof, vader), features(inputs, result.oof_int8, vader)
-    oof, other = out_of_fold(inputs, x, result.labels, result.folds, {"int8": x_int8})
-    stacker = fit_stacker(inputs, x, result.labels)
+    oof, other = out_of_fold(inputs, x, result.labels, result.folds, {"int8": x_int8}, tau=tau)
+    stacker = fit_stacker(inputs, x, result.labels, tau=tau)
     if result.encoder_dir.resolve() != (folder / ENCODER_DIR).resolve():
         shutil.rmtree(folder / ENCODER_DIR, ignore_errors=True)
         shutil.move(str(result.encoder_dir), str(folder / ENCODER_DIR))
@@ -51,7 +55,8 @@ def write_stack_folder(result: CrossfitResult, config: CrossfitConfig, inputs: S
     hashes = {**result.training_hashes, "base": sorted(set(base_training_hashes))}
     (folder / TRAINING_HASHES_FILE).write_text(json.dumps(hashes))
     recipe = {**result.recipe(config), "stacker_inputs": list(inputs), "training_s": round(result.seconds, 1),
-              "stacker_features": stacker.to_dict()["features"], **(recipe_extra or {})}
+              "stacker_features": stacker.to_dict()["features"], "stacker_tau": "balanced" if tau is None else tau,
+              "stacker_tau_fitted": stacker.tau, **(recipe_extra or {})}
     (folder / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
     return folder
 

@@ -1,6 +1,8 @@
 """A small logistic regression over transformer log-probabilities and VADER's four scores.
 
-Class-balanced (`class_weight="balanced"`), so its decisions do not follow the training priors.
+Its decisions do not follow the training priors: either the fit is class-balanced
+(`class_weight="balanced"`, tau None) or the fit is plain and tau * log(training prior) is
+subtracted from its logits (logit adjustment), with tau fixed or chosen out-of-fold.
 Stored as plain JSON so the scorer needs numpy only.
 """
 from __future__ import annotations
@@ -15,6 +17,9 @@ from .models.labels import LABELS
 INPUTS = ("transformer", "vader")
 VADER_SCORES = ("neg", "neu", "pos", "compound")
 _FLOOR = 1e-4
+TAU_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+TAU_OUT_OF_FOLD = "oof"
+_INNER_FOLDS = 3
 
 
 def feature_names(inputs: Sequence[str]) -> list[str]:
@@ -59,10 +64,14 @@ class Stacker:
     scale: list[float]
     coef: list[list[float]]
     intercept: list[float]
+    tau: float | None = None
+    log_prior: list[float] | None = None
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         z = (np.asarray(x, dtype=np.float64) - np.array(self.mean)) / np.array(self.scale)
         logits = z @ np.array(self.coef).T + np.array(self.intercept)
+        if self.tau is not None:
+            logits -= self.tau * np.array(self.log_prior)
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
         return weights / weights.sum(axis=1, keepdims=True)
@@ -74,30 +83,91 @@ class Stacker:
     def from_dict(cls, payload: dict) -> "Stacker":
         if payload.get("labels", list(LABELS)) != list(LABELS):
             raise ValueError(f"stacker labels {payload.get('labels')} differ from {list(LABELS)}")
-        return cls(**{k: payload[k] for k in ("inputs", "mean", "scale", "coef", "intercept")})
+        fields = ("inputs", "mean", "scale", "coef", "intercept", "tau", "log_prior")
+        return cls(**{k: payload[k] for k in fields if k in payload})
 
 
-def fit_stacker(inputs: Sequence[str], x: np.ndarray, labels: Sequence[str], c: float = 1.0) -> Stacker:
-    """Class-balanced multinomial logistic regression on standardised features."""
-    from sklearn.linear_model import LogisticRegression
+def check_tau(tau: float | str | None) -> float | str | None:
+    """None (class-balanced fit), a number >= 0, or "oof"; ValueError naming anything else."""
+    if tau is None or tau == TAU_OUT_OF_FOLD or (isinstance(tau, (int, float)) and tau >= 0):
+        return tau
+    raise ValueError(f"stacker tau must be None (class-balanced), a number >= 0 or {TAU_OUT_OF_FOLD!r}, got {tau!r}")
 
+
+def parse_tau(text: str) -> float | str | None:
+    """Asset config's tau: "balanced" (None), "oof", or a number >= 0; ValueError naming the input."""
+    if text in ("balanced", TAU_OUT_OF_FOLD):
+        return None if text == "balanced" else text
+    try:
+        return check_tau(float(text))
+    except ValueError:
+        raise ValueError(f"stacker tau must be 'balanced', {TAU_OUT_OF_FOLD!r} or a number >= 0, "
+                         f"got {text!r}") from None
+
+
+def fit_stacker(inputs: Sequence[str], x: np.ndarray, labels: Sequence[str], c: float = 1.0,
+                tau: float | str | None = None) -> Stacker:
+    """Multinomial logistic regression on standardised features, class-balanced or logit-adjusted.
+
+    tau None: class-balanced fit. A number: plain fit whose logits lose tau * log(training prior).
+    "oof": that, with tau from TAU_GRID chosen by macro recall over inner folds of these rows.
+    """
     x = np.asarray(x, dtype=np.float64)
+    y = np.array([LABELS.index(label) for label in labels])
+    if check_tau(tau) == TAU_OUT_OF_FOLD:
+        tau = choose_tau(x, y, c)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    y = np.array([LABELS.index(label) for label in labels])
-    model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000).fit((x - mean) / scale, y)
+    model = _regression((x - mean) / scale, y, c, balanced=tau is None)
+    stacker = Stacker(inputs=list(inputs), mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_.tolist(),
+                      intercept=model.intercept_.tolist())
+    if tau is not None:
+        stacker.tau, stacker.log_prior = float(tau), np.log(np.bincount(y, minlength=len(LABELS)) / len(y)).tolist()
+    return stacker
+
+
+def choose_tau(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> float:
+    """The TAU_GRID value with the best macro recall over label-stratified inner folds (ties: the smaller)."""
+    folds = np.empty(len(y), dtype=int)
+    rng = np.random.RandomState(0)
+    for label in range(len(LABELS)):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        folds[rows] = np.arange(len(rows)) % _INNER_FOLDS
+    logits = np.zeros((len(y), len(LABELS)))
+    log_prior = np.zeros_like(logits)
+    for fold in range(_INNER_FOLDS):
+        held = folds == fold
+        mean, scale = x[~held].mean(axis=0), x[~held].std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        logits[held] = _regression((x[~held] - mean) / scale, y[~held], c, balanced=False).decision_function(
+            (x[held] - mean) / scale)
+        log_prior[held] = np.log(np.bincount(y[~held], minlength=len(LABELS)) / (~held).sum())
+    scores = [_macro_recall(y, (logits - tau * log_prior).argmax(axis=1)) for tau in TAU_GRID]
+    return TAU_GRID[int(np.argmax(scores))]
+
+
+def _macro_recall(truth: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean([(predicted[truth == label] == label).mean() for label in np.unique(truth)]))
+
+
+def _regression(z: np.ndarray, y: np.ndarray, c: float, balanced: bool):
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, class_weight="balanced" if balanced else None, max_iter=2000).fit(z, y)
     if list(model.classes_) != list(range(len(LABELS))):
-        raise ValueError(f"the stacker needs every label among its training rows, got {sorted(set(labels))}")
-    return Stacker(inputs=list(inputs), mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_.tolist(),
-                   intercept=model.intercept_.tolist())
+        raise ValueError(f"the stacker needs every label among its training rows, got "
+                         f"{sorted(LABELS[i] for i in set(y.tolist()))}")
+    return model
 
 
 def out_of_fold(inputs: Sequence[str], x: np.ndarray, labels: Sequence[str], folds: Sequence[int],
-                extra_x: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                extra_x: dict[str, np.ndarray] | None = None,
+                tau: float | str | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Stacker probabilities for each fold from a stacker fitted on the other folds' rows.
 
     `extra_x` are other feature sets of the same rows (e.g. from int8 fold models) scored by the
-    same per-fold stackers; returns (probabilities, {name: probabilities}).
+    same per-fold stackers; returns (probabilities, {name: probabilities}). With tau "oof" each
+    fold's stacker chooses its tau from its own rows only.
     """
     folds = np.asarray(folds)
     labels = np.asarray(labels, dtype=object)
@@ -105,7 +175,7 @@ def out_of_fold(inputs: Sequence[str], x: np.ndarray, labels: Sequence[str], fol
     extra_out = {name: np.zeros_like(out) for name in (extra_x or {})}
     for fold in sorted(set(folds.tolist())):
         held = folds == fold
-        stacker = fit_stacker(inputs, x[~held], list(labels[~held]))
+        stacker = fit_stacker(inputs, x[~held], list(labels[~held]), tau=tau)
         out[held] = stacker.predict_proba(x[held])
         for name, other in (extra_x or {}).items():
             extra_out[name][held] = stacker.predict_proba(other[held])
