@@ -10,9 +10,10 @@ import json
 import math
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .models.labels import LABELS
 
@@ -123,16 +124,23 @@ def finetune(
     val_y = _checked(val_texts, val_labels, "val") if len(val_texts) or len(val_labels) else []
     polar = _checked_polar(train_polar_only, train_y)
     weights = _checked_weights(train_weights, train_y)
-    import torch
-
-    previous_threads = torch.get_num_threads()
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
-    try:
+    with torch_threads(config.torch_threads):
         return _run(list(train_texts), train_y, polar, weights, list(val_texts), val_y, config, Path(output_dir),
                     on_eval, started)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block on `threads` torch threads (None or 0: as set), then restore the previous count."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
     finally:
-        torch.set_num_threads(previous_threads)
+        torch.set_num_threads(previous)
 
 
 def _checked(texts: Sequence[str], labels: Sequence[str], split: str) -> list[int]:

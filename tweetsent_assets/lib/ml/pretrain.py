@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .finetune import torch_threads
 from .normalise import normalise_tweet, text_hash
 
 RESULT_FILE = "pretrain.json"
@@ -56,15 +57,8 @@ def continue_pretraining(texts: Sequence[str], base_model: str, config: Pretrain
     """Train `base_model` with masked-language modelling on the normalised `texts`; save it to `output_dir`."""
     if not texts:
         raise ValueError("continued pretraining needs at least one text")
-    import torch
-
-    previous_threads = torch.get_num_threads()
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
-    try:
+    with torch_threads(config.torch_threads):
         return _run(list(texts), base_model, config, Path(output_dir), progress)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(texts: list[str], base_model: str, config: PretrainConfig, output_dir: Path,
