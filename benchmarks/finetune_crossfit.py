@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140, read_tweeteval
+from tweetsent_assets.lib.ingest.sources import read_tweeteval
 from tweetsent_assets.lib.ingest.text_cleaning import clean_text
 from tweetsent_assets.lib.ml.crossfit import CrossfitConfig, crossfit
 from tweetsent_assets.lib.ml.models.labels import LABELS
@@ -29,7 +29,7 @@ from tweetsent_assets.lib.ml.stacker import features, out_of_fold, vader_scores
 from tweetsent_assets.lib.ml.stats import bootstrap_interval, metric_value
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_main, shared_data_dir  # noqa: E402
+from common import other_source_records, run_main, shared_data_dir  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -137,8 +137,7 @@ def other_sources(rows: int, seed: int) -> tuple[list[str], list[str], list[bool
     if not rows:
         return [], [], []
     rng = random.Random(seed)
-    s140 = list(read_sentiment140(shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv"))
-    airline = list(read_airline(shared_data_dir() / "airline" / "Tweets.csv"))
+    s140, airline = other_source_records()
     picked = ([(r, True) for r in rng.sample(s140, rows // 2)]
               + [(r, False) for r in rng.sample(airline, rows - rows // 2)])
     return [clean_text(r["text"]) for r, _ in picked], [r["sentiment"] for r, _ in picked], [p for _, p in picked]
@@ -151,9 +150,8 @@ def unlabeled_texts(rows: int, seed: int, labeled: set[str]) -> list[str]:
     if not rows:
         return []
     rng = random.Random(seed + 1)
-    pools = [[t for t in (clean_text(r["text"]) for r in read(path)) if t not in labeled]
-             for read, path in ((read_sentiment140, shared_data_dir() / "sentiment140" / "sentiment140_sample_20k.csv"),
-                                (read_airline, shared_data_dir() / "airline" / "Tweets.csv"))]
+    pools = [[t for t in (clean_text(r["text"]) for r in records) if t not in labeled]
+             for records in other_source_records()]
     return rng.sample(pools[0], rows // 2) + rng.sample(pools[1], rows - rows // 2)
 
 

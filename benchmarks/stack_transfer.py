@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import macro_recall, run_main, shared_data_dir  # noqa: E402
+from common import macro_recall, other_source_records, run_main  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -53,16 +53,12 @@ def main(argv=None) -> int:
 
 def unseen_sets(stack: Path, tweets: int) -> dict[str, tuple[list[str], list[str]]]:
     """Up to `tweets` labeled Sentiment140 (two classes) and airline tweets, each, that the stack never trained on."""
-    from tweetsent_assets.lib.ingest.sources import read_airline, read_sentiment140
     from tweetsent_assets.lib.ml.normalise import text_hash
 
     seen = set().union(*map(set, json.loads((stack / "training_hashes.json").read_text()).values()))
-    sets = {
-        "Sentiment140": [r for r in read_sentiment140(shared_data_dir() / "sentiment140"
-                                                      / "sentiment140_sample_20k.csv")
-                         if r["sentiment"] in ("negative", "positive")],
-        "airline": [r for r in read_airline(shared_data_dir() / "airline" / "Tweets.csv") if r["sentiment"]],
-    }
+    s140, airline = other_source_records()
+    sets = {"Sentiment140": [r for r in s140 if r["sentiment"] in ("negative", "positive")],
+            "airline": [r for r in airline if r["sentiment"]]}
     out = {}
     for set_name, rows in sets.items():
         unseen = [r for r in rows if text_hash(r["text"]) not in seen]

@@ -5,7 +5,8 @@ encoder probabilities), stack/ (the final encoder) and fold-<k>/ (the fold model
 decision rule, out-of-fold macro recall on TweetEval val with its bootstrap 95% interval, and macro
 recall on Sentiment140 and airline tweets that no model of the run trained on. With fold models it
 also scores those tweets with the fold ensemble (the mean of the fold encoders' probabilities) and
-times one encoder against the ensemble. Run from the repo root:
+times one encoder against the ensemble (each encoder is loaded once, before the timing). Run from the
+repo root:
 
     nice -n 19 .venv/bin/python benchmarks/stack_variants.py --run /tmp/xfit --threads 2
 """
@@ -58,22 +59,22 @@ def main(argv=None) -> int:
         stackers[name] = fit_stacker(INPUTS, x, labels, tau=tau)
         print(f"{name:<10} {metric_value(labels, predicted):>21.3f} [{low:.3f}, {high:.3f}] "
               f"{stackers[name].tau if stackers[name].tau is not None else '-':>10}")
-    encoders = {"final": [args.run / "stack" / "encoder"],
-                "fold ensemble": sorted(p for p in args.run.glob("fold-*") if p.is_dir())}
+    folders = {"final": [args.run / "stack" / "encoder"],
+               "fold ensemble": sorted(p for p in args.run.glob("fold-*") if p.is_dir())}
+    encoders = {name: [_encoder(folder, args.max_length) for folder in group] for name, group in folders.items()}
     for set_name, (texts, truth) in unseen_sets(args.run / "stack", args.tweets).items():
         normalised = [normalise_tweet(t) for t in texts]
         vader = vader_scores(normalised)
         print(f"\n{len(texts)} {set_name} tweets unseen by every model of the run")
-        for encoder_name, folders in encoders.items():
-            if not folders:
+        for encoder_name, models in encoders.items():
+            if not models:
                 continue
             started = time.perf_counter()
-            probs = np.mean([_encoder(folder, args.max_length).predict(normalised).probabilities
-                             for folder in folders], axis=0)
+            probs = np.mean([model.predict(normalised).probabilities for model in models], axis=0)
             rate = len(texts) / (time.perf_counter() - started)
             scores = {name: macro_recall(truth, [LABELS[i] for i in stacker.predict_proba(
                 features(INPUTS, probs, vader)).argmax(axis=1)]) for name, stacker in stackers.items()}
-            print(f"  {encoder_name:<14} ({len(folders)} encoder(s), {rate:.0f} tweets/s incl. loading) "
+            print(f"  {encoder_name:<14} ({len(models)} encoder(s), {rate:.0f} tweets/s) "
                   + "  ".join(f"{name} {value:.3f}" for name, value in scores.items()))
     return 0
 

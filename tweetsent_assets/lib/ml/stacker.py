@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .models.labels import LABELS
+from .stats import metric_value
 
 INPUTS = ("transformer", "vader")
 VADER_SCORES = ("neg", "neu", "pos", "compound")
@@ -116,8 +117,7 @@ def fit_stacker(inputs: Sequence[str], x: np.ndarray, labels: Sequence[str], c: 
     y = np.array([LABELS.index(label) for label in labels])
     if check_tau(tau) == TAU_OUT_OF_FOLD:
         tau = choose_tau(x, y, c)
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = _standardisation(x)
     model = _regression((x - mean) / scale, y, c, balanced=tau is None)
     stacker = Stacker(inputs=list(inputs), mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_.tolist(),
                       intercept=model.intercept_.tolist())
@@ -137,17 +137,21 @@ def choose_tau(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> float:
     log_prior = np.zeros_like(logits)
     for fold in range(_INNER_FOLDS):
         held = folds == fold
-        mean, scale = x[~held].mean(axis=0), x[~held].std(axis=0)
-        scale[scale < 1e-9] = 1.0
+        mean, scale = _standardisation(x[~held])
         logits[held] = _regression((x[~held] - mean) / scale, y[~held], c, balanced=False).decision_function(
             (x[held] - mean) / scale)
         log_prior[held] = np.log(np.bincount(y[~held], minlength=len(LABELS)) / (~held).sum())
-    scores = [_macro_recall(y, (logits - tau * log_prior).argmax(axis=1)) for tau in TAU_GRID]
+    truth = [LABELS[i] for i in y]
+    scores = [metric_value(truth, [LABELS[i] for i in (logits - tau * log_prior).argmax(axis=1)])
+              for tau in TAU_GRID]
     return TAU_GRID[int(np.argmax(scores))]
 
 
-def _macro_recall(truth: np.ndarray, predicted: np.ndarray) -> float:
-    return float(np.mean([(predicted[truth == label] == label).mean() for label in np.unique(truth)]))
+def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 where a column is constant)."""
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
 
 
 def _regression(z: np.ndarray, y: np.ndarray, c: float, balanced: bool):
