@@ -82,7 +82,7 @@ class Lake:
         outcome = runner.process_new_objects(self.defs, self.instance, None, runner.QUIET)
         if outcome.failed or not outcome.run_ids:
             raise RuntimeError(f"batches failed: {outcome.failed or 'none ran'}")
-        return len(outcome.partition_keys)
+        return len(outcome.batches)
 
     def layers(self) -> dict[str, dict]:
         """Each layer's latest metadata: seconds, worst skew (all stages, long ones), spilled bytes."""

@@ -10,17 +10,19 @@ from typing import Callable
 
 from dagster import DagsterInstance, Definitions, SensorResult, SkipReason, build_sensor_context
 
-from .defs.partitions import tweet_batches
+from .defs.partitions import BATCH_TAG
+from .lib.ingest.hours import by_hour
+from .lib.ingest.manifests import manifested_batches
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
 class TickOutcome:
-    """What one sensor tick asked for, and the runs executed for it."""
+    """What one sensor tick asked for, and the runs executed for it: the batches run, and those that failed."""
 
     cursor: str | None
-    partition_keys: list[str] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
@@ -37,7 +39,7 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
     settings = {name: getattr(micro_batching, name) for name in type(micro_batching).model_fields}
     unqueued = {**defs.resources, "micro_batching": type(micro_batching)(**{**settings, "max_queued_runs": 10**6,
                                                                                     "mode": "runs"})}
-    requests, partitions = [], []
+    requests = []
     while True:
         context = build_sensor_context(instance=instance, cursor=cursor, resources=unqueued,
                                        sensor_name="new_tweet_objects")
@@ -47,45 +49,43 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
         if result is None or isinstance(result, SkipReason) or not result.run_requests:
             break
         requests += result.run_requests
-        partitions += [key for request in result.dynamic_partitions_requests or [] for key in request.partition_keys]
     if not requests:
         return None, cursor
-    return SensorResult(run_requests=requests, cursor=cursor,
-                        dynamic_partitions_requests=[tweet_batches.build_add_request(partitions)]), cursor
+    return SensorResult(run_requests=requests, cursor=cursor), cursor
 
 
 def run_batches(defs: Definitions, instance: DagsterInstance, result: SensorResult,
                 run_config: dict | None = None, on_batch: Callable[[str], None] | None = None) -> TickOutcome:
-    """Register the requested partitions and execute each requested run in-process, then one fold and one verification.
+    """Execute each requested batch run in-process (its hour partition, its batch tag), then one fold and one
+    verification.
 
     As under the daemon, where fold_after_gold and verify_after_gold request `fold_aggregates` and
     `verify_batches` for the batches whose gold finished. A batch counts as failed when its run, the
     fold or one of its checks failed.
     """
     outcome = TickOutcome(cursor=result.cursor)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(tweet_batches.name, list(request.partition_keys))
     job = defs.resolve_job_def("ingest_tweet_batch")
     for run_request in result.run_requests or []:
-        partition = run_request.partition_key
-        done = job.execute_in_process(instance=instance, partition_key=partition, tags=dict(run_request.tags),
-                                      run_config=_config_for(job, run_config), raise_on_error=False)
-        outcome.partition_keys.append(partition)
+        batch = run_request.tags[BATCH_TAG]
+        done = job.execute_in_process(instance=instance, partition_key=run_request.partition_key,
+                                      tags=dict(run_request.tags), run_config=_config_for(job, run_config),
+                                      raise_on_error=False)
+        outcome.batches.append(batch)
         outcome.run_ids.append(done.run_id)
         if not done.success:
-            outcome.failed.append(partition)
+            outcome.failed.append(batch)
         if on_batch is not None:
-            on_batch(partition)
-    outcome.failed += follow_up(defs, instance, [p for p in outcome.partition_keys if p not in outcome.failed],
-                                run_config)
+            on_batch(batch)
+    outcome.failed += follow_up(defs, instance, [b for b in outcome.batches if b not in outcome.failed], run_config)
     return outcome
 
 
 def follow_up(defs: Definitions, instance: DagsterInstance, scored: list[str],
               run_config: dict | None = None) -> list[str]:
-    """One fold and one verification for the partitions whose gold was just written, as the follow-up sensors
-    would request them; returns `scored` when either failed, else nothing."""
-    if scored and not (fold_finished(defs, instance, run_config) and verify_finished(defs, instance, scored, run_config)):
+    """One fold and one verification of the hours of the batches whose gold was just written, as the follow-up
+    sensors would request them; returns `scored` when either failed, else nothing."""
+    if scored and not (fold_finished(defs, instance, run_config)
+                       and verify_finished(defs, instance, list(by_hour(scored)), run_config)):
         return scored
     return []
 
@@ -97,11 +97,11 @@ def fold_finished(defs: Definitions, instance: DagsterInstance, run_config: dict
                                   raise_on_error=False).success
 
 
-def verify_finished(defs: Definitions, instance: DagsterInstance, partitions: list[str],
+def verify_finished(defs: Definitions, instance: DagsterInstance, hours: list[str],
                     run_config: dict | None = None) -> bool:
-    """One verify_batches run over `partitions`; False when any of their checks failed."""
+    """One verify_batches run over `hours`; False when any of their checks failed."""
     config = {**{k: v for k, v in (run_config or {}).items() if k != "ops"},
-              "ops": {"reconcile_batches": {"config": {"batches": partitions}}}}
+              "ops": {"reconcile_batches": {"config": {"hours": hours}}}}
     return defs.resolve_job_def("verify_batches").execute_in_process(
         instance=instance, run_config=config, raise_on_error=False).success
 
@@ -163,10 +163,11 @@ def select_champion(defs: Definitions, instance: DagsterInstance, candidates: li
 
 
 def rescore_gold(defs: Definitions, instance: DagsterInstance, run_config: dict | None = None) -> list[str]:
-    """Re-score every batch partition of gold with the current champion, then fold and verify them (the
-    aggregates follow the new labels); returns the partitions that failed."""
+    """Re-score every hour of gold that has batches with the current champion, one run per hour (each refolds its
+    hour's aggregates), then verify them; returns the hours that failed."""
     job = defs.resolve_job_def("rescore_gold")
-    partitions = instance.get_dynamic_partitions(tweet_batches.name)
-    failed = [p for p in partitions if not job.execute_in_process(
-        instance=instance, partition_key=p, run_config=run_config, raise_on_error=False).success]
-    return failed + follow_up(defs, instance, [p for p in partitions if p not in failed], run_config)
+    hours = list(by_hour(manifested_batches(defs.resources["batch_state"].store())))
+    failed = [h for h in hours if not job.execute_in_process(
+        instance=instance, partition_key=h, run_config=run_config, raise_on_error=False).success]
+    done = [h for h in hours if h not in failed]
+    return failed + (done if done and not verify_finished(defs, instance, done, run_config) else [])

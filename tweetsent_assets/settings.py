@@ -77,6 +77,11 @@ STREAM_IDLE_S = env_float("TWEETSENT_STREAM_IDLE_S", 0)
 # After a stream run fails, the sensor leaves its restart to run retries for this long.
 STREAM_RESTART_AFTER_S = env_float("TWEETSENT_STREAM_RESTART_AFTER_S", 60)
 STREAM_MAX_S = env_float("TWEETSENT_STREAM_MAX_S", 3600)
+# The stream records each layer's materialization of the current hour at most this often (and when an hour ends),
+# with the figures of every batch since the last one.
+STREAM_REPORT_S = env_float("TWEETSENT_STREAM_REPORT_S", 300)
+# The first hour partition (UTC, YYYY-MM-DD-HH:MM); batches stamped earlier cannot be given an hour.
+PARTITIONS_START = env("TWEETSENT_PARTITIONS_START", "2024-01-01-00:00")
 # Below the sensor daemon's fixed 5 s loop, so the sensors tick on every loop (0 would mean 30 s).
 SENSOR_INTERVAL_S = env_int("TWEETSENT_SENSOR_INTERVAL_S", 1)
 # How often the fold and verification sensors may request a run: each run costs a process and Spark

@@ -84,7 +84,7 @@ def _run_batches(console: Console, defs, instance, state) -> list[str]:
         if requests:
             with console.progress("micro-batches", len(requests)) as bar:
                 failed = runner.run_batches(defs, instance, result, runner.QUIET,
-                                            on_batch=lambda partition: bar.advance()).failed
+                                            on_batch=lambda batch: bar.advance()).failed
         step.note = f"{len(requests)} run{'' if len(requests) == 1 else 's'}, {len(failed)} failed"
         step.ok = not failed
     state.put(DEMO_CURSOR, (new_cursor or "").encode())
@@ -140,7 +140,7 @@ def _select_champion(defs, instance, finetune_seconds: float, bar) -> bool:
     after = get_alias_version(client, CHAMPION)
     if after != before:
         unscored = runner.rescore_gold(defs, instance, runner.QUIET)
-        print(f"champion moved {before} -> {after}: re-scored gold ({len(unscored)} partitions failed)")
+        print(f"champion moved {before} -> {after}: re-scored gold ({len(unscored)} hours failed)")
     return all(done.values())
 
 

@@ -17,6 +17,7 @@ from .cluster import add_cluster_command
 from .console import Console, session
 from .demo import add_demo_command
 from .dev import add_dev_command
+from .migrate import add_migrate_command
 from .postgres import add_postgres_command
 from .serve import add_serve_command
 from .spark import add_spark_command
@@ -87,7 +88,8 @@ def add_replay_command(subparsers: argparse._SubParsersAction) -> None:
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command, add_dev_command,
                                                              add_spark_command, add_postgres_command,
-                                                             add_cluster_command, add_serve_command]
+                                                             add_cluster_command, add_serve_command,
+                                                             add_migrate_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,10 @@
 """Aggregates over gold, kept up to date batch by batch: per @mention, per time window, and negativity spikes.
 
-Every asset here is partitioned like gold: materializing partition b folds batch b's contribution
-into the ledger, then updates only the rows of the mentions and windows b moved. The fold_aggregates
-job folds every batch finished since the last fold in one run of its own (requested by the
-fold_after_gold sensor), so the cost does not grow with history nor with one run per batch.
+Every asset here is partitioned like gold, by hour: materializing an hour folds each of its batches'
+contributions into the ledger (replacing any earlier one), then updates only the rows of the mentions
+and windows they moved. The fold_aggregates job folds every batch finished since the last fold in one
+run of its own (requested by the fold_after_gold sensor) and records one materialization per hour, so
+the cost does not grow with history nor with one run per batch.
 The `refresh_aggregates` job rebuilds everything from gold; the checks compare with such a verify.
 """
 import json
@@ -33,8 +34,10 @@ from .. import settings
 from ..lib.insights import ledger as ledgers
 from ..lib.insights import pipeline, tables, verify
 from .drift import fold_drift_batches
-from .folds import MAX_BATCHES_PER_FOLD, changed_meanwhile, unfolded_batches
-from .partitions import tweet_batches
+from ..lib.ingest.hours import batch_prefix
+from ..lib.lake.delta_tables import batches_with_prefix
+from .folds import changed_meanwhile, unfolded_batches
+from .partitions import tweet_hours
 from .resources import LakeResource, SparkResource
 from .timing import Laps, stopwatch
 from .priority import take_run_priority
@@ -61,41 +64,48 @@ class AggregateConfig(Config):
 
 
 AGGREGATE_SPECS = [
-    AssetSpec("aggregate_ledger", deps=["gold_tweet_sentiment"], partitions_def=tweet_batches,
+    AssetSpec("aggregate_ledger", deps=["gold_tweet_sentiment"], partitions_def=tweet_hours,
               group_name="aggregates", kinds={"spark", "delta"},
               description="Per batch: partial counts per @mention and per time window; plus their running totals."),
-    AssetSpec("mention_sentiment", deps=["aggregate_ledger"], partitions_def=tweet_batches,
+    AssetSpec("mention_sentiment", deps=["aggregate_ledger"], partitions_def=tweet_hours,
               group_name="aggregates", kinds={"spark", "delta"},
               description="Per @mention: negative/neutral/positive counts, total, first and last seen."),
-    AssetSpec("sentiment_trends", deps=["aggregate_ledger"], partitions_def=tweet_batches,
+    AssetSpec("sentiment_trends", deps=["aggregate_ledger"], partitions_def=tweet_hours,
               group_name="aggregates", kinds={"spark", "delta"},
               description="Count and share of each sentiment per time window (config `window`), plus their "
                           "trailing rolling share (config `rolling`). Tweets without a time are left out."),
-    AssetSpec("sentiment_spikes", deps=["sentiment_trends"], partitions_def=tweet_batches,
+    AssetSpec("sentiment_spikes", deps=["sentiment_trends"], partitions_def=tweet_hours,
               group_name="aggregates", kinds={"spark", "delta"},
               description="Windows whose negative share departs from its rolling baseline by more than z standard "
                           "deviations, each with its top mentions and hashtags."),
 ]
 
 
-@multi_asset(specs=AGGREGATE_SPECS, name="aggregates", partitions_def=tweet_batches, can_subset=False)
+@multi_asset(specs=AGGREGATE_SPECS, name="aggregates", partitions_def=tweet_hours, can_subset=False)
 def aggregates(context: AssetExecutionContext, config: AggregateConfig, spark: SparkResource, lake: LakeResource):
-    """Folds the batch into the ledger (replacing any earlier contribution of it), then updates the rows it moved.
+    """Folds the hour's gold batches into the ledger (replacing earlier contributions), then updates the rows they moved.
 
-    One MERGE moves the ledger totals by the batch's (new - old) partial counts; then one MERGE per
+    One MERGE moves the ledger totals by the batches' (new - old) partial counts; then one MERGE per
     table updates the touched mentions, the windows whose rolling share moved, and the windows
-    whose spike baseline the batch is part of. The fold_aggregates job does the same for many batches at once.
+    whose spike baseline the batches are part of. The fold_aggregates job does the same for many hours at once.
     """
+    hour = context.partition_key
+    batches = batches_with_prefix(lake.path("gold_tweet_sentiment"), batch_prefix(hour)) or []
+    if not batches:
+        context.log.info(f"hour {hour} has no batches in gold: nothing to fold")
+        for spec in AGGREGATE_SPECS:
+            yield MaterializeResult(asset_key=spec.key, metadata={"batches": 0})
+        return
     lap = Laps()
     spark.watch_stages("aggregates")
     with stopwatch() as timer:
-        done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), [context.partition_key],
+        done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), batches,
                                        config.settings(), lap)
-    context.log.info(f"batch {context.partition_key}: {done['mentions_touched']} mentions and "
+    context.log.info(f"hour {hour}: {len(batches)} batches, {done['mentions_touched']} mentions and "
                      f"{done['windows_touched']} windows touched in {timer['seconds']} s")
     stages = spark.stage_metadata()
     for key, metadata in _metadata(done, config, timer["seconds"], lap, done["batch_rows"]).items():
-        yield MaterializeResult(asset_key=key, metadata={**metadata, **stages})
+        yield MaterializeResult(asset_key=key, metadata={**metadata, **stages, "batches": len(batches)})
 
 
 def _metadata(done: dict, config: AggregateConfig, seconds: float, lap: Laps, batch_rows: int) -> dict[str, dict]:
@@ -115,32 +125,36 @@ def _metadata(done: dict, config: AggregateConfig, seconds: float, lap: Laps, ba
 
 
 @op(description="Folds every batch whose gold finished since its last fold into the aggregates, in one run; "
-                "records a materialization of each aggregate asset per folded batch.")
+                "records a materialization of each aggregate asset per folded hour.")
 def fold_finished_batches(context: OpExecutionContext, config: AggregateConfig, spark: SparkResource,
                           lake: LakeResource) -> None:
     take_run_priority(context)
-    pending = unfolded_batches(context.instance)
-    batches = list(pending)[:MAX_BATCHES_PER_FOLD]
-    if not batches:
-        context.log.info("every batch with gold is folded")
+    pending = unfolded_batches(context.instance, lake.path, "aggregate_ledger", ledgers.TABLE)
+    hours = pending.first()
+    batches = [b for hour_batches in hours.values() for b in hour_batches]
+    if not hours:
+        context.log.info("every hour with gold is folded")
         return
     lap = Laps()
     spark.watch_stages("fold_aggregates")
     with stopwatch() as timer:
-        done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), batches, config.settings(), lap)
+        done = pipeline.update_batches(spark.session(), pipeline.Paths.under(lake.path), batches, config.settings(),
+                                       lap) if batches else None
     stages = spark.stage_metadata()
-    changed = changed_meanwhile(context.instance, batches, pending, "aggregate_ledger")
-    for batch in batches:
-        if batch in changed:
+    changed = changed_meanwhile(context.instance, list(hours), pending)
+    for hour, hour_batches in hours.items():
+        if hour in changed:
             continue
-        rows = done["rows_per_batch"].get(batch, 0)
-        for key, metadata in _metadata(done, config, timer["seconds"], lap, rows).items():
-            context.log_event(AssetMaterialization(asset_key=key, partition=batch,
-                                                   metadata={**metadata, **stages,
+        rows = sum((done["rows_per_batch"] if done else {}).get(b, 0) for b in hour_batches)
+        for key, metadata in (_metadata(done, config, timer["seconds"], lap, rows) if done
+                              else {spec.key.path[-1]: {} for spec in AGGREGATE_SPECS}).items():
+            context.log_event(AssetMaterialization(asset_key=key, partition=hour,
+                                                   metadata={**metadata, **stages, "batches": len(hour_batches),
                                                              "folded_with": len(batches)}))
-    context.log.info(f"folded {len(batches)} batches ({done['batch_rows']} gold rows) in {timer['seconds']} s; "
-                     f"{len(pending) - len(batches)} wait for the next run"
-                     + (f"; gold changed meanwhile for {', '.join(changed)}, folded again next time" if changed else ""))
+    context.log.info(f"folded {len(batches)} batches of {len(hours)} hours "
+                     f"({done['batch_rows'] if done else 0} gold rows) in {timer['seconds']} s; "
+                     f"{len(pending.batches) - len(hours)} hours wait for the next run"
+                     + (f"; gold changed meanwhile for {', '.join(changed)}, recorded next time" if changed else ""))
 
 
 @job(executor_def=in_process_executor, tags={"tweetsent/kind": "aggregates", "dagster/priority": "5"},

@@ -15,7 +15,8 @@ from ..lib.ingest.bronze_batch import (
 from ..lib.ingest.manifests import read_manifest
 from ..lib.lake import delta_tables
 from ..lib.lake.faults import fault_point
-from .partitions import tweet_batches
+from .hour_runs import run_hour
+from .partitions import tweet_hours
 from .resources import LakeResource, ObjectStoreResource, SparkResource
 from .timing import Laps, stopwatch
 
@@ -97,16 +98,17 @@ def write_bronze(spark: SparkResource, landing: ObjectStoreResource, batch_state
 @multi_asset(
     specs=[
         AssetSpec("bronze_tweets", group_name="bronze", kinds={"spark", "delta"},
-                  partitions_def=tweet_batches,
+                  partitions_def=tweet_hours,
                   description="Every parsed landing record as it landed, with source_file, etag and ingested_at."),
         AssetSpec("bronze_quarantine", group_name="bronze", kinds={"spark", "delta"},
-                  partitions_def=tweet_batches,
+                  partitions_def=tweet_hours,
                   description="Landed units that could not be parsed: raw line, source_file and reason."),
     ],
 )
 def bronze(context: AssetExecutionContext, spark: SparkResource, landing: ObjectStoreResource,
            batch_state: ObjectStoreResource, lake: LakeResource):
-    """Read the batch's objects (from its manifest) and replace this batch's rows in both tables."""
-    written, _ = write_bronze(spark, landing, batch_state, lake, context.partition_key, context.log)
+    """Read each batch's objects (from its manifest) and replace the batch's rows in both tables."""
+    written = run_hour(context, batch_state, ["bronze_tweets", "bronze_quarantine"],
+                       lambda batch: write_bronze(spark, landing, batch_state, lake, batch, context.log)[0])
     for key, metadata in written.items():
         yield MaterializeResult(asset_key=key, metadata=metadata)

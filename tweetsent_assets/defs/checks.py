@@ -1,6 +1,8 @@
-"""Asset checks: the challenger must load and predict before the alias moves; each batch reconciles across layers.
+"""Asset checks: the challenger must load and predict before the alias moves; each hour's batches reconcile across
+layers.
 
-The batch checks run in verify_batches runs of their own, many batches per run, off the path to gold.
+The batch checks run in verify_batches runs of their own, many hours per run, off the path to gold; each
+evaluation is recorded on its hour partition and names the batches that failed.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -21,9 +23,10 @@ from dagster import (
 )
 from pydantic import Field
 
+from ..lib.ingest.hours import batch_prefix
 from ..lib.lake import reconcile
+from ..lib.lake.delta_tables import batches_with_prefix
 from ..lib.ml.models.labels import LABELS
-from .partitions import tweet_batches
 from .resources import LakeResource, MlflowResource, SparkResource
 from .timing import stopwatch
 from .priority import take_run_priority
@@ -113,22 +116,57 @@ BATCH_CHECKS = (
 AFTER_GOLD = ["gold_tweet_sentiment"]
 
 
-def _batch_check(spec: BatchCheck):
-    """The check as an @asset_check, for one batch partition (or every batch) on demand.
+def finished_batches(path, hour: str) -> list[str]:
+    """The hour's batches that reached bronze's landing ledger and are no newer than its newest batch in gold: the
+    ones every layer has finished (a batch whose rows were all quarantined or duplicates reaches no gold row)."""
+    prefix = batch_prefix(hour)
+    in_gold = batches_with_prefix(path("gold_tweet_sentiment"), prefix) or []
+    landed = batches_with_prefix(path("landing_ledger"), prefix) or []
+    return [b for b in landed if in_gold and b <= in_gold[-1]]
 
-    Micro-batch runs leave it out: the verify_batches job records the same evaluations per batch, off the path to gold.
+
+def evaluate_hours(session, path, hours: list[str]) -> dict[str, dict[str, tuple[bool, dict]]]:
+    """Check name -> hour -> (passed, metadata naming the failed batches), every check in one pass over the hours."""
+    batches = {hour: finished_batches(path, hour) for hour in hours}
+    every = [b for hour_batches in batches.values() for b in hour_batches]
+    results = {}
+    for spec in BATCH_CHECKS:
+        by_batch = spec.evaluate(session, path, every) if every else {}
+        results[spec.name] = {}
+        for hour, hour_batches in batches.items():
+            failed = [b for b in hour_batches if not by_batch[b][0]]
+            metadata = {**_summed(by_batch[b][1] for b in hour_batches), "batches": len(hour_batches),
+                        "failed_batches": ", ".join(failed[:50]) or "none"}
+            if failed:
+                metadata["first_failure"] = f"{failed[0]}: {by_batch[failed[0]][1]}"
+            results[spec.name][hour] = (not failed, metadata)
+    return results
+
+
+def _summed(metadata) -> dict:
+    """The batches' numeric check figures added up (landed, missing, duplicated ids, ...)."""
+    sums: dict = {}
+    for one in metadata:
+        for name, value in one.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                sums[name] = sums.get(name, 0) + value
+    return sums
+
+
+def _batch_check(spec: BatchCheck):
+    """The check as an @asset_check, for one hour partition on demand.
+
+    Micro-batch runs leave it out: the verify_batches job records the same evaluations per hour, off the path to gold.
     """
 
     @asset_check(asset=spec.asset, name=spec.name, description=spec.description,
                  additional_deps=[] if spec.asset == "gold_tweet_sentiment" else AFTER_GOLD)
     def batch_check(context: AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> AssetCheckResult:
-        batches = ([context.partition_key] if context.has_partition_key
-                   else context.instance.get_dynamic_partitions(tweet_batches.name))
-        results = spec.evaluate(spark.session(), lake.path, batches)
-        failed = sorted(b for b, (passed, _) in results.items() if not passed)
-        metadata = results[batches[0]][1] if len(batches) == 1 else {"batches": len(batches),
-                                                                      "failed": ", ".join(failed) or "none"}
-        return AssetCheckResult(passed=not failed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
+        if not context.has_partition_key:
+            raise Failure(f"{spec.name} checks one hour partition: pick an hour")
+        hour = context.partition_key
+        passed, metadata = evaluate_hours(spark.session(), lake.path, [hour])[spec.name][hour]
+        return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata)
 
     return batch_check
 
@@ -137,39 +175,41 @@ batch_checks = [_batch_check(spec) for spec in BATCH_CHECKS]
 
 
 class VerifyConfig(Config):
-    batches: list[str] = Field(default_factory=list,
-                               description="Batch partitions to verify (the verify_after_gold sensor lists those "
-                                           "whose gold finished since the last run); empty: every batch")
+    hours: list[str] = Field(default_factory=list,
+                             description="Hour partitions to verify, e.g. 2026-12-07-19:00 (the verify_after_gold "
+                                         "sensor lists those whose gold was reported since the last run)")
 
 
-@op(description="Runs the batch reconciliation checks for many batches at once and records each result on its "
-                "batch partition; fails when any check fails.")
+@op(description="Runs the batch reconciliation checks for the finished batches of the given hours and records each "
+                "result on its hour partition, naming failed batches; fails when any check fails.")
 def reconcile_batches(context: OpExecutionContext, config: VerifyConfig, spark: SparkResource,
                       lake: LakeResource) -> None:
     take_run_priority(context)
-    batches = list(dict.fromkeys(config.batches)) or context.instance.get_dynamic_partitions(tweet_batches.name)
-    if not batches:
-        context.log.info("no batches to verify")
+    hours = sorted(set(config.hours))
+    if not hours:
+        context.log.info("no hours to verify")
         return
-    session, failed = spark.session(), []
     with stopwatch() as timer:
-        results = {spec.name: spec.evaluate(session, lake.path, batches) for spec in BATCH_CHECKS}
+        results = evaluate_hours(spark.session(), lake.path, hours)
+    failed = []
     for spec in BATCH_CHECKS:
-        for batch in batches:
-            passed, metadata = results[spec.name][batch]
+        for hour in hours:
+            passed, metadata = results[spec.name][hour]
             context.log_event(AssetCheckEvaluation(asset_key=AssetKey(spec.asset), check_name=spec.name, passed=passed,
-                                                   metadata=metadata, partition=batch,
+                                                   metadata=metadata, partition=hour,
                                                    severity=AssetCheckSeverity.ERROR))
             if not passed:
-                failed.append(f"{spec.name}[{batch}]")
-    context.log.info(f"verified {len(batches)} batches in {timer['seconds']} s; {len(failed)} checks failed")
+                failed.append(f"{spec.name}[{hour}]: {metadata['failed_batches']}")
+    batches = sum(results[BATCH_CHECKS[0].name][h][1]["batches"] for h in hours)
+    context.log.info(f"verified {batches} batches of {len(hours)} hours in {timer['seconds']} s; "
+                     f"{len(failed)} checks failed")
     if failed:
-        raise Failure(description=f"{len(failed)} batch checks failed: {', '.join(failed[:20])}",
-                      metadata={"failed": ", ".join(failed), "batches": len(batches)})
+        raise Failure(description=f"{len(failed)} batch checks failed: {'; '.join(failed[:20])}",
+                      metadata={"failed": "; ".join(failed), "hours": len(hours)})
 
 
 @job(executor_def=in_process_executor, tags={"tweetsent/kind": "verification", "dagster/priority": "0"},
-     description="Reconciles the batches whose gold finished since the last verification (one Spark pass per check), "
-                 "at a lower priority than the micro-batches.")
+     description="Reconciles the finished batches of the hours whose gold was reported since the last verification "
+                 "(one Spark pass per check), at a lower priority than the micro-batches.")
 def verify_batches():
     reconcile_batches()

@@ -25,8 +25,10 @@ from pydantic import Field
 from .. import settings
 from ..lib.insights import drift, drift_tables
 from ..lib.insights.sql import read_where
-from .folds import MAX_BATCHES_PER_FOLD, changed_meanwhile, unfolded_batches
-from .partitions import tweet_batches
+from ..lib.ingest.hours import batch_prefix
+from ..lib.lake.delta_tables import batches_with_prefix
+from .folds import changed_meanwhile, unfolded_batches
+from .partitions import tweet_hours
 from .resources import LakeResource, SparkResource
 from .timing import stopwatch
 from .priority import take_run_priority
@@ -53,7 +55,7 @@ class DriftConfig(Config):
 
 
 def _metadata(done: dict, config: DriftConfig, seconds: float, rows: int) -> dict:
-    """prediction_drift's materialization metadata for one folded batch."""
+    """prediction_drift's materialization metadata for one folded hour."""
     flagged = done["rows"][done["rows"]["flagged"]]
     return {"duration_s": seconds, "batch_rows": rows, "stats_version": done["stats_version"],
             "windows_touched": done["windows_touched"], "window": config.window,
@@ -61,39 +63,48 @@ def _metadata(done: dict, config: DriftConfig, seconds: float, rows: int) -> dic
             "thresholds": MetadataValue.json(config.thresholds().__dict__)}
 
 
-@asset(deps=["gold_tweet_sentiment"], partitions_def=tweet_batches, group_name="aggregates", kinds={"spark", "delta"},
+@asset(deps=["gold_tweet_sentiment"], partitions_def=tweet_hours, group_name="aggregates", kinds={"spark", "delta"},
        description="Per time window: label mix, confidence, text length and emoji/URL/hashtag shares of gold against "
                    "the champion's evaluation predictions (PSI, Jensen-Shannon, KS, share shifts), flagged windows.")
 def prediction_drift(context: AssetExecutionContext, config: DriftConfig, spark: SparkResource,
                      lake: LakeResource) -> MaterializeResult:
-    """Folds the batch's statistics (replacing any earlier fold of it), then updates the windows it moved."""
+    """Folds the statistics of the hour's gold batches (replacing any earlier fold), then updates the windows they moved."""
+    batches = batches_with_prefix(lake.path("gold_tweet_sentiment"), batch_prefix(context.partition_key)) or []
+    if not batches:
+        context.log.info(f"hour {context.partition_key} has no batches in gold: nothing to fold")
+        return MaterializeResult(metadata={"batches": 0})
     with stopwatch() as timer:
-        done = _fold(spark, lake, [context.partition_key], config)
-    return MaterializeResult(metadata=_metadata(done, config, timer["seconds"], done["batch_rows"]))
+        done = _fold(spark, lake, batches, config)
+    return MaterializeResult(metadata={**_metadata(done, config, timer["seconds"], done["batch_rows"]),
+                                       "batches": len(batches)})
 
 
 @op(description="Folds every batch whose gold finished since its last drift fold into prediction_drift, in one "
-                "run; records a materialization per folded batch and evaluates the drift check.")
+                "run; records a materialization per folded hour and evaluates the drift check.")
 def fold_drift_batches(context: OpExecutionContext, config: DriftConfig, spark: SparkResource,
                        lake: LakeResource) -> None:
     take_run_priority(context)
-    pending = unfolded_batches(context.instance, folded=DRIFT_ASSET)
-    batches = list(pending)[:MAX_BATCHES_PER_FOLD]
-    if not batches:
-        context.log.info("every batch with gold is folded into prediction_drift")
+    pending = unfolded_batches(context.instance, lake.path, DRIFT_ASSET, drift_tables.STATS_TABLE)
+    hours = pending.first()
+    batches = [b for hour_batches in hours.values() for b in hour_batches]
+    if not hours:
+        context.log.info("every hour with gold is folded into prediction_drift")
         return
     with stopwatch() as timer:
-        done = _fold(spark, lake, batches, config)
-    changed = changed_meanwhile(context.instance, batches, pending, DRIFT_ASSET)
-    for batch in (b for b in batches if b not in changed):
-        metadata = _metadata(done, config, timer["seconds"], done["rows_per_batch"].get(batch, 0))
-        context.log_event(AssetMaterialization(asset_key=DRIFT_ASSET, partition=batch,
-                                               metadata={**metadata, "folded_with": len(batches)}))
+        done = _fold(spark, lake, batches, config) if batches else None
+    changed = changed_meanwhile(context.instance, list(hours), pending)
+    for hour in (h for h in hours if h not in changed):
+        rows = sum(done["rows_per_batch"].get(b, 0) for b in hours[hour]) if done else 0
+        metadata = _metadata(done, config, timer["seconds"], rows) if done else {}
+        context.log_event(AssetMaterialization(asset_key=DRIFT_ASSET, partition=hour,
+                                               metadata={**metadata, "batches": len(hours[hour]),
+                                                         "folded_with": len(batches)}))
     result = _check_result(spark, lake)
     context.log_event(AssetCheckEvaluation(asset_key=AssetKey(DRIFT_ASSET), check_name=CHECK_NAME,
                                            passed=result.passed, severity=result.severity, metadata=result.metadata))
-    context.log.info(f"folded {len(batches)} batches into prediction_drift in {timer['seconds']} s against baseline "
-                     f"{done['baseline_version'] or 'none'}; {result.metadata['flagged_windows'].value} windows flagged")
+    context.log.info(f"folded {len(batches)} batches of {len(hours)} hours into prediction_drift in "
+                     f"{timer['seconds']} s against baseline {(done or {}).get('baseline_version') or 'none'}; "
+                     f"{result.metadata['flagged_windows'].value} windows flagged")
 
 
 def _fold(spark: SparkResource, lake: LakeResource, batches: list[str], config: DriftConfig) -> dict:

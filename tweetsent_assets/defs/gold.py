@@ -15,8 +15,9 @@ from ..lib.lake.spark_session import parallelism
 from ..lib.ml import prediction_cache
 from ..lib.ml.inference import SCORE_SCHEMA, make_row_filler, make_scorer
 from ..lib.ml.models.types import ModelSpec
-from .partitions import tweet_batches
-from .resources import LakeResource, MlflowResource, SentimentModelResource, SparkResource
+from .hour_runs import run_hour
+from .partitions import tweet_hours
+from .resources import LakeResource, MlflowResource, ObjectStoreResource, SentimentModelResource, SparkResource
 from .timing import Laps, stopwatch
 
 # Follows silver and re-scores when the champion changes; a missing champion (none promoted yet) does not block.
@@ -227,18 +228,21 @@ def write_gold(spark: SparkResource, lake: LakeResource, spec: ModelSpec, batch_
 
 @asset(
     deps=["silver_tweets", "champion_model"],
-    partitions_def=tweet_batches,
+    partitions_def=tweet_hours,
     group_name="gold",
     kinds={"spark", "delta", "pytorch"},
     automation_condition=FOLLOW_SILVER_AND_CHAMPION,
 )
 def gold_tweet_sentiment(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource,
-                         sentiment_model: SentimentModelResource, mlflow: MlflowResource) -> MaterializeResult:
-    """Label, score, per-class probabilities and model name/version for the batch's silver rows.
+                         sentiment_model: SentimentModelResource, mlflow: MlflowResource,
+                         batch_state: ObjectStoreResource) -> MaterializeResult:
+    """Label, score, per-class probabilities and model name/version for the silver rows of the run's batches.
 
     Scores with `models:/tweet-sentiment@champion` (pinned to its version for the whole run);
     executors load the model once per Python worker. Texts already in the prediction cache for
-    that version skip the model. A new champion re-scores every partition.
+    that version skip the model. A new champion re-scores the latest hour; `rescore_gold` any others.
     """
-    return MaterializeResult(metadata=write_gold(spark, lake, sentiment_model.spec(mlflow), context.partition_key,
-                                                 context.log))
+    spec = sentiment_model.spec(mlflow)
+    written = run_hour(context, batch_state, [GOLD_TABLE], lambda batch: {
+        GOLD_TABLE: write_gold(spark, lake, spec, batch, context.log)})
+    return MaterializeResult(metadata=written[GOLD_TABLE])

@@ -6,7 +6,7 @@ The jobs that follow the micro-batches, many batches per run, live beside their 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from .models.candidates import candidate_partitions
-from .partitions import tweet_batches
+from .partitions import tweet_hours
 from .resources import BATCH_KIND_TAG
 
 # Per batch, without the checks that compare the aggregates with a full rebuild (those read all of gold).
@@ -19,17 +19,19 @@ BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silv
 # run queue launch waiting micro-batches before aggregate folds, verifications and evaluations. The
 # batch's reconciliation checks are left out: verify_batches runs them for many batches at once.
 ingest_tweet_batch = define_asset_job(
-    "ingest_tweet_batch", selection=BATCH_ASSETS, partitions_def=tweet_batches,
+    "ingest_tweet_batch", selection=BATCH_ASSETS, partitions_def=tweet_hours,
     executor_def=in_process_executor,
-    description="One micro-batch of landing objects through bronze, silver and gold.",
+    description="One micro-batch of landing objects through bronze, silver and gold: the batch its tweetsent/batch "
+                "tag names, in that batch's hour partition (without the tag, every batch of the hour).",
     tags={BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"},
 )
 rescore_gold = define_asset_job(
     "rescore_gold", selection=AssetSelection.assets("gold_tweet_sentiment") | AGGREGATE_ASSETS,
-    partitions_def=tweet_batches,
+    partitions_def=tweet_hours,
     executor_def=in_process_executor,
-    description="Re-score gold batch partitions with the current champion (launch as a backfill) and replace "
-                "their contribution to the aggregates and prediction_drift; bronze and silver are left alone.",
+    description="Re-score gold hour partitions with the current champion (launch as a backfill of a range of hours) "
+                "and replace their batches' contribution to the aggregates and prediction_drift; bronze and silver "
+                "are left alone. It does not wait for the stream run.",
 )
 evaluate_candidates = define_asset_job(
     "evaluate_candidates", selection=AssetSelection.assets("model_evaluations"), partitions_def=candidate_partitions,

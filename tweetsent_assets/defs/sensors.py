@@ -21,15 +21,17 @@ from dagster import (
 
 from .. import settings
 from ..lib.ingest.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
-from ..lib.ingest.manifests import MANIFEST_DIR, manifested_objects, write_manifest
+from ..lib.ingest.hours import BadBatchKey, hour_of
+from ..lib.ingest.manifests import MANIFEST_DIR, manifested_batches, manifested_objects, write_manifest
 from ..lib.ingest.stream_state import read_cursor
+from ..lib.lake.delta_tables import batches_held
 from .aggregates import fold_aggregates
 from .backpressure import room
 from .checks import verify_batches
 from .jobs import ingest_tweet_batch
-from .partitions import tweet_batches
+from .partitions import BATCH_TAG
 from .priority import FOLLOW_UP_TAGS
-from .resources import MicroBatchResource, MlflowResource, ObjectStoreResource, SentimentModelResource
+from .resources import LakeResource, MicroBatchResource, MlflowResource, ObjectStoreResource, SentimentModelResource
 from .stream import stream_tweet_batches
 
 GOLD = AssetKey("gold_tweet_sentiment")
@@ -47,21 +49,25 @@ GOLD = AssetKey("gold_tweet_sentiment")
 )
 def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreResource,
                       batch_state: ObjectStoreResource, micro_batching: MicroBatchResource,
-                      sentiment_model: SentimentModelResource, mlflow: MlflowResource):
-    """Register each new batch as a partition, write its manifest, and request its run once (champion pinned)."""
+                      sentiment_model: SentimentModelResource, mlflow: MlflowResource, lake: LakeResource):
+    """Write each new batch's manifest, then request its run once, in its hour partition (champion pinned)."""
     if micro_batching.mode == "stream":
         return _start_stream(context, landing, batch_state, micro_batching, sentiment_model, mlflow)
     lookback = timedelta(seconds=micro_batching.lookback_seconds)
-    cursor, recovered = _cursor_or_manifests(context, batch_state)
+    cursor, recovered, unrun = _cursor_or_manifests(context, batch_state, lake)
     listing = [o for o in landing.store().list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
     new = find_new_objects(listing, cursor, lookback)
+    pinned = _pinned_model(context, sentiment_model, mlflow) if new or unrun else {}
+    redo = [_batch_request(key, None, pinned) for key in unrun]
+    if redo:
+        context.log.info(f"{len(redo)} batches have a manifest but never reached bronze: requesting them again")
     if not new:
-        return _skip(f"{recovered}no new objects among {len(listing)} under {landing.url}", cursor, recovered)
+        return _skip(f"{recovered}no new objects among {len(listing)} under {landing.url}", cursor, recovered, redo)
     runs = room(context.instance, ingest_tweet_batch.name, micro_batching.runs_at_once(context.instance),
                 micro_batching.max_queued_runs)
     if not runs.free:
         return _skip(f"{recovered}{runs.why_full()}; {len(new)} new objects ({sum(o.size for o in new):,} bytes) "
-                     "wait for the next batch", cursor, recovered)
+                     "wait for the next batch", cursor, recovered, redo)
     batches = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes,
                            limit=min(runs.free, micro_batching.max_batches_per_tick))
     taken = [o for b in batches for o in b.objects]
@@ -69,15 +75,16 @@ def new_tweet_objects(context: SensorEvaluationContext, landing: ObjectStoreReso
     for batch in batches:
         write_manifest(state, batch)
     context.log.info(f"{len(taken)} of {len(new)} new objects -> {len(batches)} batches")
-    pinned = _pinned_model(context, sentiment_model, mlflow)
-    return SensorResult(
-        run_requests=[RunRequest(run_key=b.key, partition_key=b.key, job_name=ingest_tweet_batch.name,
-                                 tags={"tweetsent/objects": str(len(b.objects)),
-                                       "tweetsent/bytes": str(sum(o.size for o in b.objects)), **pinned})
-                      for b in batches],
-        dynamic_partitions_requests=[tweet_batches.build_add_request([b.key for b in batches])],
-        cursor=advance_cursor(cursor, taken, lookback).encode(),
-    )
+    return SensorResult(run_requests=[*redo, *(_batch_request(b.key, b, pinned) for b in batches)],
+                        cursor=advance_cursor(cursor, taken, lookback).encode())
+
+
+def _batch_request(key: str, batch, pinned: dict[str, str]) -> RunRequest:
+    """The run of one micro-batch: its hour partition, the batch named by the tweetsent/batch tag."""
+    sizes = {"tweetsent/objects": str(len(batch.objects)),
+             "tweetsent/bytes": str(sum(o.size for o in batch.objects))} if batch is not None else {}
+    return RunRequest(run_key=key, partition_key=hour_of(key), job_name=ingest_tweet_batch.name,
+                      tags={BATCH_TAG: key, **sizes, **pinned})
 
 
 def _start_stream(context: SensorEvaluationContext, landing: ObjectStoreResource, batch_state: ObjectStoreResource,
@@ -108,22 +115,40 @@ def _start_stream(context: SensorEvaluationContext, landing: ObjectStoreResource
                       tags=_pinned_model(context, sentiment_model, mlflow))
 
 
-def _cursor_or_manifests(context: SensorEvaluationContext,
-                         batch_state: ObjectStoreResource) -> tuple[ListingCursor, str]:
-    """The sensor's cursor; without one (a new instance, or a lost or reset cursor), every object that a batch
-    manifest holds counts as seen, so no batch is redone. The second value says so for the tick's message."""
+def _cursor_or_manifests(context: SensorEvaluationContext, batch_state: ObjectStoreResource,
+                         lake: LakeResource) -> tuple[ListingCursor, str, list[str]]:
+    """The sensor's cursor; without one (a new instance, a lost or reset cursor, or ticks that failed after writing
+    manifests), every object that a batch manifest holds counts as seen, so no batch is planned twice. The second
+    value says so for the tick's message; the third lists the manifested batches that never reached bronze's
+    landing ledger, whose runs are requested again so that their objects are not lost."""
     if context.cursor:
-        return ListingCursor.decode(context.cursor), ""
-    seen = manifested_objects(batch_state.store())
+        return ListingCursor.decode(context.cursor), "", []
+    store = batch_state.store()
+    seen = manifested_objects(store)
     if not seen:
-        return ListingCursor(), ""
+        return ListingCursor(), "", []
+    batches = [b for b in manifested_batches(store) if _has_hour(context, b)]
+    unrun = sorted(set(batches) - batches_held(lake.path("landing_ledger"), batches))
     context.log.info(f"no cursor: {len(seen)} objects in the batch manifests under {batch_state.url} count as done")
     return ListingCursor(None, seen), (f"no cursor, so {len(seen)} objects already in batch manifests "
-                                       f"({batch_state.url}) count as done; ")
+                                       f"({batch_state.url}) count as done; "), unrun
 
 
-def _skip(message: str, cursor: ListingCursor, recovered: str) -> SkipReason | SensorResult:
-    """A skipped tick; one that rebuilt its cursor from the manifests keeps it, so the next tick reads none."""
+def _has_hour(context: SensorEvaluationContext, batch_id: str) -> bool:
+    try:
+        hour_of(batch_id)
+        return True
+    except BadBatchKey as exc:
+        context.log.warning(f"batch manifest {batch_id}.json skipped: {exc}")
+        return False
+
+
+def _skip(message: str, cursor: ListingCursor, recovered: str,
+          redo: list[RunRequest] = ()) -> SkipReason | SensorResult:
+    """A tick that plans nothing new: it requests `redo` if any; one that rebuilt its cursor from the manifests keeps
+    it, so the next tick reads none."""
+    if redo:
+        return SensorResult(run_requests=list(redo), cursor=cursor.encode())
     return SensorResult(skip_reason=message, cursor=cursor.encode()) if recovered else SkipReason(message)
 
 
@@ -143,10 +168,10 @@ def _pinned_model(context: SensorEvaluationContext, sentiment_model: SentimentMo
 
 def finished_gold(context: SensorEvaluationContext, job_name: str,
                   limit: int = 10_000) -> tuple[list[str], int | None]:
-    """Batches whose gold materialized after the cursor's storage id (oldest first), and the newest such id.
+    """Hours whose gold materialized after the cursor's storage id (oldest first), and the newest such id.
 
     Without a cursor (a new instance, or a lost or reset one), it resumes after the gold recorded before
-    `job_name`'s newest run was created, so batches that a run (or `tweetsent demo`) already took are not
+    `job_name`'s newest run was created, so hours that a run (or `tweetsent demo`) already took are not
     requested again.
     """
     after = int(context.cursor) if context.cursor else _resume_point(context.instance, job_name)
@@ -171,19 +196,19 @@ def _resume_point(instance, job_name: str) -> int | None:
     job=verify_batches,
     minimum_interval_seconds=settings.FOLLOW_UP_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Requests one verify_batches run for every batch whose gold finished since the last request; "
-                "while such a run waits in the queue, new batches wait for the next one.",
+    description="Requests one verify_batches run for the hours whose gold was reported since the last request; "
+                "while such a run waits in the queue, new hours wait for the next one.",
 )
 def verify_after_gold(context: SensorEvaluationContext):
-    batches, newest = finished_gold(context, verify_batches.name)
-    if not batches:
-        return SkipReason("no gold finished since the last verification")
+    hours, newest = finished_gold(context, verify_batches.name)
+    if not hours:
+        return SkipReason("no gold reported since the last verification")
     runs = room(context.instance, verify_batches.name, slots=1, depth=1)
     if runs.waiting:
-        return SkipReason(f"{runs.why_full()}; {len(batches)} batches wait for the next verification")
-    config = {"ops": {"reconcile_batches": {"config": {"batches": batches}}}}
+        return SkipReason(f"{runs.why_full()}; new gold in {len(hours)} hour(s) waits for the next verification")
+    config = {"ops": {"reconcile_batches": {"config": {"hours": hours}}}}
     return SensorResult(run_requests=[RunRequest(run_key=f"verify-{newest}", run_config=config,
-                                                 tags={"tweetsent/batches": str(len(batches)), **FOLLOW_UP_TAGS})],
+                                                 tags={"tweetsent/hours": str(len(hours)), **FOLLOW_UP_TAGS})],
                         cursor=str(newest))
 
 
@@ -195,12 +220,12 @@ def verify_after_gold(context: SensorEvaluationContext):
                 "folded), unless one already waits in the queue and will fold them.",
 )
 def fold_after_gold(context: SensorEvaluationContext):
-    batches, newest = finished_gold(context, fold_aggregates.name)
-    if not batches:
-        return SkipReason("no gold finished since the last fold request")
+    hours, newest = finished_gold(context, fold_aggregates.name)
+    if not hours:
+        return SkipReason("no gold reported since the last fold request")
     runs = room(context.instance, fold_aggregates.name, slots=1, depth=1)
     if runs.waiting:
-        return SensorResult(skip_reason=f"{runs.why_full()}; it folds the {len(batches)} new batches",
+        return SensorResult(skip_reason=f"{runs.why_full()}; it folds the new gold of {len(hours)} hour(s)",
                             cursor=str(newest))
     return SensorResult(run_requests=[RunRequest(run_key=f"fold-{newest}", tags=FOLLOW_UP_TAGS)], cursor=str(newest))
 

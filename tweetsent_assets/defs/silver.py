@@ -5,8 +5,9 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from ..lib.ingest import silver_batch
 from ..lib.lake import delta_tables
-from .partitions import tweet_batches
-from .resources import LakeResource, MicroBatchResource, SparkResource
+from .hour_runs import run_hour
+from .partitions import tweet_hours
+from .resources import LakeResource, MicroBatchResource, ObjectStoreResource, SparkResource
 from .timing import Laps, stopwatch
 
 
@@ -66,12 +67,12 @@ def write_silver(spark: SparkResource, lake: LakeResource, micro_batching: Micro
 
 @asset(
     deps=["bronze_tweets"],
-    partitions_def=tweet_batches,
+    partitions_def=tweet_hours,
     group_name="silver",
     kinds={"spark", "delta"},
 )
 def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource,
-                  micro_batching: MicroBatchResource) -> MaterializeResult:
+                  micro_batching: MicroBatchResource, batch_state: ObjectStoreResource) -> MaterializeResult:
     """Typed timestamp, cleaned text, mentions and hashtags; empty texts dropped; one row per id.
 
     A tweet id belongs to the first batch that brought it: later copies are counted as
@@ -80,6 +81,7 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
     makes the later of two batches bringing the same new id see it as held. A batch of at most
     micro_batching.driver_rows rows is cleaned on the driver, a larger one on the executors.
     """
-    metadata, _ = write_silver(spark, lake, micro_batching, context.partition_key,
-                               sole_writer=micro_batching.runs_at_once(context.instance) == 1, log=context.log)
-    return MaterializeResult(metadata=metadata)
+    sole_writer = micro_batching.runs_at_once(context.instance) == 1
+    written = run_hour(context, batch_state, ["silver_tweets"], lambda batch: {
+        "silver_tweets": write_silver(spark, lake, micro_batching, batch, sole_writer=sole_writer, log=context.log)[0]})
+    return MaterializeResult(metadata=written["silver_tweets"])

@@ -2,25 +2,29 @@
 
 Like Structured Streaming's micro-batches, each batch takes everything that landed since the last
 one (up to the caps), and the next starts as soon as it ends, in the same warm Spark session, with
-no sensor tick or run start between them. Each batch is still a `tweet_batches` partition with a
-manifest, and its layers are recorded as that partition's materializations once gold is written.
+no sensor tick or run start between them. Each batch has a manifest and belongs to the hour partition
+of its key; its layers are recorded as that hour's materializations, summed over the batches since
+the last report (reports.py), at most every report_seconds and when the hour ends.
 """
 
+import logging
 import os
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from dagster import AssetKey, AssetMaterialization, Config, OpExecutionContext, in_process_executor, job, op
+from dagster import AssetKey, Config, OpExecutionContext, in_process_executor, job, op
 from pydantic import Field
 
 from .. import settings
 from ..lib.ingest.batching import advance_cursor, find_new_objects, plan_batches
+from ..lib.ingest.hours import BadBatchKey, hour_of
 from ..lib.ingest.manifests import MANIFEST_DIR, write_manifest
 from ..lib.ingest.stream_state import resume, write_cursor
+from ..lib.lake.delta_tables import batches_held
 from ..lib.ml.inference import make_scorer
 from .bronze import write_bronze
 from .gold import write_gold
-from .partitions import tweet_batches
+from .reports import HourReports
 from .resources import (
     BATCH_KIND_TAG,
     LakeResource,
@@ -36,6 +40,8 @@ GOLD = AssetKey("gold_tweet_sentiment")
 # The log message that says the stream takes objects now (the latency benchmark waits for it).
 READY = "stream ready"
 WARM_UP_TABLE = "_stream_warm_up"
+# Each batch's line goes to the run's log (stdout/stderr in the UI), not to Dagster's event log.
+batch_log = logging.getLogger("tweetsent.stream")
 
 
 class StreamConfig(Config):
@@ -49,6 +55,10 @@ class StreamConfig(Config):
                                            "next, which runs the code location's current code")
     champion_check_seconds: float = Field(default=60, gt=0,
                                           description="How often the champion alias is looked up again")
+    report_seconds: float = Field(default=settings.STREAM_REPORT_S, ge=0,
+                                  description="How often each layer's materialization of the current hour is "
+                                              "recorded (summed over the batches since the last one); an hour is "
+                                              "also reported when it ends, and everything when the run ends")
 
 
 class _Scorer:
@@ -105,48 +115,65 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
     lookback = timedelta(seconds=micro_batching.lookback_seconds)
     source, state = landing.store(), batch_state.store()
     resumed = resume(state, lookback)
-    done = context.instance.get_materialized_partitions(GOLD)
-    unfinished = [b for b in resumed.recent_batches if b not in done]
+    held = batches_held(lake.path(GOLD.path[-1]), resumed.recent_batches)
+    unfinished = [b for b in resumed.recent_batches if b not in held]
     context.log.info(f"{resumed.note}; {len(unfinished)} unfinished")
     scorer = _Scorer(context, sentiment_model, mlflow, config.champion_check_seconds)
     sole_writer = micro_batching.runs_at_once(context.instance) == 1
     warm_up(spark.session(), lake.path(WARM_UP_TABLE), scorer.current() if micro_batching.driver_texts else None)
     context.log.info(f"{READY}: scoring with {scorer.spec.name} {scorer.spec.version or ''}, "
                      f"{time.monotonic() - started:.1f} s after the run started")
+    reports = HourReports(config.report_seconds)
 
-    def run_batch(batch_id: str, waiting: int) -> None:
+    def record(events) -> None:
+        for event in events:
+            context.log_event(event)
+
+    def run_batch(batch_id: str, waiting: int) -> bool:
+        try:
+            hour = hour_of(batch_id)
+        except BadBatchKey as exc:
+            context.log.error(f"batch manifest {state.uri(f'{MANIFEST_DIR}/{batch_id}.json')} skipped: {exc}")
+            return False
         began = time.perf_counter()
         written, bronze_rows = write_bronze(spark, landing, batch_state, lake, batch_id, context.log)
         written["silver_tweets"], silver_rows = write_silver(spark, lake, micro_batching, batch_id, sole_writer,
                                                              context.log, bronze_rows)
         written[GOLD.path[-1]] = write_gold(spark, lake, scorer.current(), batch_id, context.log,
                                             micro_batching.driver_texts, silver_rows)
-        for key, metadata in written.items():
-            context.log_event(AssetMaterialization(asset_key=key, partition=batch_id, metadata=metadata))
-        context.log.info(f"batch {batch_id}: {written['bronze_tweets']['batch_rows']} tweets to gold in "
-                         f"{time.perf_counter() - began:.2f} s; {waiting} objects waiting")
+        batch_log.info(f"batch {batch_id} (hour {hour}): {written['bronze_tweets']['batch_rows']} tweets to gold in "
+                       f"{time.perf_counter() - began:.2f} s; {waiting} objects waiting")
+        record(reports.add(hour, batch_id, written))
+        return True
 
-    context.instance.add_dynamic_partitions(tweet_batches.name, unfinished)
     for batch_id in unfinished:
         run_batch(batch_id, waiting=0)
     cursor, batches, last_new = resumed.cursor, len(unfinished), time.monotonic()
-    while time.monotonic() - started < config.max_seconds:
-        listing = [o for o in source.list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
-        new = find_new_objects(listing, cursor, lookback)
-        if not new:
-            if config.idle_seconds and time.monotonic() - last_new >= config.idle_seconds:
-                break
-            time.sleep(config.poll_seconds)
-            continue
-        batch = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes, limit=1)[0]
-        write_manifest(state, batch)
-        cursor = advance_cursor(cursor, list(batch.objects), lookback)
-        write_cursor(state, cursor)
-        context.instance.add_dynamic_partitions(tweet_batches.name, [batch.key])
-        run_batch(batch.key, waiting=len(new) - len(batch.objects))
-        batches, last_new = batches + 1, time.monotonic()
+    try:
+        while time.monotonic() - started < config.max_seconds:
+            listing = [o for o in source.list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
+            new = find_new_objects(listing, cursor, lookback)
+            if not new:
+                record(reports.due(_current_hour()))
+                if config.idle_seconds and time.monotonic() - last_new >= config.idle_seconds:
+                    break
+                time.sleep(config.poll_seconds)
+                continue
+            batch = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes,
+                                 limit=1)[0]
+            write_manifest(state, batch)
+            cursor = advance_cursor(cursor, list(batch.objects), lookback)
+            write_cursor(state, cursor)
+            run_batch(batch.key, waiting=len(new) - len(batch.objects))
+            batches, last_new = batches + 1, time.monotonic()
+    finally:
+        record(reports.flush())
     context.log.info(f"stream ends after {batches} batches and {time.monotonic() - started:.0f} s")
     return batches
+
+
+def _current_hour() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d-%H:00")
 
 
 @job(executor_def=in_process_executor, tags={BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"},

@@ -65,7 +65,7 @@ def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_p
     def objects(request) -> list[str]:
         from tweetsent_assets.lib.ingest.manifests import read_manifest
 
-        return [o["key"] for o in read_manifest(resources["batch_state"].store(), request.partition_key)["objects"]]
+        return [o["key"] for o in read_manifest(resources["batch_state"].store(), request.tags["tweetsent/batch"])["objects"]]
 
     with instance_for_test(overrides=ONE_MICRO_BATCH_AT_ONCE) as instance:
         first = land(2)
@@ -96,16 +96,13 @@ def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_p
         assert [objects(r) for r in last.run_requests] == [third], "the next batch takes every waiting object"
         assert isinstance(tick(instance, last.cursor), SkipReason)
 
-        merged = SensorResult(run_requests=[*planned.run_requests, *queued.run_requests, *last.run_requests],
-                              dynamic_partitions_requests=[*planned.dynamic_partitions_requests,
-                                                           *queued.dynamic_partitions_requests,
-                                                           *last.dynamic_partitions_requests])
+        merged = SensorResult(run_requests=[*planned.run_requests, *queued.run_requests, *last.run_requests])
         outcome = runner.run_batches(defs, instance, merged, runner.QUIET)
-        assert outcome.failed == [] and len(outcome.partition_keys) == 3
+        assert outcome.failed == [] and len(outcome.batches) == 3
     gold = spark.read.format("delta").load(resources["lake"].path("gold_tweet_sentiment"))
     per_batch = {r["batch_id"]: r["count"] for r in gold.groupBy("batch_id").count().collect()}
     assert sorted(per_batch.values()) == [20, 20, 50]
-    assert per_batch[last.run_requests[0].partition_key] == 50
+    assert per_batch[last.run_requests[0].tags["tweetsent/batch"]] == 50
 
 
 def test_the_in_process_runner_is_not_held_back_by_other_runs(tmp_path):

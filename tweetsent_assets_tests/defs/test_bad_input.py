@@ -93,8 +93,8 @@ def test_all_kinds_mixed_through_the_pipeline(spark, s3_endpoint, s3_bucket, tmp
     defs = build_defs(resources)
     with instance_for_test() as instance:
         outcome = runner.process_new_objects(defs, instance, None)
-        assert outcome.failed == [] and len(outcome.partition_keys) == 1
-        partition = outcome.partition_keys[0]
+        assert outcome.failed == [] and len(outcome.batches) == 1
+        partition = outcome.batches[0]
         check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
             [AssetCheckKey(AssetKey("bronze_tweets"), "landed_equals_bronze_plus_quarantine")])
         evaluation = list(check.values())[0].event.dagster_event.event_specific_data

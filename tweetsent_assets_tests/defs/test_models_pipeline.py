@@ -217,7 +217,7 @@ def test_gold_scores_with_the_champion_version(models):
     landing = models["defs"].resources["landing"].store()
     replay(read_demo(limit=30), landing, tweets_per_object=15, objects_per_second=None)
     outcome = runner.process_new_objects(models["defs"], models["instance"], None)
-    assert outcome.failed == [] and len(outcome.partition_keys) == 1
+    assert outcome.failed == [] and len(outcome.batches) == 1
     gold = models["spark"].read.format("delta").load(models["lake"].path("gold_tweet_sentiment")).toPandas()
     assert len(gold) > 0
     assert set(gold.model_version) == {champion}

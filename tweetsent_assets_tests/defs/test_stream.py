@@ -21,7 +21,8 @@ from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
 from tweetsent_assets.defs.stream import WARM_UP_TABLE
 from tweetsent_assets.lib.ingest.batching import ListingCursor, advance_cursor, find_new_objects, plan_batches
-from tweetsent_assets.lib.ingest.manifests import MANIFEST_DIR, read_manifest, write_manifest
+from tweetsent_assets.lib.ingest.hours import hour_of
+from tweetsent_assets.lib.ingest.manifests import MANIFEST_DIR, manifested_batches, read_manifest, write_manifest
 from tweetsent_assets.lib.ingest.replay import encode_object
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
 from tweetsent_assets.lib.ingest.stream_state import read_cursor, write_cursor
@@ -77,15 +78,17 @@ def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_p
         result = defs.get_job_def("stream_tweet_batches").execute_in_process(instance=instance, run_config=QUICK)
         lander.join()
         assert result.success and result.output_for_node("stream_micro_batches") == 2
-        batches = instance.get_dynamic_partitions("tweet_batches")
+        batches = manifested_batches(state)
         assert len(batches) == 2
         assert [[o["key"] for o in read_manifest(state, b)["objects"]] for b in batches] == [first, meanwhile]
+        hours = {hour_of(b) for b in batches}
         for layer in LAYERS:
-            assert instance.get_materialized_partitions(AssetKey(layer)) == set(batches), layer
+            assert instance.get_materialized_partitions(AssetKey(layer)) == hours, layer
         gold_events = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()
                        if e.asset_key == AssetKey("gold_tweet_sentiment")]
-        assert [(m.partition, m.metadata["batch_rows"].value) for m in gold_events] == [
-            (batches[0], 20), (batches[1], 40)]
+        assert len(gold_events) == len(hours), "one report per hour: both batches came within the report interval"
+        assert sum(m.metadata["batch_rows"].value for m in gold_events) == 60
+        assert sum(m.metadata["batches"].value for m in gold_events) == 2
     assert _gold_per_batch(spark, resources) == {batches[0]: 20, batches[1]: 40}
     warm_up_log = Path(resources["lake"].path(WARM_UP_TABLE)) / "_delta_log"
     assert list(warm_up_log.glob("*.checkpoint.parquet")), "the warm-up wrote a checkpoint"
@@ -110,7 +113,8 @@ def test_a_batch_left_unfinished_is_finished_first_and_not_planned_again(spark, 
     with instance_for_test() as instance:
         result = defs.get_job_def("stream_tweet_batches").execute_in_process(instance=instance, run_config=QUICK)
         assert result.success
-        assert instance.get_materialized_partitions(AssetKey("gold_tweet_sentiment")) == {earlier.key, died.key}
+        assert instance.get_materialized_partitions(AssetKey("gold_tweet_sentiment")) == {hour_of(earlier.key),
+                                                                                          hour_of(died.key)}
     assert _gold_per_batch(spark, resources) == {earlier.key: 10, died.key: 10}
     assert len([o for o in state.list() if o.key.startswith(f"{MANIFEST_DIR}/")]) == 2
 
@@ -178,7 +182,7 @@ def test_the_stream_writes_what_micro_batch_runs_write(spark, tmp_path):
                     run = defs.get_job_def("stream_tweet_batches").execute_in_process(instance=instance,
                                                                                      run_config=QUICK)
                     assert run.output_for_node("stream_micro_batches") == 1
-            assert len(instance.get_materialized_partitions(AssetKey("gold_tweet_sentiment"))) == 2
+        assert len(_gold_per_batch(spark, resources)) == 2
         tables[mode] = _tables(spark, resources)
     assert [len(rows) for rows in tables["stream"].values()] == [4, 4]
     assert tables["stream"] == tables["runs"]

@@ -22,23 +22,26 @@ def resources(root: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    root, partitions = Path(argv[0]), argv[1:]
+    root, batches = Path(argv[0]), argv[1:]
     os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
     os.environ.setdefault("TWEETSENT_FAULT_PID", str(os.getpid()))
     from dagster import DagsterInstance
 
     from tweetsent_assets.definitions import build_defs
+    from tweetsent_assets.defs.partitions import BATCH_TAG
+    from tweetsent_assets.lib.ingest.hours import hour_of
 
     job = build_defs(resources(root)).resolve_job_def("ingest_tweet_batch")
     failed = []
     with DagsterInstance.get() as instance:
-        for partition in partitions:
-            result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
+        for batch in batches:
+            result = job.execute_in_process(instance=instance, partition_key=hour_of(batch), tags={BATCH_TAG: batch},
+                                            raise_on_error=False)
             if not result.success:
-                failed.append(partition)
+                failed.append(batch)
                 for event in result.get_step_failure_events():
                     print(f"step {event.step_key} failed: {event.event_specific_data.error.message}", flush=True)
-    print("failed partitions:", failed, flush=True)
+    print("failed batches:", failed, flush=True)
     return 1 if failed else 0
 
 

@@ -20,6 +20,7 @@ from dagster import DagsterInstance
 
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
+from tweetsent_assets.defs.partitions import BATCH_TAG
 from tweetsent_assets.lib.ingest.object_store import open_store
 from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
@@ -89,7 +90,7 @@ def landed_lines(landing: Path) -> int:
 
 
 def land_and_plan(root: Path, monkeypatch) -> tuple[list[dict], list[str]]:
-    """Land the Sentiment140 objects (one of them twice) and a dirty one; register one partition per object."""
+    """Land the Sentiment140 objects (one of them twice) and a dirty one; plan one batch per object."""
     records = list(read_sentiment140(shared("sentiment140/sentiment140_sample_20k.csv"), limit=OBJECTS * TWEETS_PER_OBJECT))
     landing = open_store(str(root / "landing"))
     replay(records, landing, tweets_per_object=TWEETS_PER_OBJECT, objects_per_second=None)
@@ -101,9 +102,8 @@ def land_and_plan(root: Path, monkeypatch) -> tuple[list[dict], list[str]]:
     defs = build_defs(resources(root))
     with DagsterInstance.get() as instance:
         result, _ = runner.tick_sensor(defs, instance, None)
-        partitions = [r.partition_key for r in result.run_requests]
-        instance.add_dynamic_partitions("tweet_batches", partitions)
-    return records, partitions
+        batches = [r.tags[BATCH_TAG] for r in result.run_requests]
+    return records, batches
 
 
 def assert_nothing_lost_or_duplicated(spark, root: Path, records: list[dict]) -> None:

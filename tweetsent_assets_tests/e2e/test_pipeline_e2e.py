@@ -15,8 +15,10 @@ from dagster import AssetKey, instance_for_test
 
 from tweetsent_assets import runner
 from tweetsent_assets.definitions import build_defs
+from tweetsent_assets.defs.partitions import BATCH_TAG
 from tweetsent_assets.defs.resources import SentimentModelResource
 from tweetsent_assets.lib.ingest.batching import ListingCursor
+from tweetsent_assets.lib.ingest.hours import hour_of
 from tweetsent_assets.lib.ingest.object_store import open_store
 from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
@@ -77,12 +79,13 @@ def test_sensor_batches_and_runs_reconcile(pipeline):
     defs, instance = pipeline["defs"], pipeline["instance"]
     result, cursor = runner.tick_sensor(defs, instance, None)
     assert result is not None
-    partitions = [r.partition_key for r in result.run_requests]
+    partitions = [r.tags[BATCH_TAG] for r in result.run_requests]
     assert len(partitions) == 2, "4 objects in batches of at most 2"
     assert [r.run_key for r in result.run_requests] == partitions
+    assert [r.partition_key for r in result.run_requests] == [hour_of(b) for b in partitions]
     outcome = runner.run_batches(defs, instance, result)
-    assert outcome.failed == []
-    assert set(instance.get_dynamic_partitions("tweet_batches")) == set(partitions)
+    assert outcome.failed == [] and outcome.batches == partitions
+    assert instance.get_dynamic_partitions("tweet_batches") == [], "no partition per batch"
     tags = [instance.get_run_by_id(run_id).tags for run_id in outcome.run_ids]
     assert [(t["tweetsent/kind"], t["dagster/priority"]) for t in tags] == [("micro-batch", "10")] * 2
     assert counts(pipeline) == expected_counts()
@@ -122,7 +125,11 @@ def test_rerun_and_retick_change_nothing(pipeline):
     before = counts(pipeline)
     job = defs.resolve_job_def("ingest_tweet_batch")
     for partition in state["partitions"]:
-        assert job.execute_in_process(instance=instance, partition_key=partition).success
+        assert job.execute_in_process(instance=instance, partition_key=hour_of(partition),
+                                      tags={BATCH_TAG: partition}).success
+    assert counts(pipeline) == before
+    for hour in {hour_of(p) for p in state["partitions"]}:
+        assert job.execute_in_process(instance=instance, partition_key=hour).success, "every batch of the hour"
     assert counts(pipeline) == before
     result, _ = runner.tick_sensor(defs, instance, state["cursor"])
     assert result is None, "a re-tick must not request any run"
@@ -136,8 +143,7 @@ def test_relisting_without_cursor_adds_no_bronze_rows(pipeline):
     assert runner.tick_sensor(defs, instance, None)[0] is None
     result, _ = runner.tick_sensor(defs, instance, ListingCursor().encode())
     assert result is not None
-    result = type(result)(run_requests=result.run_requests[:1],
-                          dynamic_partitions_requests=result.dynamic_partitions_requests, cursor=result.cursor)
+    result = type(result)(run_requests=result.run_requests[:1], cursor=result.cursor)
     assert runner.run_batches(defs, instance, result).failed == []
     assert counts(pipeline) == before
 
@@ -181,7 +187,8 @@ def test_gold_rescored_by_hf_model_loaded_in_executors(pipeline, tmp_path_factor
     before = counts(pipeline)
     gold_only = hf_defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_selection={AssetKey("gold_tweet_sentiment")})
-    assert gold_only.execute_in_process(instance=instance, partition_key=partition).success
+    assert gold_only.execute_in_process(instance=instance, partition_key=hour_of(partition),
+                                        tags={BATCH_TAG: partition}).success
     assert counts(pipeline) == before
     gold = pipeline["spark"].read.format("delta").load(pipeline["lake"].path("gold_tweet_sentiment"))
     rescored = gold.where(f"batch_id = '{partition}'").toPandas()
@@ -194,18 +201,19 @@ def test_gold_rescored_by_hf_model_loaded_in_executors(pipeline, tmp_path_factor
     assert [r.model_name for r in others] == ["vader"]
 
 
-def test_checks_run_in_one_verification_run_per_partition(pipeline):
-    """The micro-batch runs hold no checks; one verify_batches run records each batch's four checks on its partition."""
+def test_checks_run_in_one_verification_run_per_hour(pipeline):
+    """The micro-batch runs hold no checks; one verify_batches run records each hour's four checks on its partition,
+    with the figures of its batches added up; one fold records each hour's aggregates."""
     from dagster import AssetCheckKey, DagsterEventType, RunsFilter
 
     instance = pipeline["instance"]
-    partitions = pipeline["state"]["partitions"]
+    partitions = sorted({hour_of(b) for b in pipeline["state"]["partitions"]})
     for run in instance.get_runs(RunsFilter(job_name="ingest_tweet_batch")):
         kinds = {e.dagster_event.event_type for e in instance.all_logs(run.run_id) if e.dagster_event}
         assert DagsterEventType.ASSET_CHECK_EVALUATION not in kinds
     first = instance.get_runs(RunsFilter(job_name="verify_batches"), ascending=True)[0]
     assert first.tags["dagster/priority"] == "0"
-    assert first.run_config["ops"]["reconcile_batches"]["config"]["batches"] == partitions
+    assert first.run_config["ops"]["reconcile_batches"]["config"]["hours"] == partitions
     checks = [e.dagster_event.event_specific_data
               for e in instance.all_logs(first.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]
     assert sorted((c.check_name, c.partition) for c in checks) == sorted(

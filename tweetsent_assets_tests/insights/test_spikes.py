@@ -93,7 +93,7 @@ def replayed(spark, tmp_path_factory):
         defs = build_defs(resources)
         config = {"ops": {"aggregates": {"config": {"rolling": "6 hours"}}}}
         outcome = runner.process_new_objects(defs, instance, None, config)
-        assert outcome.failed == [] and len(outcome.partition_keys) == 4
+        assert outcome.failed == [] and len(outcome.batches) == 4
         event = instance.get_latest_materialization_event(AssetKey("sentiment_spikes"))
         checked = defs.resolve_job_def("verify_aggregates").execute_in_process(instance=instance, raise_on_error=False)
         yield {"lake": resources["lake"], "spark": spark, "metadata": event.asset_materialization.metadata,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from .batching import Batch
+from .hours import batch_prefix
 from .object_store import ObjectStore
 
 MANIFEST_DIR = "batches"
@@ -38,3 +39,16 @@ def read_manifest(store: ObjectStore, batch_id: str) -> dict:
             f"no manifest for batch {batch_id!r} at {store.uri(key)}: batches are registered by the "
             f"new_tweet_objects sensor (or `tweetsent demo`), which writes this file first") from exc
     return json.loads(data)
+
+
+def hour_batches(store: ObjectStore, hour: str) -> list[str]:
+    """The batches whose manifests say they belong to `hour` (a `YYYY-MM-DD-HH:00` key), oldest first."""
+    prefix = f"{MANIFEST_DIR}/{batch_prefix(hour)}"
+    return [info.key[len(MANIFEST_DIR) + 1:-len(".json")] for info in store.list(prefix)
+            if info.key.endswith(".json")]
+
+
+def manifested_batches(store: ObjectStore) -> list[str]:
+    """Every batch that has a manifest, oldest first."""
+    return [info.key[len(MANIFEST_DIR) + 1:-len(".json")] for info in store.list(f"{MANIFEST_DIR}/")
+            if info.key.endswith(".json")]

@@ -26,7 +26,7 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     url: str
 
-    def list(self) -> Iterator[ObjectInfo]: ...
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
     def get(self, key: str) -> tuple[bytes, str]: ...
 
@@ -58,14 +58,17 @@ class LocalObjectStore:
             raise UnsafeKeyError(f"object key {key!r} resolves outside {self.root}")
         return path
 
-    def list(self) -> Iterator[ObjectInfo]:
-        if not self.root.is_dir():
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with `prefix`, in key order; only the prefix's folder is walked."""
+        folder = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not folder.is_dir():
             return
-        for path in sorted(self.root.rglob("*")):
-            if path.is_file() and not path.name.startswith(".tmp-"):
+        for path in sorted(folder.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix) and path.is_file() and not path.name.startswith(".tmp-"):
                 stat = path.stat()
                 yield ObjectInfo(
-                    key=path.relative_to(self.root).as_posix(),
+                    key=key,
                     etag=_stat_etag(stat),
                     last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
                     size=stat.st_size,
@@ -102,9 +105,9 @@ class S3ObjectStore:
         self._client = boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url or None, region_name=region or None)
 
-    def list(self) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             for item in page.get("Contents", []):
                 key = item["Key"][len(self.prefix):]
                 if key and not key.endswith("/"):

@@ -313,6 +313,29 @@ def batch_from_log(path: str, batch_id: str, columns: list[str]):
     return frame_from_log(path, columns, [("batch_id", "=", batch_id)], lambda field: field("batch_id") == batch_id)
 
 
+def batches_held(path: str, batch_ids: list[str]) -> set[str]:
+    """Which of `batch_ids` have rows in the table, read by `deltalake` from the files their range may be in.
+
+    Where `deltalake` cannot answer, none counts as held, so the caller writes them again (every
+    write is idempotent): a doubt costs time, never a batch.
+    """
+    if not batch_ids:
+        return set()
+    low, high = min(batch_ids), max(batch_ids)
+    found = _column_from_log(path, "batch_id", [("batch_id", ">=", low), ("batch_id", "<=", high)],
+                             lambda field: field("batch_id").isin(list(batch_ids)))
+    return set(found or ())
+
+
+def batches_with_prefix(path: str, prefix: str) -> list[str] | None:
+    """The batch ids starting with `prefix` that have rows in the table (sorted), read by `deltalake`; None where
+    it cannot answer."""
+    high = prefix + "\uffff"
+    found = _column_from_log(path, "batch_id", [("batch_id", ">=", prefix), ("batch_id", "<=", high)],
+                             lambda field: (field("batch_id") >= prefix) & (field("batch_id") <= high))
+    return None if found is None else sorted(set(found))
+
+
 def read_batch(spark, path: str, batch_id: str):
     return spark.read.format("delta").load(path).where(batch_predicate(batch_id))
 
