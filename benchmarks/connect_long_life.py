@@ -37,15 +37,18 @@ def resources(root: Path, master: str, state_dir: str) -> dict:
     return bench_resources(root, master, state_dir, max_objects_per_batch=1, max_batches_per_tick=10_000)
 
 
-def child(root: Path, master: str, state_dir: str, partition: str) -> int:
-    """One run process: the ingest job for one partition, on the shared instance."""
+def child(root: Path, master: str, state_dir: str, batch: str) -> int:
+    """One run process: the ingest job for one batch (in its hour partition), on the shared instance."""
     from dagster import DagsterInstance
 
     from tweetsent_assets.definitions import build_defs
+    from tweetsent_assets.defs.partitions import BATCH_TAG
+    from tweetsent_assets.lib.ingest.hours import hour_of
 
     job = build_defs(resources(root, master, state_dir)).resolve_job_def("ingest_tweet_batch")
     with DagsterInstance.get() as instance:
-        return 0 if job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False).success else 1
+        return 0 if job.execute_in_process(instance=instance, partition_key=hour_of(batch), tags={BATCH_TAG: batch},
+                                           raise_on_error=False).success else 1
 
 
 def fresh_client(master: str) -> int:
@@ -102,8 +105,7 @@ def main(argv=None) -> int:
         defs = build_defs(resources(root, server.url, str(server.state_dir)))
         with DagsterInstance.get() as instance:
             result, _ = runner.tick_sensor(defs, instance, None)
-            partitions = [r.partition_key for r in result.run_requests]
-            instance.add_dynamic_partitions("tweet_batches", partitions)
+            partitions = [r.tags["tweetsent/batch"] for r in result.run_requests]
         started, points = time.time(), checkpoints(len(partitions))
         report(server, 0, 0)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

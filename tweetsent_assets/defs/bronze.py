@@ -17,7 +17,7 @@ from ..lib.lake import delta_tables
 from ..lib.lake.faults import fault_point
 from .hour_runs import run_hour
 from .partitions import tweet_hours
-from .resources import LakeResource, ObjectStoreResource, SparkResource
+from .resources import LakeResource, MicroBatchResource, ObjectStoreResource, SparkResource
 from .timing import Laps, stopwatch
 
 BRONZE_TYPES = {"record_index": "long", "ingested_at": "timestamp", "landed": "long"}
@@ -106,9 +106,9 @@ def write_bronze(spark: SparkResource, landing: ObjectStoreResource, batch_state
     ],
 )
 def bronze(context: AssetExecutionContext, spark: SparkResource, landing: ObjectStoreResource,
-           batch_state: ObjectStoreResource, lake: LakeResource):
+           batch_state: ObjectStoreResource, lake: LakeResource, micro_batching: MicroBatchResource):
     """Read each batch's objects (from its manifest) and replace the batch's rows in both tables."""
-    written = run_hour(context, batch_state, ["bronze_tweets", "bronze_quarantine"],
+    written = run_hour(context, batch_state, lake, micro_batching, ["bronze_tweets", "bronze_quarantine"],
                        lambda batch: write_bronze(spark, landing, batch_state, lake, batch, context.log)[0])
     for key, metadata in written.items():
         yield MaterializeResult(asset_key=key, metadata=metadata)

@@ -117,12 +117,14 @@ AFTER_GOLD = ["gold_tweet_sentiment"]
 
 
 def finished_batches(path, hour: str) -> list[str]:
-    """The hour's batches that reached bronze's landing ledger and are no newer than its newest batch in gold: the
-    ones every layer has finished (a batch whose rows were all quarantined or duplicates reaches no gold row)."""
+    """The hour's batches that every layer has finished: in bronze's landing ledger (written after bronze), and in
+    gold or with no row in silver (all quarantined or duplicates). A batch still between silver and gold is left
+    for the next verification, so a run in flight never fails a check."""
     prefix = batch_prefix(hour)
-    in_gold = batches_with_prefix(path("gold_tweet_sentiment"), prefix) or []
+    in_gold = set(batches_with_prefix(path("gold_tweet_sentiment"), prefix) or [])
+    in_silver = set(batches_with_prefix(path("silver_tweets"), prefix) or [])
     landed = batches_with_prefix(path("landing_ledger"), prefix) or []
-    return [b for b in landed if in_gold and b <= in_gold[-1]]
+    return [b for b in landed if b in in_gold or b not in in_silver]
 
 
 def evaluate_hours(session, path, hours: list[str]) -> dict[str, dict[str, tuple[bool, dict]]]:

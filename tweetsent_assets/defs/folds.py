@@ -2,8 +2,8 @@
 batches of those hours are new.
 
 An hour is pending when gold's latest materialization of it is newer than the folded asset's. In a
-pending hour, every gold batch is folded again when a run re-scored the hour (gold's metadata says
-`rescored`), else only the batches the folded table holds nothing of yet.
+pending hour, every gold batch is folded again when a run rewrote the whole hour (gold's metadata
+says `whole_hour`: a backfill or re-score), else only the batches the folded table holds nothing of yet.
 """
 from dataclasses import dataclass
 
@@ -41,22 +41,22 @@ def pending_hours(instance, folded: str) -> dict[str, int]:
     return dict(sorted((h, i) for h, i in gold.items() if i > done.get(h, -1)))
 
 
-def rescored_since(instance, hour: str, after: int) -> bool:
-    """Whether a gold materialization of `hour` after storage id `after` re-scored the hour's batches."""
+def rewritten_since(instance, hour: str, after: int) -> bool:
+    """Whether a gold materialization of `hour` after storage id `after` rewrote every batch of the hour."""
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=GOLD, asset_partitions=[hour], after_storage_id=after), limit=1000).records
-    return any(bool(getattr(r.asset_materialization.metadata.get("rescored"), "value", False)) for r in records)
+    return any(bool(getattr(r.asset_materialization.metadata.get("whole_hour"), "value", False)) for r in records)
 
 
 def unfolded_batches(instance, path, folded: str, folded_table: str) -> Pending:
-    """The batches to fold, by hour: all of gold's in a re-scored hour, else those `folded_table` does not hold."""
+    """The batches to fold, by hour: all of gold's in a rewritten hour, else those `folded_table` does not hold."""
     hours = pending_hours(instance, folded)
     done = instance.get_latest_storage_id_by_partition(AssetKey(folded), DagsterEventType.ASSET_MATERIALIZATION,
                                                        set(hours))
     batches = {}
     for hour in hours:
         in_gold = batches_with_prefix(path("gold_tweet_sentiment"), batch_prefix(hour)) or []
-        if not rescored_since(instance, hour, done.get(hour, -1)):
+        if not rewritten_since(instance, hour, done.get(hour, -1)):
             held = set(batches_with_prefix(path(folded_table), batch_prefix(hour)) or [])
             in_gold = [b for b in in_gold if b not in held]
         batches[hour] = in_gold

@@ -17,7 +17,14 @@ from ..lib.ml.inference import SCORE_SCHEMA, make_row_filler, make_scorer
 from ..lib.ml.models.types import ModelSpec
 from .hour_runs import run_hour
 from .partitions import tweet_hours
-from .resources import LakeResource, MlflowResource, ObjectStoreResource, SentimentModelResource, SparkResource
+from .resources import (
+    LakeResource,
+    MicroBatchResource,
+    MlflowResource,
+    ObjectStoreResource,
+    SentimentModelResource,
+    SparkResource,
+)
 from .timing import Laps, stopwatch
 
 # Follows silver and re-scores when the champion changes; a missing champion (none promoted yet) does not block.
@@ -235,7 +242,7 @@ def write_gold(spark: SparkResource, lake: LakeResource, spec: ModelSpec, batch_
 )
 def gold_tweet_sentiment(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource,
                          sentiment_model: SentimentModelResource, mlflow: MlflowResource,
-                         batch_state: ObjectStoreResource) -> MaterializeResult:
+                         batch_state: ObjectStoreResource, micro_batching: MicroBatchResource) -> MaterializeResult:
     """Label, score, per-class probabilities and model name/version for the silver rows of the run's batches.
 
     Scores with `models:/tweet-sentiment@champion` (pinned to its version for the whole run);
@@ -243,6 +250,6 @@ def gold_tweet_sentiment(context: AssetExecutionContext, spark: SparkResource, l
     that version skip the model. A new champion re-scores the latest hour; `rescore_gold` any others.
     """
     spec = sentiment_model.spec(mlflow)
-    written = run_hour(context, batch_state, [GOLD_TABLE], lambda batch: {
+    written = run_hour(context, batch_state, lake, micro_batching, [GOLD_TABLE], lambda batch: {
         GOLD_TABLE: write_gold(spark, lake, spec, batch, context.log)})
     return MaterializeResult(metadata=written[GOLD_TABLE])

@@ -15,15 +15,16 @@ AGGREGATE_ASSETS = AssetSelection.assets("aggregate_ledger", "mention_sentiment"
 BATCH_ASSETS = AssetSelection.assets("bronze_tweets", "bronze_quarantine", "silver_tweets",
                                      "gold_tweet_sentiment").without_checks()
 
-# In-process so every step of a run shares the run's one SparkSession. The priority tag makes the
-# run queue launch waiting micro-batches before aggregate folds, verifications and evaluations. The
-# batch's reconciliation checks are left out: verify_batches runs them for many batches at once.
+# In-process so every step of a run shares the run's one SparkSession. The landing sensor's requests carry the
+# micro-batch tags (one at a time, launched before folds, verifications and evaluations); a backfill of hours does
+# not, so it starts beside the stream run instead of waiting for it. The reconciliation checks are left out:
+# verify_batches runs them for many hours at once.
+MICRO_BATCH_TAGS = {BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"}
 ingest_tweet_batch = define_asset_job(
     "ingest_tweet_batch", selection=BATCH_ASSETS, partitions_def=tweet_hours,
     executor_def=in_process_executor,
-    description="One micro-batch of landing objects through bronze, silver and gold: the batch its tweetsent/batch "
-                "tag names, in that batch's hour partition (without the tag, every batch of the hour).",
-    tags={BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"},
+    description="Micro-batches of landing objects through bronze, silver and gold: the batch its tweetsent/batch "
+                "tag names, in that batch's hour partition (without the tag, every batch of the hour: a backfill).",
 )
 rescore_gold = define_asset_job(
     "rescore_gold", selection=AssetSelection.assets("gold_tweet_sentiment") | AGGREGATE_ASSETS,

@@ -28,7 +28,7 @@ from ..lib.lake.delta_tables import batches_held
 from .aggregates import fold_aggregates
 from .backpressure import room
 from .checks import verify_batches
-from .jobs import ingest_tweet_batch
+from .jobs import MICRO_BATCH_TAGS, ingest_tweet_batch
 from .partitions import BATCH_TAG
 from .priority import FOLLOW_UP_TAGS
 from .resources import LakeResource, MicroBatchResource, MlflowResource, ObjectStoreResource, SentimentModelResource
@@ -84,7 +84,7 @@ def _batch_request(key: str, batch, pinned: dict[str, str]) -> RunRequest:
     sizes = {"tweetsent/objects": str(len(batch.objects)),
              "tweetsent/bytes": str(sum(o.size for o in batch.objects))} if batch is not None else {}
     return RunRequest(run_key=key, partition_key=hour_of(key), job_name=ingest_tweet_batch.name,
-                      tags={BATCH_TAG: key, **sizes, **pinned})
+                      tags={BATCH_TAG: key, **MICRO_BATCH_TAGS, **sizes, **pinned})
 
 
 def _start_stream(context: SensorEvaluationContext, landing: ObjectStoreResource, batch_state: ObjectStoreResource,

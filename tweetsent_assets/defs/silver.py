@@ -82,6 +82,6 @@ def silver_tweets(context: AssetExecutionContext, spark: SparkResource, lake: La
     micro_batching.driver_rows rows is cleaned on the driver, a larger one on the executors.
     """
     sole_writer = micro_batching.runs_at_once(context.instance) == 1
-    written = run_hour(context, batch_state, ["silver_tweets"], lambda batch: {
+    written = run_hour(context, batch_state, lake, micro_batching, ["silver_tweets"], lambda batch: {
         "silver_tweets": write_silver(spark, lake, micro_batching, batch, sole_writer=sole_writer, log=context.log)[0]})
     return MaterializeResult(metadata=written["silver_tweets"])

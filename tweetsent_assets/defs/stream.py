@@ -9,6 +9,7 @@ the last report (reports.py), at most every report_seconds and when the hour end
 
 import logging
 import os
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -40,8 +41,18 @@ GOLD = AssetKey("gold_tweet_sentiment")
 # The log message that says the stream takes objects now (the latency benchmark waits for it).
 READY = "stream ready"
 WARM_UP_TABLE = "_stream_warm_up"
-# Each batch's line goes to the run's log (stdout/stderr in the UI), not to Dagster's event log.
+# Each batch's line goes to the run's log (its stderr, shown in the UI), not to Dagster's event log.
 batch_log = logging.getLogger("tweetsent.stream")
+
+
+def _log_batches_to_stderr() -> None:
+    """Give the batch logger a stderr handler once per process (Python's root logger drops INFO)."""
+    if not batch_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        batch_log.addHandler(handler)
+        batch_log.setLevel(logging.INFO)
+        batch_log.propagate = False
 
 
 class StreamConfig(Config):
@@ -112,6 +123,7 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
                          micro_batching: MicroBatchResource, sentiment_model: SentimentModelResource,
                          mlflow: MlflowResource) -> int:
     started = time.monotonic()
+    _log_batches_to_stderr()
     lookback = timedelta(seconds=micro_batching.lookback_seconds)
     source, state = landing.store(), batch_state.store()
     resumed = resume(state, lookback)
@@ -146,10 +158,10 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
         record(reports.add(hour, batch_id, written))
         return True
 
-    for batch_id in unfinished:
-        run_batch(batch_id, waiting=0)
-    cursor, batches, last_new = resumed.cursor, len(unfinished), time.monotonic()
+    cursor, batches = resumed.cursor, 0
     try:
+        batches = sum(run_batch(batch_id, waiting=0) for batch_id in unfinished)
+        last_new = time.monotonic()
         while time.monotonic() - started < config.max_seconds:
             listing = [o for o in source.list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
             new = find_new_objects(listing, cursor, lookback)

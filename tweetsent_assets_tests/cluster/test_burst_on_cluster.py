@@ -106,7 +106,7 @@ def test_burst_with_killed_executor_worker_and_run_loses_and_duplicates_nothing(
                     killed_run, pid = target
                     _kill(pid)
                     kills.append("run")
-                partitions = {r.tags.get("dagster/partition") for r in runs}
+                partitions = {r.tags.get("tweetsent/batch") for r in runs}
                 finished = [r for r in runs if r.status in DONE]
                 retried = {r.tags.get("dagster/parent_run_id") for r in runs}
                 if len(partitions) >= expected and len(finished) == len(runs) and all(
@@ -118,14 +118,14 @@ def test_burst_with_killed_executor_worker_and_run_loses_and_duplicates_nothing(
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
     elapsed = time.monotonic() - started
-    partitions = {r.tags.get("dagster/partition") for r in runs}
+    partitions = {r.tags.get("tweetsent/batch") for r in runs}
     print(f"cluster burst: {OBJECTS} objects, {len(records)} tweets, {len(runs)} runs for {len(partitions)} batches, "
           f"peak in flight {peak}, kills {kills}, total {elapsed:.0f} s")
     assert sorted(kills) == ["executor", "run", "worker"]
     assert len(partitions) == expected and 2 >= peak >= 1
     assert {r.run_id: r.status for r in runs}[killed_run] == DagsterRunStatus.FAILURE
     assert any(r.tags.get("dagster/parent_run_id") == killed_run for r in runs), "the killed run is retried"
-    succeeded = {r.tags.get("dagster/partition") for r in runs if r.status == DagsterRunStatus.SUCCESS}
+    succeeded = {r.tags.get("tweetsent/batch") for r in runs if r.status == DagsterRunStatus.SUCCESS}
     assert succeeded == partitions
 
     spark, lease = connect_session.connect(cluster.connect.url, cluster.root / "slots", 1)

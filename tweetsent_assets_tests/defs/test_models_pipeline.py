@@ -17,6 +17,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, RunsFilter, 
 
 from tweetsent_assets import settings
 from tweetsent_assets.definitions import build_defs
+from tweetsent_assets.lib.ingest.hours import hour_of
 from tweetsent_assets.lib.ingest.replay import replay
 from tweetsent_assets.lib.ingest.sources import read_demo
 from tweetsent_assets.lib.insights import drift_tables
@@ -239,7 +240,7 @@ def test_the_fold_compared_gold_with_the_champions_drift_baseline(models):
         fold.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]
     assert [(c.check_name, c.severity.value) for c in checks] == [("prediction_drift_within_thresholds", "WARN")]
     assert checks[0].passed == (not drift.flagged.any())
-    partition = gold.batch_id.iloc[0]
+    partition = hour_of(gold.batch_id.iloc[0])
     assert latest_metadata(models, "prediction_drift", partition)["baseline_version"] == champion
     assert execute(models, ["prediction_drift"], partition=partition).success
     again = spark.read.format("delta").load(lake.path(drift_tables.DRIFT_TABLE)).toPandas()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from dagster import (
     AssetKey,
@@ -56,7 +56,7 @@ def _gold_per_batch(spark, resources) -> dict[str, int]:
     return {r["batch_id"]: r["count"] for r in gold.groupBy("batch_id").count().collect()}
 
 
-def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_path):
+def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_path, capfd):
     resources = pipeline_resources(tmp_path, mode="stream")
     defs = build_defs(resources)
     landing, state = resources["landing"].store(), resources["batch_state"].store()
@@ -89,6 +89,8 @@ def test_objects_landing_while_a_batch_runs_all_join_the_next_batch(spark, tmp_p
         assert len(gold_events) == len(hours), "one report per hour: both batches came within the report interval"
         assert sum(m.metadata["batch_rows"].value for m in gold_events) == 60
         assert sum(m.metadata["batches"].value for m in gold_events) == 2
+        lines = [line for line in capfd.readouterr().err.splitlines() if "tweets to gold" in line]
+        assert [line.split("batch ")[1].split(" ")[0] for line in lines] == batches, "each batch's line in the run log"
     assert _gold_per_batch(spark, resources) == {batches[0]: 20, batches[1]: 40}
     warm_up_log = Path(resources["lake"].path(WARM_UP_TABLE)) / "_delta_log"
     assert list(warm_up_log.glob("*.checkpoint.parquet")), "the warm-up wrote a checkpoint"
@@ -200,3 +202,18 @@ def test_the_landing_sensor_names_the_job_of_every_request(tmp_path):
                                                  sensor_name="new_tweet_objects"))
         requests = result.run_requests if isinstance(result, SensorResult) else [result]
         assert [r.job_name for r in requests] == [job_name], mode
+
+
+def test_a_manifest_whose_hour_cannot_be_read_is_skipped_naming_it_and_the_stream_goes_on(spark, tmp_path):
+    resources = pipeline_resources(tmp_path, mode="stream")
+    defs = build_defs(resources)
+    landing, state = resources["landing"].store(), resources["batch_state"].store()
+    _land(landing, _records(1), 0, 1)
+    write_cursor(state, ListingCursor(datetime.now(timezone.utc) - timedelta(seconds=1), {}))
+    state.put(f"{MANIFEST_DIR}/zz-by-hand.json", b'{"batch_id": "zz-by-hand", "objects": []}')
+    with instance_for_test() as instance:
+        result = defs.get_job_def("stream_tweet_batches").execute_in_process(instance=instance, run_config=QUICK)
+        assert result.success and result.output_for_node("stream_micro_batches") == 1
+        errors = [e.user_message for e in instance.all_logs(result.run_id) if e.level >= 40]
+    assert any("zz-by-hand.json skipped" in m and "hour cannot be read" in m for m in errors), errors
+    assert sum(_gold_per_batch(spark, resources).values()) == TWEETS_PER_OBJECT

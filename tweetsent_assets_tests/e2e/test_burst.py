@@ -62,7 +62,7 @@ def test_burst_of_1000_objects_is_absorbed_in_bounded_runs(spark, tmp_path):
                 runs = instance.get_runs(RunsFilter(job_name="ingest_tweet_batch"))
                 peak = max(peak, sum(r.status == DagsterRunStatus.STARTED for r in runs))
                 finished = [r for r in runs if r.status in DONE]
-                if len({r.tags.get("dagster/partition") for r in runs}) >= expected_runs and len(finished) == len(runs):
+                if len({r.tags.get("tweetsent/batch") for r in runs}) >= expected_runs and len(finished) == len(runs):
                     break
                 time.sleep(1)
             runs = instance.get_runs(RunsFilter(job_name="ingest_tweet_batch"))
@@ -71,7 +71,7 @@ def test_burst_of_1000_objects_is_absorbed_in_bounded_runs(spark, tmp_path):
         daemon.wait(timeout=60)
         os.environ.pop("DAGSTER_HOME", None)
     elapsed = time.monotonic() - started
-    partitions = {r.tags.get("dagster/partition") for r in runs}
+    partitions = {r.tags.get("tweetsent/batch") for r in runs}
     print(f"burst: {OBJECTS} objects, {len(records)} tweets, {len(runs)} runs for {len(partitions)} batches, "
           f"peak in flight {peak}, total {elapsed:.0f} s")
     assert len(partitions) == expected_runs

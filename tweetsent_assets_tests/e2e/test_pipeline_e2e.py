@@ -131,6 +131,12 @@ def test_rerun_and_retick_change_nothing(pipeline):
     for hour in {hour_of(p) for p in state["partitions"]}:
         assert job.execute_in_process(instance=instance, partition_key=hour).success, "every batch of the hour"
     assert counts(pipeline) == before
+    empty = job.execute_in_process(instance=instance, partition_key="2025-01-01-00:00")
+    assert empty.success and counts(pipeline) == before
+    said = [e.user_message for e in instance.all_logs(empty.run_id)]
+    assert any("hour 2025-01-01-00:00 has no batches" in m for m in said)
+    with pytest.raises(Exception, match="2025-01-01-00:30"):
+        job.execute_in_process(instance=instance, partition_key="2025-01-01-00:30")
     result, _ = runner.tick_sensor(defs, instance, state["cursor"])
     assert result is None, "a re-tick must not request any run"
 
