@@ -60,6 +60,12 @@ def _land_live(landing, records: list[dict]) -> None:
         time.sleep(1.0)
 
 
+def _stream_pids(instance) -> set[int]:
+    """The stream runs' processes, killed at the end (a standing stream never ends by itself)."""
+    runs = instance.get_runs(RunsFilter(job_name="stream_tweet_batches"))
+    return {pid for run in runs if (pid := run_pid(instance, run.run_id))}
+
+
 def _launch_backfill(instance, hours: list[str]) -> str:
     """The mutation the UI's 'Materialize selected' on a partition range sends."""
     target = ModuleTarget(module_name="tweetsent_assets.definitions", attribute=None,
@@ -98,6 +104,7 @@ def test_a_backfill_of_three_hours_starts_beside_the_stream_and_loses_nothing(sp
         with DagsterInstance.get() as instance:
             deadline = time.monotonic() + 10 * 60
             while len(batches_with_prefix(gold_path, "") or []) < PAST and time.monotonic() < deadline:
+                pids |= _stream_pids(instance)
                 time.sleep(1)
             history = sorted(batches_with_prefix(gold_path, "") or [])
             hours = sorted({hour_of(b) for b in history})
@@ -107,6 +114,7 @@ def test_a_backfill_of_three_hours_starts_beside_the_stream_and_loses_nothing(sp
             launched = time.time()
             backfill_id = _launch_backfill(instance, hours)
             while time.monotonic() < deadline:
+                pids |= _stream_pids(instance)
                 backfill = instance.get_backfill(backfill_id)
                 in_gold = batches_with_prefix(gold_path, "") or []
                 if (backfill.status != BulkActionStatus.REQUESTED and not lander.is_alive()
@@ -115,7 +123,6 @@ def test_a_backfill_of_three_hours_starts_beside_the_stream_and_loses_nothing(sp
                 time.sleep(1)
             runs = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
             stream_runs = instance.get_runs(RunsFilter(job_name="stream_tweet_batches"))
-            pids = {pid for run in stream_runs if (pid := run_pid(instance, run.run_id))}
             rescored = {r.partition_key for r in instance.fetch_materializations(
                 AssetRecordsFilter(asset_key=GOLD, asset_partitions=hours, after_timestamp=launched), limit=100).records
                 if r.asset_materialization.metadata["whole_hour"].value}

@@ -328,11 +328,14 @@ def batches_held(path: str, batch_ids: list[str]) -> set[str]:
 
 
 def batches_with_prefix(path: str, prefix: str) -> list[str] | None:
-    """The batch ids starting with `prefix` that have rows in the table (sorted), read by `deltalake`; None where
-    it cannot answer."""
-    high = prefix + "\uffff"
-    found = _column_from_log(path, "batch_id", [("batch_id", ">=", prefix), ("batch_id", "<=", high)],
-                             lambda field: (field("batch_id") >= prefix) & (field("batch_id") <= high))
+    """The batch ids starting with `prefix` (all with ""), that have rows in the table, sorted, read by `deltalake`;
+    None where it cannot answer. (An empty string as a file-pruning bound prunes every file, so "" prunes none.)"""
+    if not prefix:
+        found = _column_from_log(path, "batch_id", [], None)
+    else:
+        high = prefix + "\uffff"
+        found = _column_from_log(path, "batch_id", [("batch_id", ">=", prefix), ("batch_id", "<=", high)],
+                                 lambda field: (field("batch_id") >= prefix) & (field("batch_id") <= high))
     return None if found is None else sorted(set(found))
 
 
