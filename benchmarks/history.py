@@ -406,7 +406,7 @@ def measure(name: str, defs, instance, root: Path, args) -> dict[str, float]:
     return figures
 
 
-def warm_spark(defs, root: Path) -> None:
+def warm_spark(defs) -> None:
     """One stream run on a throwaway instance, so the first measured run does not pay the JVM's start."""
     from dagster import DagsterInstance
 
@@ -425,7 +425,7 @@ def measure_here(args) -> tuple[str, dict[str, dict[str, float]]]:
     kind = design(defs)
     print(f"code {Path(tweetsent_assets.__file__).parents[1]}: {kind} design; work under {work}", flush=True)
     if not args.skip_stream:
-        warm_spark(defs, work / "warm")
+        warm_spark(defs)
     rows = {}
     for row in ("empty", "filled"):
         root = work / row
@@ -435,6 +435,8 @@ def measure_here(args) -> tuple[str, dict[str, dict[str, float]]]:
             rows[name] = measure(name, defs, instance, root, args)
         if not args.keep:
             shutil.rmtree(root)
+    if not args.keep:
+        shutil.rmtree(work)
     return kind, rows
 
 
