@@ -11,8 +11,10 @@ starts first (`--spark in-process` measures the embedded local[*] session instea
   batch was verified (its reconciliation checks, in verify_batches runs);
 - burst: `--burst-objects` objects landed at once (0 skips it): its drain time and tweets/s.
 In stream mode (the default) the objects land once the stream run says it is ready, and the time
-it took is printed. An object's latency ends at the gold materialization of the batch whose manifest lists it; run
-and step events split the time. The last line is
+it took is printed. An object's latency ends when gold's Delta log holds the batch whose manifest lists it
+(Dagster records the batch layers per hour, not per batch); the bronze and silver logs split the time,
+and in runs mode the batch's run (tagged with it) and its steps; verification is timed per batch from
+its gold write to the first check of its hour by a verify_batches run started after it. The last line is
 `p50_s=… p95_s=… stream_tweets_per_s=… stream_bounded=… stream_p95_s=… burst_tweets_per_s=…`. Run:
 
     .venv/bin/python benchmarks/latency.py --objects 20 --stream-seconds 120 --burst-objects 200
@@ -33,6 +35,7 @@ from math import nan
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, as dagster dev's PYTHONPATH
 
 from common import (  # noqa: E402
     REPO_ROOT,
@@ -57,13 +60,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=["stream", "runs"], default=None,
                         help="micro_batching.mode (TWEETSENT_BATCH_MODE): the stream run, or one run per batch; "
                              "the project's default when left out")
+    parser.add_argument("--report-seconds", type=float, default=None,
+                        help="TWEETSENT_STREAM_REPORT_S: how often the stream records each layer's hour "
+                             "(verification waits for gold's report); the project's default when left out")
     parser.add_argument("--objects", type=int, default=20)
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between paced objects")
     parser.add_argument("--tweets-per-object", type=int, default=100)
     parser.add_argument("--stream-seconds", type=float, default=120.0, help="length of the 1 object/s phase")
     parser.add_argument("--burst-objects", type=int, default=200, help="objects landed at once (0 skips the burst)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the last object")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.report_seconds is None:
+        from tweetsent_assets import settings
+
+        args.report_seconds = settings.STREAM_REPORT_S
+    return args
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,17 +83,45 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def run_breakdown(instance, run_id: str, written_at: float, batch: str, gold_at: float) -> dict[str, float]:
-    """Seconds per phase of the run (or, in a stream run, the batch) that carried one object.
+def batch_write_times(path: str) -> dict[str, float]:
+    """Batch id -> when the newest data file holding that batch alone was written (s since the epoch), read from
+    the table's Delta log; files holding several batches (compacted ones) are left out."""
+    import pyarrow as pa
+    from deltalake.exceptions import TableNotFoundError
 
-    A micro-batch run splits into sensor wait, run queue, run start and its steps; a stream run's
-    batch into the wait before the stream took it and its bronze, silver and gold seconds. Each
-    asset's step_seconds metadata splits the layers further.
-    """
+    from tweetsent_assets.lib.lake.delta_tables import open_log
+
+    try:
+        actions = pa.table(open_log(path).get_add_actions(flatten=True))
+    except TableNotFoundError:
+        return {}
+    if "min.batch_id" not in actions.column_names:
+        return {}
+    times: dict[str, float] = {}
+    for low, high, at in zip(actions["min.batch_id"].to_pylist(), actions["max.batch_id"].to_pylist(),
+                             actions["modification_time"].to_pylist()):
+        if low is not None and low == high:
+            seconds = at.timestamp() if hasattr(at, "timestamp") else at / 1000
+            times[low] = max(times.get(low, 0.0), seconds)
+    return times
+
+
+def batch_run(instance, batch: str):
+    """The micro-batch run tagged with `batch` (runs mode), or None (the stream run takes batches untagged)."""
+    from dagster import RunsFilter
+
+    from tweetsent_assets.defs.partitions import BATCH_TAG
+
+    runs = instance.get_runs(RunsFilter(tags={BATCH_TAG: batch}), limit=1)
+    return runs[0] if runs else None
+
+
+def run_phases(instance, run_id: str, written_at: float) -> dict[str, float]:
+    """A micro-batch run's sensor wait, run queue, run start and steps; each asset's step_seconds split its step."""
     from dagster import DagsterEventType
 
     run_events = (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_START)
-    first, steps, asset_steps, layers = {}, {}, {}, {}
+    first, steps, asset_steps = {}, {}, {}
     for event in instance.all_logs(run_id):
         kind = event.dagster_event.event_type if event.dagster_event else None
         if kind in run_events and kind not in first:
@@ -91,14 +130,11 @@ def run_breakdown(instance, run_id: str, written_at: float, batch: str, gold_at:
             steps.setdefault(event.step_key, []).append(event.timestamp)
         if kind == DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.dagster_event.step_materialization_data.materialization
-            if materialization.partition != batch:
-                continue
             asset = materialization.asset_key.to_user_string().split("_")[0]
             if "step_seconds" in materialization.metadata:
                 asset_steps.update({f"{asset}:{k}": v for k, v in materialization.metadata["step_seconds"].value.items()})
-                layers[asset] = materialization.metadata["duration_s"].value
-    if instance.get_run_by_id(run_id).job_name == "stream_tweet_batches":
-        return {"stream_wait": gold_at - written_at - sum(layers.values()), **layers, **asset_steps}
+    if DagsterEventType.RUN_START not in first:
+        return {}
     enqueued = first.get(DagsterEventType.RUN_ENQUEUED, first[DagsterEventType.RUN_START])
     starting = first.get(DagsterEventType.RUN_STARTING, enqueued)
     phases = {"sensor_wait": enqueued - written_at, "run_queue": starting - enqueued,
@@ -109,25 +145,34 @@ def run_breakdown(instance, run_id: str, written_at: float, batch: str, gold_at:
     return phases
 
 
-def gold_batches(instance) -> dict[str, tuple[str, float]]:
-    """Partition -> (run_id, event time) of its first gold materialization so far."""
-    from dagster import AssetKey
+def run_breakdown(tracker: "Tracker", uri: str, batch: str) -> dict[str, float]:
+    """Seconds per phase for one object: when each layer's Delta log got its batch (landing to bronze, bronze to
+    silver, silver to gold), and in runs mode its run's phases and steps.
 
-    records = instance.fetch_materializations(AssetKey(GOLD), limit=10_000).records
-    first: dict[str, tuple[str, float]] = {}
-    for record in sorted(records, key=lambda r: r.timestamp):
-        first.setdefault(record.partition_key, (record.run_id, record.timestamp))
-    return first
+    Per-batch times come from the tables, since Dagster records the batch layers per hour.
+    """
+    written, gold_at = tracker.written[uri], tracker.gold_at[batch]
+    bronze_at, silver_at = (tracker.layer_times(t).get(batch) for t in ("bronze_tweets", "silver_tweets"))
+    phases = {}
+    run = batch_run(tracker.instance, batch)
+    if run is not None:
+        phases.update(run_phases(tracker.instance, run.run_id, written))
+    if bronze_at and silver_at:
+        phases.update({"stream_to_bronze": bronze_at - written, "layer:bronze_to_silver": silver_at - bronze_at,
+                       "layer:silver_to_gold": gold_at - silver_at})
+    return phases
 
 
 class Tracker:
-    """Lands objects and matches each to the gold materialization of the batch that carried it."""
+    """Lands objects and matches each to the time gold's Delta log got the batch whose manifest lists it."""
 
-    def __init__(self, instance, landing, state, records, tweets_per_object: int):
-        self.instance, self.landing, self.state = instance, landing, state
+    def __init__(self, instance, landing, state, lake_root: str, records, tweets_per_object: int):
+        self.instance, self.landing, self.state, self.lake_root = instance, landing, state, lake_root
         self.records, self.per_object = records, tweets_per_object
         self.written: dict[str, float] = {}
-        self.done: dict[str, tuple[float, str, str]] = {}
+        self.done: dict[str, tuple[float, str]] = {}
+        self.gold_at: dict[str, float] = {}
+        self._layers: dict[str, dict[str, float]] = {}
         self._batch_objects: dict[str, list[str]] = {}
         self._count = 0
 
@@ -142,15 +187,25 @@ class Tracker:
         self.written[self.landing.uri(key)] = time.time()
         self.landing.put(key, encode_object(chunk, fill_date="2024-01-01T00:00:00Z"))
 
+    def layer_times(self, table: str) -> dict[str, float]:
+        """Batch -> first write time seen in `table`'s Delta log (kept, so a later rewrite does not move it)."""
+        from tweetsent_assets.lib.lake.delta_tables import table_path
+
+        seen = self._layers.setdefault(table, {})
+        for batch, at in batch_write_times(table_path(self.lake_root, table)).items():
+            seen.setdefault(batch, at)
+        return seen
+
     def poll(self) -> None:
         from tweetsent_assets.lib.ingest.manifests import read_manifest
 
-        for batch, (run_id, at) in gold_batches(self.instance).items():
+        self.gold_at = self.layer_times(GOLD)
+        for batch, at in self.gold_at.items():
             if batch not in self._batch_objects:
                 self._batch_objects[batch] = [self.landing.uri(o["key"]) for o in read_manifest(self.state, batch)["objects"]]
             for uri in self._batch_objects[batch]:
                 if uri in self.written and uri not in self.done:
-                    self.done[uri] = (at - self.written[uri], run_id, batch)
+                    self.done[uri] = (at - self.written[uri], batch)
 
     def pending(self) -> int:
         return len(self.written) - len(self.done)
@@ -179,8 +234,8 @@ def paced_phase(args, tracker: Tracker, home: Path, server) -> list[float]:
         tracker.poll()
         time.sleep(0.3)
     paced = sorted((u, v) for u, v in tracker.done.items() if "/paced/" in u)
-    for index, (uri, (latency, run_id, batch)) in enumerate(paced, start=1):
-        phases = run_breakdown(tracker.instance, run_id, tracker.written[uri], batch, tracker.written[uri] + latency)
+    for index, (uri, (latency, batch)) in enumerate(paced, start=1):
+        phases = run_breakdown(tracker, uri, batch)
         latencies.append(latency)
         breakdowns.append(phases)
         print(f"object {index}: {latency:.1f} s " + " ".join(f"{k}={v:.2f}" for k, v in phases.items()), flush=True)
@@ -202,18 +257,26 @@ def paced_phase(args, tracker: Tracker, home: Path, server) -> list[float]:
     return latencies
 
 
-def verification_lags(instance, batches: set[str]) -> list[float]:
-    """Seconds from each batch's first gold materialization to its first recorded reconciliation check."""
+def verification_lags(instance, gold_at: dict[str, float]) -> list[float]:
+    """Seconds from each batch's write to gold to the first reconciliation check of its hour recorded by a
+    verify_batches run that started after that write (so it covered the batch)."""
     from dagster import DagsterEventType, RunsFilter
 
-    checked: dict[str, float] = {}
-    for run in instance.get_runs(RunsFilter(job_name="verify_batches")):
-        for event in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-            partition = event.dagster_event.event_specific_data.partition
-            if partition in batches:
-                checked[partition] = min(checked.get(partition, event.timestamp), event.timestamp)
-    gold = gold_batches(instance)
-    return [checked[b] - gold[b][1] for b in batches if b in checked and b in gold]
+    from tweetsent_assets.lib.ingest.hours import hour_of
+
+    checked: dict[str, list[tuple[float, float]]] = {}
+    for record in instance.get_run_records(RunsFilter(job_name="verify_batches")):
+        if record.start_time is None:
+            continue
+        for event in instance.all_logs(record.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+            hour = event.dagster_event.event_specific_data.partition
+            checked.setdefault(hour, []).append((record.start_time, event.timestamp))
+    lags = []
+    for batch, at in gold_at.items():
+        after = [stamp for started, stamp in checked.get(hour_of(batch), []) if started >= at]
+        if after:
+            lags.append(min(after) - at)
+    return lags
 
 
 def stream_phase(args, tracker: Tracker, home: Path, server) -> dict:
@@ -236,7 +299,7 @@ def stream_phase(args, tracker: Tracker, home: Path, server) -> dict:
     half = [b for t, b in backlog if t >= args.stream_seconds / 2]
     first_half = [b for t, b in backlog if t < args.stream_seconds / 2]
     bounded = bool(half) and max(half) <= max(first_half or [0])
-    batches = {v[2] for v in done.values()}
+    batches = {v[1] for v in done.values()}
     print(f"stream: {landed} objects at 1/s for {args.stream_seconds:.0f} s; {len(stream)} reached gold in "
           f"{len(batches)} batches; backlog max {max(b for _, b in backlog)} (first half {max(first_half or [0])}, "
           f"second half {max(half or [0])}), bounded={bounded}")
@@ -247,29 +310,30 @@ def stream_phase(args, tracker: Tracker, home: Path, server) -> dict:
               f"{figures['tweets_per_s']:.0f} tweets/s between the first and the last gold batch, "
               f"{len(stream) * args.tweets_per_object / seconds:.0f} tweets/s from the first landing to the drain "
               f"(drained {time.time() - drain_started:.0f} s after the last object)")
-    wait_for_verification(tracker.instance, batches, args.timeout)
-    lags = verification_lags(tracker.instance, batches)
+    gold_at = {b: tracker.gold_at[b] for b in batches}
+    wait_for_verification(tracker.instance, gold_at, args.timeout + args.report_seconds)
+    lags = verification_lags(tracker.instance, gold_at)
     if lags:
         print(f"stream: gold -> verification p50 {percentile(lags, 0.5):.1f} s p95 {percentile(lags, 0.95):.1f} s "
-              f"over {len(lags)} of {len(batches)} batches")
+              f"over {len(lags)} of {len(batches)} batches (stream reports every {args.report_seconds:.0f} s)")
     print(spark_server_stats(server))
     return figures
 
 
 def gold_rate(tracker: Tracker, done: dict) -> float:
     """Tweets/s into gold in steady state: the tweets of every gold batch after the first, over the time between them."""
-    at = sorted({(tracker.written[u] + latency, batch) for u, (latency, _, batch) in done.items()})
-    if len({batch for _, batch in at}) < 2:
+    batches = sorted({batch for _, batch in done.values()}, key=tracker.gold_at.__getitem__)
+    if len(batches) < 2:
         return nan
-    first_at, first_batch = at[0]
-    later = sum(1 for u, (latency, _, batch) in done.items() if batch != first_batch)
-    return later * tracker.per_object / (at[-1][0] - first_at)
+    first = batches[0]
+    later = sum(1 for _, batch in done.values() if batch != first)
+    return later * tracker.per_object / (tracker.gold_at[batches[-1]] - tracker.gold_at[first])
 
 
-def wait_for_verification(instance, batches: set[str], timeout: float) -> None:
-    """Waits until every batch has a recorded check (or `timeout` s)."""
+def wait_for_verification(instance, gold_at: dict[str, float], timeout: float) -> None:
+    """Waits until every batch's hour has a check recorded after it (or `timeout` s)."""
     deadline = time.time() + timeout
-    while len(verification_lags(instance, batches)) < len(batches) and time.time() < deadline:
+    while len(verification_lags(instance, gold_at)) < len(gold_at) and time.time() < deadline:
         time.sleep(1)
 
 
@@ -283,10 +347,10 @@ def burst_phase(args, tracker: Tracker, home: Path, server) -> float:
         tracker.poll()
         time.sleep(0.3)
     done = {u: v for u, v in tracker.done.items() if "/burst/" in u}
-    drain = max((tracker.written[u] + v[0] for u, v in done.items()), default=time.time()) - started
+    drain = max((tracker.gold_at[v[1]] for v in done.values()), default=time.time()) - started
     tweets_per_s = len(done) * args.tweets_per_object / drain if done else float("nan")
     print(f"burst: {args.burst_objects} objects of {args.tweets_per_object} tweets landed in {landed_s:.1f} s; "
-          f"{len(done)} reached gold in {len({v[2] for v in done.values()})} batches, drained in {drain:.1f} s: "
+          f"{len(done)} reached gold in {len({v[1] for v in done.values()})} batches, drained in {drain:.1f} s: "
           f"{tweets_per_s:.0f} tweets/s")
     print(spark_server_stats(server))
     return tweets_per_s
@@ -372,6 +436,7 @@ def main(argv=None) -> int:
             env["TWEETSENT_SPARK_MASTER"] = "local[*]"
         if args.mode:
             env["TWEETSENT_BATCH_MODE"] = args.mode
+        env["TWEETSENT_STREAM_REPORT_S"] = str(args.report_seconds)
         if not args.cluster:
             shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
         log = stack.enter_context((home / "dagster-dev.log").open("w"))
@@ -396,7 +461,8 @@ def main(argv=None) -> int:
               f"spark={'cluster' if args.cluster else args.spark}, mode={env.get('TWEETSENT_BATCH_MODE', 'default')} "
               f"({load_note()})", flush=True)
         print(spark_server_stats(server))
-        tracker = Tracker(instance, open_store(places["landing"]), open_store(places["state"]),
+        lake_root = env.get("TWEETSENT_LAKE_ROOT") or str(data_dir / "lake")
+        tracker = Tracker(instance, open_store(places["landing"]), open_store(places["state"]), lake_root,
                           records, args.tweets_per_object)
         latencies = paced_phase(args, tracker, home, server)
         if args.stream_seconds > 0:
