@@ -79,13 +79,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--code", type=Path, help="measure the code of this checkout (a subprocess on its tweetsent_assets)")
     parser.add_argument("--old-code", type=Path,
                         help="also measure the old design's row on this checkout of dad1a76 (in a subprocess)")
+    parser.add_argument("--fill-workers", type=int, default=os.cpu_count(),
+                        help="processes that serialize the history's events")
     parser.add_argument("--keep", action="store_true", help="keep the filled instances (several GB for a year)")
     parser.add_argument("--skip-stream", action="store_true", help="leave out the stream run (no Spark)")
     parser.add_argument("--cluster", action="store_true", help="the topology's PostgreSQL (not implemented)")
     args = parser.parse_args(argv)
     if args.verifications_per_hour is None:
         args.verifications_per_hour = args.reports_per_hour
-    for name in ("hours", "old_batches", "reports_per_hour", "repeats"):
+    for name in ("hours", "old_batches", "reports_per_hour", "repeats", "fill_workers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
     for name in ("code", "old_code"):
@@ -152,25 +154,12 @@ def events_of(partition: str, at: float, batches: int, first: str, last: str, ch
     return out
 
 
-def hour_history(hours: int, reports: int, verifications: int):
-    """Chunks of entries for the `hours` hours before the current one, each hour's reports spread over the hour."""
-    from tweetsent_assets.lib.ingest.hours import HOUR_KEY_FORMAT
-
+def hour_units(hours: int, reports: int, verifications: int) -> list[tuple]:
+    """The `hours` hours before the current one, in units of about CHUNK events each."""
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    chunk = []
-    for back in range(hours, 0, -1):
-        start = now - timedelta(hours=back)
-        key, stamp = start.strftime(HOUR_KEY_FORMAT), start.strftime("%Y%m%dT%H")
-        for report in range(reports):
-            at = start.timestamp() + (report + 1) * 3600 / reports - 120
-            first, last = f"{stamp}{report * 5:02d}00Z-a", f"{stamp}{report * 5 + 4:02d}00Z-b"
-            checked = report >= reports - verifications
-            chunk += events_of(key, at, 12, first, last, checks=checked)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    starts = [(now - timedelta(hours=back)).timestamp() for back in range(hours, 0, -1)]
+    per = max(1, CHUNK // (reports * (len(LAYERS) + len(FOLDED)) + verifications * len(CHECKS)))
+    return [("hours", starts[i:i + per], reports, verifications) for i in range(0, len(starts), per)]
 
 
 def batch_keys(count: int) -> list[str]:
@@ -180,69 +169,106 @@ def batch_keys(count: int) -> list[str]:
     return [f"{(now - (count - i) * step).strftime('%Y%m%dT%H%M%SZ')}-{i:08x}" for i in range(count)]
 
 
-def batch_history(keys: list[str]):
-    """Chunks of entries for the old design: each batch partition's layers, folds and checks once."""
-    chunk = []
-    for key in keys:
-        at = datetime.strptime(key.split("-")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
-        chunk += events_of(key, at + 30, 1, key, key, checks=True)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def batch_units(keys: list[str]) -> list[tuple]:
+    per = CHUNK // (len(LAYERS) + len(FOLDED) + len(CHECKS))
+    return [("batches", keys[i:i + per]) for i in range(0, len(keys), per)]
 
 
-def store_bulk(instance, entries) -> None:
-    """Stores entries as SqliteEventLogStorage.store_event does (run shard, index shard, asset keys, check
-    executions), in one transaction per shard instead of one per event."""
+def unit_entries(unit: tuple) -> list:
+    """A unit's entries: per hour its reports spread over the hour (the last `verifications` with checks); per
+    batch (old design) its layers, folds and checks once."""
+    entries = []
+    if unit[0] == "batches":
+        for key in unit[1]:
+            at = datetime.strptime(key.split("-")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+            entries += events_of(key, at + 30, 1, key, key, checks=True)
+        return entries
+    from tweetsent_assets.lib.ingest.hours import HOUR_KEY_FORMAT
+
+    _, starts, reports, verifications = unit
+    for start in starts:
+        hour = datetime.fromtimestamp(start, timezone.utc)
+        key, stamp = hour.strftime(HOUR_KEY_FORMAT), hour.strftime("%Y%m%dT%H")
+        for report in range(reports):
+            at = start + (report + 1) * 3600 / reports - 120
+            first, last = f"{stamp}{report * 5 % 60:02d}00Z-a", f"{stamp}{(report * 5 + 4) % 60:02d}00Z-b"
+            entries += events_of(key, at, 12, first, last, checks=report >= reports - verifications)
+    return entries
+
+
+_WORKER: dict = {}
+
+
+def start_worker(home: str) -> None:
+    """A fill worker's event log storage (it only serializes; the parent writes)."""
+    from dagster import DagsterInstance
+
+    _WORKER["storage"] = DagsterInstance.from_config(home).event_log_storage
+
+
+def unit_rows(unit: tuple) -> tuple[list[dict], list[tuple[int, str, str]]]:
+    """A unit's event_logs rows as the storage serializes them, and (row, asset key, check name) of its checks."""
     from dagster import DagsterEventType
+
+    rows, checks = [], []
+    for entry_ in unit_entries(unit):
+        rows.append(_WORKER["storage"]._event_to_row(entry_))
+        if entry_.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            data = entry_.dagster_event.event_specific_data
+            checks.append((len(rows) - 1, data.asset_key.to_string(), data.check_name))
+    return rows, checks
+
+
+def store_bulk(instance, rows: list[dict], checks: list[tuple[int, str, str]]) -> None:
+    """Stores rows as SqliteEventLogStorage.store_event does (run shard, index shard, asset keys, check
+    executions), in one transaction per shard instead of one per event."""
+    from dagster._core.events.log import EventLogEntry
     from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+    from dagster_shared.serdes import deserialize_value
 
     storage = instance.event_log_storage
     if not isinstance(storage, SqliteEventLogStorage):
-        storage.store_event_batch(entries)
+        storage.store_event_batch([deserialize_value(r["event"], EventLogEntry) for r in rows])
         return
-    rows = [storage._event_to_row(e) for e in entries]
-    with storage.run_connection(entries[0].run_id) as conn:
+    ids_column = SqlEventLogStorageTable.c.id
+    with storage.run_connection(rows[0]["run_id"]) as conn:
         conn.execute(SqlEventLogStorageTable.insert(), rows)
     with storage.index_connection() as conn:
-        before = conn.execute(SqlEventLogStorageTable.select().with_only_columns(
-            SqlEventLogStorageTable.c.id).order_by(SqlEventLogStorageTable.c.id.desc()).limit(1)).scalar() or 0
+        before = conn.execute(SqlEventLogStorageTable.select().with_only_columns(ids_column).order_by(
+            ids_column.desc()).limit(1)).scalar() or 0
         conn.execute(SqlEventLogStorageTable.insert(), rows)
-        ids = [r[0] for r in conn.execute(SqlEventLogStorageTable.select().with_only_columns(
-            SqlEventLogStorageTable.c.id).where(SqlEventLogStorageTable.c.id > before).order_by(
-            SqlEventLogStorageTable.c.id))]
-        checks = [dict(asset_key=e.dagster_event.event_specific_data.asset_key.to_string(),
-                       check_name=e.dagster_event.event_specific_data.check_name, run_id=e.run_id, execution_status="SUCCEEDED", evaluation_event=row["event"],
-                       evaluation_event_timestamp=row["timestamp"], evaluation_event_storage_id=i,
-                       partition=row["partition"])
-                  for e, row, i in zip(entries, rows, ids)
-                  if e.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
+        ids = [r[0] for r in conn.execute(SqlEventLogStorageTable.select().with_only_columns(ids_column).where(
+            ids_column > before).order_by(ids_column))]
         if checks:
-            conn.execute(AssetCheckExecutionsTable.insert(), checks)
-    last = {}
-    for e, i in zip(entries, ids):
-        if e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
-            last[e.dagster_event.asset_key] = (e, i)
-    for e, i in last.values():
-        storage.store_asset_event(e, i)
+            conn.execute(AssetCheckExecutionsTable.insert(), [
+                dict(asset_key=asset, check_name=name, run_id=rows[i]["run_id"], execution_status="SUCCEEDED",
+                     evaluation_event=rows[i]["event"], evaluation_event_timestamp=rows[i]["timestamp"],
+                     evaluation_event_storage_id=ids[i], partition=rows[i]["partition"])
+                for i, asset, name in checks])
+    last = {row["asset_key"]: i for i, row in enumerate(rows)
+            if row["dagster_event_type"] == "ASSET_MATERIALIZATION"}
+    for i in last.values():
+        storage.store_asset_event(deserialize_value(rows[i]["event"], EventLogEntry), ids[i])
 
 
-def fill(instance, kind: str, args) -> str:
-    """Writes the design's history into `instance`; returns the row's name."""
+def fill(instance, home: Path, kind: str, args) -> str:
+    """Writes the design's history into `instance` (serialized in worker processes); returns the row's name."""
+    import multiprocessing
+
     started, events = time.perf_counter(), 0
     if kind == "hours":
-        chunks, name = hour_history(args.hours, args.reports_per_hour, args.verifications_per_hour), f"{args.hours}h"
+        units, name = hour_units(args.hours, args.reports_per_hour, args.verifications_per_hour), f"{args.hours}h"
     else:
         keys = batch_keys(args.old_batches)
         for i in range(0, len(keys), 10_000):
             instance.add_dynamic_partitions("tweet_batches", keys[i:i + 10_000])
-        chunks, name = batch_history(keys), f"old-{args.old_batches}b"
-    for chunk in chunks:
-        store_bulk(instance, chunk)
-        events += len(chunk)
+        units, name = batch_units(keys), f"old-{args.old_batches}b"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(args.fill_workers, initializer=start_worker, initargs=(str(home),)) as pool:
+        for rows, checks in pool.imap(unit_rows, units):
+            store_bulk(instance, rows, checks)
+            events += len(rows)
     print(f"{name}: filled {events:,} events in {time.perf_counter() - started:.0f} s", flush=True)
     return name
 
@@ -430,7 +456,7 @@ def measure_here(args) -> tuple[str, dict[str, dict[str, float]]]:
     for row in ("empty", "filled"):
         root = work / row
         with fresh_instance(root) as (instance, home):
-            name = fill(instance, kind, args) if row == "filled" else "empty"
+            name = fill(instance, home, kind, args) if row == "filled" else "empty"
             print_counts(name, home)
             rows[name] = measure(name, defs, instance, root, args)
         if not args.keep:
