@@ -158,7 +158,7 @@ def run_breakdown(tracker: "Tracker", uri: str, batch: str) -> dict[str, float]:
     if run is not None:
         phases.update(run_phases(tracker.instance, run.run_id, written))
     if bronze_at and silver_at:
-        phases.update({"stream_to_bronze": bronze_at - written, "layer:bronze_to_silver": silver_at - bronze_at,
+        phases.update({"landing_to_bronze": bronze_at - written, "layer:bronze_to_silver": silver_at - bronze_at,
                        "layer:silver_to_gold": gold_at - silver_at})
     return phases
 
@@ -241,7 +241,7 @@ def paced_phase(args, tracker: Tracker, home: Path, server) -> list[float]:
         print(f"object {index}: {latency:.1f} s " + " ".join(f"{k}={v:.2f}" for k, v in phases.items()), flush=True)
     if tracker.pending():
         print(f"{tracker.pending()} objects not in gold after {args.timeout:.0f} s; see {home / 'dagster-dev.log'}")
-    names = sorted({k for b in breakdowns for k in b}, key=lambda k: (not k.startswith(("sensor", "run", "stream")), k))
+    names = sorted({k for b in breakdowns for k in b}, key=lambda k: (not k.startswith(("sensor", "run", "landing")), k))
     print(f"where the time goes (median s over {len(breakdowns)} objects):")
     for name in names:
         print(f"  {name}: {median([b[name] for b in breakdowns if name in b]):.2f}")
