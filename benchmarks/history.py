@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import shutil
 import sqlite3
@@ -70,11 +71,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=int, default=8760, help="hour partitions of history (hourly design)")
     parser.add_argument("--old-batches", type=int, default=100_000, help="batch partitions of history (old design)")
-    parser.add_argument("--reports-per-hour", type=int, default=12,
-                        help="reports per hour of each batch layer and each folded asset (3600 / report_seconds)")
+    parser.add_argument("--reports-per-hour", type=int, default=None,
+                        help="reports per hour of each batch layer and each folded asset (default 3600 / "
+                             "TWEETSENT_STREAM_REPORT_S: the stream's reports, each followed by a fold)")
     parser.add_argument("--verifications-per-hour", type=int, default=None,
-                        help="verify_batches evaluations of each check per hour; default --reports-per-hour, since "
-                             "verify_after_gold verifies an hour again after each gold report")
+                        help="verify_batches evaluations of each check per hour (default: the reports per hour, "
+                             "at most 3600 / TWEETSENT_FOLLOW_UP_INTERVAL_S, plus one after the hour ends)")
     parser.add_argument("--repeats", type=int, default=3, help="timings per measurement (medians are printed)")
     parser.add_argument("--code", type=Path, help="measure the code of this checkout (a subprocess on its tweetsent_assets)")
     parser.add_argument("--old-code", type=Path,
@@ -85,8 +87,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-stream", action="store_true", help="leave out the stream run (no Spark)")
     parser.add_argument("--cluster", action="store_true", help="the topology's PostgreSQL (not implemented)")
     args = parser.parse_args(argv)
+    from tweetsent_assets import settings
+
+    report_s = getattr(settings, "STREAM_REPORT_S", 300)
+    if args.reports_per_hour is None:
+        args.reports_per_hour = max(1, round(3600 / report_s)) if report_s else 3600
     if args.verifications_per_hour is None:
-        args.verifications_per_hour = args.reports_per_hour
+        args.verifications_per_hour = min(args.reports_per_hour, math.ceil(3600 / settings.FOLLOW_UP_INTERVAL_S) + 1)
     for name in ("hours", "old_batches", "reports_per_hour", "repeats", "fill_workers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")

@@ -84,9 +84,10 @@ STREAM_REPORT_S = env_float("TWEETSENT_STREAM_REPORT_S", 300)
 PARTITIONS_START = env("TWEETSENT_PARTITIONS_START", "2024-01-01-00:00")
 # Below the sensor daemon's fixed 5 s loop, so the sensors tick on every loop (0 would mean 30 s).
 SENSOR_INTERVAL_S = env_int("TWEETSENT_SENSOR_INTERVAL_S", 1)
-# How often the fold and verification sensors may request a run: each run costs a process and Spark
-# time on the cores the micro-batches use, so under a stream they take many batches at once.
-FOLLOW_UP_INTERVAL_S = env_int("TWEETSENT_FOLLOW_UP_INTERVAL_S", 30)
+# How often the verification sensor may request a run: each run costs a process and Spark time on the cores the
+# micro-batches use, and records 4 check evaluations per hour it verifies, so a stream's hour is verified about
+# 4 times (and once more after it ends), not after every report.
+FOLLOW_UP_INTERVAL_S = env_int("TWEETSENT_FOLLOW_UP_INTERVAL_S", 900)
 # A fold of the aggregates costs 40 to 70 s of the two cores under a stream, so folds come less often than
 # verifications: the aggregates lag gold by up to about this long plus a fold.
 FOLD_INTERVAL_S = env_int("TWEETSENT_FOLD_INTERVAL_S", 120)

@@ -4,6 +4,8 @@ In runs mode each run takes the one batch its `tweetsent/batch` tag names; a run
 backfill, a re-score, a materialization from the UI) takes every batch the hour's manifests list,
 except the stream's batches still in flight: stamped within the lookback window and not in gold yet.
 The stream finishes those itself, and two writers of one new batch could both append its new ids.
+Such a run holds the stream while it rewrites each batch (lib/ingest/stream_state.py), so the
+stream's appends do not keep its replaceWhere writes in conflict; the stream takes a batch between two.
 """
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -12,6 +14,7 @@ from dagster import AssetExecutionContext, Failure
 
 from ..lib.ingest.hours import batch_time, hour_of
 from ..lib.ingest.manifests import hour_batches
+from ..lib.ingest.stream_state import hold_stream, release_stream
 from ..lib.lake.delta_tables import batches_held
 from .partitions import BATCH_TAG
 from .reports import LayerReport
@@ -51,9 +54,18 @@ def run_hour(context: AssetExecutionContext, batch_state: ObjectStoreResource, l
     """`write(batch)` for each batch of the run; each asset's metadata summed over them (reports.LayerReport), and
     `whole_hour`: whether the run rewrote every batch of its hour (so the folds take them all again)."""
     reports = {asset: LayerReport() for asset in assets}
+    whole_hour = run_batch_tag(context) is None
+    store, owner = batch_state.store(), context.run_id
     for batch in batches_of_run(context, batch_state, lake, micro_batching):
-        for asset, metadata in write(batch).items():
+        if whole_hour:
+            hold_stream(store, owner)
+        try:
+            written = write(batch)
+        finally:
+            if whole_hour:
+                release_stream(store, owner)
+        for asset, metadata in written.items():
             reports[asset].add(batch, metadata)
-    whole_hour = {"whole_hour": run_batch_tag(context) is None}
+    whole_hour = {"whole_hour": whole_hour}
     return {asset: {**(report.metadata() if report.batches else {"batches": 0}), **whole_hour}
             for asset, report in reports.items()}

@@ -20,7 +20,7 @@ from .. import settings
 from ..lib.ingest.batching import advance_cursor, find_new_objects, plan_batches
 from ..lib.ingest.hours import BadBatchKey, hour_of
 from ..lib.ingest.manifests import MANIFEST_DIR, write_manifest
-from ..lib.ingest.stream_state import resume, write_cursor
+from ..lib.ingest.stream_state import holders, resume, write_cursor
 from ..lib.lake.delta_tables import batches_held
 from ..lib.ml.inference import make_scorer
 from .bronze import write_bronze
@@ -158,7 +158,7 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
         record(reports.add(hour, batch_id, written))
         return True
 
-    cursor, batches = resumed.cursor, 0
+    cursor, batches, yielded_to = resumed.cursor, 0, []
     try:
         batches = sum(run_batch(batch_id, waiting=0) for batch_id in unfinished)
         last_new = time.monotonic()
@@ -171,6 +171,15 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
                     break
                 time.sleep(config.poll_seconds)
                 continue
+            held_by = holders(state)
+            if held_by:
+                if held_by != yielded_to:
+                    batch_log.info(f"the stream yields to run(s) {', '.join(held_by)}, which rewrite batches")
+                yielded_to = held_by
+                record(reports.due(_current_hour()))
+                time.sleep(config.poll_seconds)
+                continue
+            yielded_to = []
             batch = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes,
                                  limit=1)[0]
             write_manifest(state, batch)

@@ -32,6 +32,8 @@ class ObjectStore(Protocol):
 
     def put(self, key: str, data: bytes) -> str: ...
 
+    def delete(self, key: str) -> None: ...
+
     def uri(self, key: str) -> str: ...
 
 
@@ -87,6 +89,10 @@ class LocalObjectStore:
         os.replace(tmp, path)
         return _stat_etag(path.stat())
 
+    def delete(self, key: str) -> None:
+        """Removes the object; one that does not exist is no error, as on S3."""
+        self._path(key).unlink(missing_ok=True)
+
     def uri(self, key: str) -> str:
         """file:// URI of the key as named (links are not followed); UnsafeKeyError for keys that climb out."""
         return (self.root / safe_key(key)).as_uri()
@@ -126,6 +132,9 @@ class S3ObjectStore:
     def put(self, key: str, data: bytes) -> str:
         response = self._client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
         return response["ETag"].strip('"')
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"

@@ -8,6 +8,7 @@ last-modified stamp, and returns them with the cursor so their batches can be fi
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 
@@ -59,3 +60,31 @@ def resume(store: ObjectStore, lookback: timedelta) -> Resumed:
     batches = [key[len(MANIFEST_DIR) + 1:-len(".json")] for key in recent]
     return Resumed(ListingCursor(cursor.watermark, seen), batches,
                    f"stream cursor at {cursor.watermark}, {len(batches)} batches in its window")
+
+
+# Runs that rewrite batches the stream already wrote (a backfill of hours) hold the stream for one batch at a time:
+# their replaceWhere writes conflict with every append that lands meanwhile, the stream's appends never do.
+HOLD_DIR = "stream/hold"
+# A hold older than this is a run that died holding it: the stream goes on.
+HOLD_MAX_AGE_S = 120.0
+
+
+def hold_stream(store: ObjectStore, owner: str) -> None:
+    store.put(f"{HOLD_DIR}/{owner}.json", json.dumps({"at": time.time()}).encode())
+
+
+def release_stream(store: ObjectStore, owner: str) -> None:
+    store.delete(f"{HOLD_DIR}/{owner}.json")
+
+
+def holders(store: ObjectStore, max_age_s: float = HOLD_MAX_AGE_S) -> list[str]:
+    """The owners of fresh holds: the stream starts no batch while there is one."""
+    fresh = []
+    for info in store.list(f"{HOLD_DIR}/"):
+        try:
+            data, _ = store.get(info.key)
+            if time.time() - json.loads(data)["at"] < max_age_s:
+                fresh.append(info.key[len(HOLD_DIR) + 1:-len(".json")])
+        except (FileNotFoundError, ValueError, KeyError):
+            continue
+    return fresh
