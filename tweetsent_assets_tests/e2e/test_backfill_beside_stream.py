@@ -140,7 +140,7 @@ def test_a_backfill_of_three_hours_starts_beside_the_stream_and_loses_nothing(sp
     print(f"backfill beside the stream: {len(runs)} runs, first started {first_start - launched:.1f} s after "
           f"launch, status {backfill.status.value}; stream runs {[r.status.value for r in stream_runs]}")
     assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
-    assert first_start - launched <= 30
+    assert first_start - launched <= 40, "Dagster's backfill daemon looks for new backfills every 30 s"
     assert {r.dagster_run.status for r in runs} == {DagsterRunStatus.SUCCESS}
     assert rescored == set(hours), "every backfilled hour re-materialized gold"
     assert [r.status for r in stream_runs] == [DagsterRunStatus.STARTED], "the stream went on, one run"

@@ -236,3 +236,32 @@ def test_checks_run_in_one_verification_run_per_hour(pipeline):
               for e in instance.all_logs(first_fold.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
               if e.dagster_event.asset_key == AssetKey("aggregate_ledger")]
     assert sorted(folded) == sorted(partitions)
+
+
+def test_rescoring_by_hour_rewrites_gold_and_refolds_every_batch_of_the_hour(pipeline):
+    """`rescore_gold` runs once per hour; gold says it rewrote the whole hour, and the aggregates, folded again from
+    every batch of the hour, equal what they were (the same model scored the same rows)."""
+    from dagster import DagsterEventType, RunsFilter
+
+    defs, instance, spark, lake = pipeline["defs"], pipeline["instance"], pipeline["spark"], pipeline["lake"]
+    hours = sorted({hour_of(b) for b in pipeline["state"]["partitions"]})
+    def mention_rows():
+        frame = spark.read.format("delta").load(lake.path("mention_sentiment"))
+        return sorted(tuple(r) for r in frame.select([c for c in frame.columns if "version" not in c]).collect())
+
+    mentions = mention_rows()
+    before = counts(pipeline)
+    assert runner.rescore_gold(defs, instance, runner.QUIET) == []
+    runs = instance.get_runs(RunsFilter(job_name="rescore_gold"))
+    assert sorted(r.tags["dagster/partition"] for r in runs) == hours
+    def in_hour(hour: str) -> int:
+        return sum(hour_of(b) == hour for b in pipeline["state"]["partitions"])
+
+    gold = instance.get_latest_materialization_event(AssetKey("gold_tweet_sentiment")).asset_materialization
+    assert gold.metadata["whole_hour"].value and gold.metadata["batches"].value == in_hour(gold.partition)
+    ledger = [e.dagster_event.step_materialization_data.materialization for e in instance.all_logs(
+        runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+        if e.dagster_event.asset_key == AssetKey("aggregate_ledger")]
+    assert [m.metadata["batches"].value for m in ledger] == [in_hour(runs[0].tags["dagster/partition"])]
+    assert counts(pipeline) == before
+    assert mention_rows() == mentions and len(mentions) > 0
