@@ -143,7 +143,8 @@ def test_evaluations_register_available_and_record_unavailable(models):
     assert finetuned["available"] is True and finetuned["registered_version"] == "2"
     assert finetuned["eval_texts_seen_in_training"] == 0
     card = models["mlflow"].client().get_model_version("tweet-sentiment", "2").description
-    assert "### minilm-finetuned (finetuned)" in card and "(held out, 300 tweets, eval texts seen in training: 0)" in card
+    assert "### minilm-finetuned (finetuned)" in card
+    assert "(held out, 300 tweets, eval texts seen in training: 0)" in card
     assert "- train: 300 rows (Tweets.csv (train): " in card and "sentiment140_sample_20k.csv (train): " in card
     assert f"macro recall {finetuned['macro_recall']:.3f} [{finetuned['macro_recall_ci_low']:.3f}, " in card
     vader_card = models["mlflow"].client().get_model_version("tweet-sentiment", "1").description

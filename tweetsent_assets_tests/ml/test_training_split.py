@@ -139,7 +139,8 @@ def test_heldout_stack_refuses_rows_the_encoder_trained_on(encoder, tmp_path):
 
 
 def test_model_card_names_data_recipe_quality_speed_and_size(tmp_path):
-    train = pd.DataFrame({"text": ["good", "bad", "meh", "fine"], "label": ["positive", "negative", "neutral", "positive"],
+    train = pd.DataFrame({"text": ["good", "bad", "meh", "fine"],
+                          "label": ["positive", "negative", "neutral", "positive"],
                           "source": ["/d/tweeteval_sentiment"] * 3 + ["/d/airline/Tweets.csv"], "split": "train"})
     summary = training_summary({"train": train, "early stopping": train.head(1)}, {"max_epochs": 2, "stage": "1"})
     write_card(tmp_path, summary)

@@ -57,7 +57,8 @@ class FinetuneAssetConfig(Config):
         "'heldout': the stack's encoder is stage 1 and its stacker is fitted on `stacker_rows` train rows that "
         "stage 1 never saw; 'crossfit': folds over the eval rows, evaluated out of fold (the old recipe); "
         "'auto': heldout when stage 1 has rows of stage1_sources, else crossfit"))
-    stacker_rows: int = Field(default=2000, description="Train rows of stage1_sources held out of stage 1 for the stacker")
+    stacker_rows: int = Field(default=2000,
+                              description="Train rows of stage1_sources held out of stage 1 for the stacker")
     polar_fraction: float = Field(default=0.5, description=(
         "Share of two-class (Sentiment140) rows whose loss ignores neutral: it has no neutral tweets, so "
         "training them as 3-class teaches that ordinary tweets are never neutral"))
@@ -108,8 +109,8 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
     unseen = labeled[[text_hash(t) not in eval_hashes for t in labeled.text]]
     rows = stage1_rows(config, unseen)
     _progress(context, "stage 1")(
-        f"protocol {rows.protocol}: stage 1 trains on {len(rows.train)} rows ({_mix(rows.train)}), stops early on "
-        f"{len(rows.val)}; {len(rows.stacker)} held out for the stacker", milestone=True)
+        f"protocol {rows.protocol}: stage 1 trains on {len(rows.train)} rows, stops early on {len(rows.val)}; "
+        f"{len(rows.stacker)} held out for the stacker", milestone=True)
     client = mlflow.client()
     stage1 = _stage1(context, config, rows.train, rows.val, client, mlflow, dataset_version)
     metadata = {"protocol": rows.protocol, **{f"stage1_{k}": v for k, v in stage1.items()}}
@@ -168,7 +169,8 @@ def stage1_rows(config: FinetuneAssetConfig, unseen: pd.DataFrame) -> Stage1Rows
     shuffled = unseen.sample(frac=1.0, random_state=config.seed)
     primary = primary.loc[shuffled.index]
     chosen = shuffled[primary | _from_sources(shuffled, config.in_domain_sources)]
-    stacker = chosen[(chosen.split == "train") & primary.loc[chosen.index]].head(config.stacker_rows if protocol == HELDOUT else 0)
+    slice_rows = config.stacker_rows if protocol == HELDOUT else 0
+    stacker = chosen[(chosen.split == "train") & primary.loc[chosen.index]].head(slice_rows)
     held = {text_hash(t) for t in stacker.text}
     chosen = chosen[[text_hash(t) not in held for t in chosen.text]]
     others = shuffled[(shuffled.split == "train") & ~shuffled.index.isin(chosen.index)
@@ -237,7 +239,9 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
             {"final": sorted({text_hash(t) for df in (train, val) for t in df.text})}))
         write_card(scratch, training_summary(
             {"train": train, "early stopping": val},
-            {"stage": "1: fine-tune", **recipe, "stopped": result.stopped_reason, "best_step": result.best_step,
+            {"stage": "1: fine-tune", **recipe, "stage1_sources": config.stage1_sources,
+             "stage1_other_rows": config.stage1_other_rows, "stopped": result.stopped_reason,
+             "best_step": result.best_step,
              "training_s": round(result.seconds), "base": config.base_model or "packaged all-MiniLM-L6-v2"}))
         write_fingerprint(scratch, expected, dataset_version=dataset_version)
     except BaseException:
@@ -374,7 +378,8 @@ def _stack_heldout(context: AssetExecutionContext, config: FinetuneAssetConfig, 
                                       scratch, tau, config.max_length, {"data_mix": data_mix, "fingerprint": expected})
         client.log_param(run_id, "stacker_tau_fitted", str(written["stacker_tau_fitted"]))
         encoder_card = read_card(stage1["model_path"])
-        write_card(scratch, {"roles": {**{f"encoder {role}": info for role, info in encoder_card.get("roles", {}).items()},
+        encoder_roles = {f"encoder {role}": info for role, info in encoder_card.get("roles", {}).items()}
+        write_card(scratch, {"roles": {**encoder_roles,
                                        **training_summary({"stacker (held out of the encoder)": rows})["roles"]},
                              "recipe": {"stage": "2: held-out stack", **recipe,
                                         "encoder": encoder_card.get("recipe", {})}})

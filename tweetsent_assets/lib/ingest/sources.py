@@ -182,7 +182,7 @@ def detect_source(source: str | Path) -> str:
 
 
 def read_source(source: str | Path, limit: int | None = None, tweeteval_split: str = "val") -> Iterator[dict]:
-    """Records from `demo`, a TweetEval folder (its `tweeteval_split`), a Sentiment140/airline/generic CSV or a JSONL file.
+    """Records from `demo`, a TweetEval folder (its `tweeteval_split`), a Sentiment140/airline/generic CSV or JSONL.
 
     Detection happens here, before the first record is read, so bad inputs fail fast.
     """

@@ -1,4 +1,4 @@
-"""The leak check for models evaluated directly on the eval rows: none of those texts may be among their training texts."""
+"""The leak check for models evaluated directly on the eval rows: none of those may be among their training texts."""
 from __future__ import annotations
 
 import json
