@@ -22,6 +22,11 @@ def ui_command(port: int, host: str = "127.0.0.1") -> list[str]:
             "--workers", "1"]
 
 
+def ui_environment(environ: dict) -> dict:
+    """The server's environment: without MLflow's job runner (a dozen worker processes this UI does not use)."""
+    return {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **environ}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="make mlflow", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("TWEETSENT_MLFLOW_UI_PORT", DEFAULT_PORT)))
@@ -29,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = ui_command(args.port)
     print(f"MLflow UI on http://127.0.0.1:{args.port} over {settings.MLFLOW_TRACKING_URI} "
           f"(registered model: http://127.0.0.1:{args.port}/#/models/tweet-sentiment); Ctrl-C stops it", flush=True)
-    os.execv(command[0], command)
+    os.execve(command[0], command, ui_environment(os.environ))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import logging
 from tweetsent_assets import settings
 from tweetsent_assets.cli.console import Console
 from tweetsent_assets.cli.main import build_parser
-from tweetsent_assets.cli.mlflow_ui import ui_command
+from tweetsent_assets.cli.mlflow_ui import ui_command, ui_environment
 from tweetsent_assets.cli.train import _Milestones, train_config
 from tweetsent_assets.defs.models.candidates import TRAINING_LOGGER
 from tweetsent_assets.defs.models.training import FinetuneAssetConfig
@@ -48,3 +48,5 @@ def test_mlflow_ui_serves_the_projects_store_on_loopback():
     assert options == {"--backend-store-uri": settings.MLFLOW_TRACKING_URI,
                        "--default-artifact-root": settings.MLFLOW_ARTIFACT_ROOT, "--host": "127.0.0.1",
                        "--port": "5123", "--workers": "1"}
+    assert ui_environment({"A": "1"}) == {"A": "1", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    assert ui_environment({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"
