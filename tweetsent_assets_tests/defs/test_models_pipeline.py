@@ -317,7 +317,7 @@ def test_heldout_protocol_trains_on_the_training_split_and_keeps_val_for_selecti
         assert client.get_run(evaluation["mlflow_run_id"]).data.tags["evaluation"] == "held-out"
         card = client.get_model_version("tweet-sentiment", evaluation["registered_version"]).description
         assert f"(held out, {HELDOUT_EVAL_ROWS} tweets, eval texts seen in training: 0)" in card
-        assert "tweeteval_sentiment (train)" in card and "tweeteval_sentiment (val)" in card
+        assert "tweeteval_sentiment (train)" in card and "tweeteval_sentiment (train, early-stopping slice)" in card
     card = client.get_model_version("tweet-sentiment", evaluation["registered_version"]).description
     assert f"- stacker (held out of the encoder): {STACKER_ROWS} rows" in card and "int8 encoder" in card
     assert '"protocol": "heldout"' in card

@@ -142,7 +142,8 @@ def test_model_card_names_data_recipe_quality_speed_and_size(tmp_path):
     train = pd.DataFrame({"text": ["good", "bad", "meh", "fine"],
                           "label": ["positive", "negative", "neutral", "positive"],
                           "source": ["/d/tweeteval_sentiment"] * 3 + ["/d/airline/Tweets.csv"], "split": "train"})
-    summary = training_summary({"train": train, "early stopping": train.head(1)}, {"max_epochs": 2, "stage": "1"})
+    summary = training_summary({"train": train, "early stopping": train.head(1).assign(split="val")},
+                               {"max_epochs": 2, "stage": "1"})
     write_card(tmp_path, summary)
     card = read_card(tmp_path)
     assert card["roles"]["train"]["rows"] == 4
@@ -157,7 +158,8 @@ def test_model_card_names_data_recipe_quality_speed_and_size(tmp_path):
                       eval_set="tweeteval_sentiment", size_bytes=91_500_000)
     assert ("- train: 4 rows (Tweets.csv (train): 0 negative, 0 neutral, 1 positive; "
             "tweeteval_sentiment (train): 1 negative, 1 neutral, 1 positive); texts sha256 ") in text
-    assert "- early stopping: 1 rows" in text
+    assert ("- early stopping: 1 rows (tweeteval_sentiment (train, early-stopping slice): 0 negative, "
+            "0 neutral, 1 positive)") in text
     assert f"texts sha256 {card['roles']['train']['texts_sha256'][:16]}" in text
     assert '"max_epochs": 2' in text
     assert "macro recall 0.712 [0.690, 0.734] (bootstrap 95%)" in text

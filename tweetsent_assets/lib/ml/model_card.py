@@ -16,6 +16,8 @@ from .models.labels import LABELS
 from .normalise import text_hash
 
 CARD_FILE = "training_card.json"
+# The labeled table's splits as a card names them: its `val` is a slice of the training sources, not an eval set.
+SPLIT_NAMES = {"train": "train", "val": "train, early-stopping slice", "eval": "eval"}
 _RECIPE_LIMIT = 1500
 
 
@@ -30,7 +32,8 @@ def training_summary(roles: Mapping[str, pd.DataFrame], recipe: Mapping | None =
         hashes = sorted({text_hash(t) for t in frame.text})
         per_source = {}
         for (source, split), rows in frame.groupby([frame.source.map(lambda s: Path(str(s)).name), "split"]):
-            per_source[f"{source} ({split})"] = {label: int((rows.label == label).sum()) for label in LABELS}
+            per_source[f"{source} ({SPLIT_NAMES.get(split, split)})"] = {
+                label: int((rows.label == label).sum()) for label in LABELS}
         summary[role] = {"rows": int(len(frame)), "sources": per_source,
                          "texts_sha256": hashlib.sha256("\n".join(hashes).encode()).hexdigest()}
     return {"roles": summary, "recipe": dict(recipe or {})}
