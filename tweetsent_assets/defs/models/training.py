@@ -221,7 +221,8 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
         if int(epoch) > epochs_done[0]:
             epochs_done[0] = int(epoch)
             _progress(context, "stage 1")(
-                f"epoch {epochs_done[0]}/{config.max_epochs} done at step {step}, {time.monotonic() - started:.0f} s: "
+                f"epoch {epochs_done[0]}/{config.max_epochs} done (checked at step {step}, "
+                f"{time.monotonic() - started:.0f} s): "
                 f"loss {train_loss:.4f}, early-stopping macro recall {recall:.3f} (best {best[0]:.3f})",
                 milestone=True)
 
