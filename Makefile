@@ -9,7 +9,7 @@ SPARK_PORT ?= 15002
 DEV_PORT ?= 3000
 PG_PORT ?= 5433
 
-.PHONY: install demo dev serve check-defs test-lifecycle test-serving spark-start spark-stop pg-start pg-stop jars-s3 jars-s3proxy cluster-up cluster-down cluster-dev test \
+.PHONY: install demo train mlflow dev serve check-defs test-lifecycle test-serving spark-start spark-stop pg-start pg-stop jars-s3 jars-s3proxy cluster-up cluster-down cluster-dev test \
 	test-connect test-slow test-faults test-cluster dashboard clean
 
 # pip's and setuptools' own output goes to a log, shown only if the install fails.
@@ -42,6 +42,15 @@ jars-s3proxy: install .jars/s3proxy/.resolved
 
 demo: install
 	@$(VENV)/bin/tweetsent demo
+
+# The model assets with the long recipe: stage 1 on the whole TweetEval training split (under 60 min on 2 cores),
+# a line per epoch, then every evaluation and the promotion guard. TRAIN_ARGS, e.g. --minutes 20 --seed 1.
+train: install
+	@$(VENV)/bin/tweetsent train $(TRAIN_ARGS)
+
+# MLflow's own UI on http://127.0.0.1:5000 (TWEETSENT_MLFLOW_UI_PORT) over the project's store and registry.
+mlflow: install
+	@$(PY) -m tweetsent_assets.cli.mlflow_ui
 
 # The UI (`dg dev`) with runs attached to a Spark Connect server started for it; Ctrl-C stops both.
 dev: install

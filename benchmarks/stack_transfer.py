@@ -1,7 +1,7 @@
 """Out-of-domain check of a trained stack on Sentiment140 (2009, two classes) and airline tweets, against VADER.
 
 Only tweets the stack never trained on count: rows whose hash is in the stack folder's
-training_hashes.json (its folds, its final model, its base) are dropped, since a recipe may train
+training_hashes.json (its folds, its final model, its base, its stacker rows) are dropped, since a recipe may train
 on some rows of these sources. On Sentiment140, recall is over the two classes present and a
 neutral prediction counts as a miss. Run from the repo root:
 
@@ -26,9 +26,11 @@ def main(argv=None) -> int:
     parser.add_argument("--stack", required=True, type=Path)
     parser.add_argument("--tweets", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--finetuned", type=Path, help="also a fine-tuned encoder folder (stage 1), alone")
     args = parser.parse_args(argv)
     import torch
 
+    from tweetsent_assets.lib.ingest.text_cleaning import clean_text
     from tweetsent_assets.lib.ml.models.loader import load_model
     from tweetsent_assets.lib.ml.models.types import ModelSpec
     from tweetsent_assets.lib.ml.stats import bootstrap_interval
@@ -37,12 +39,15 @@ def main(argv=None) -> int:
     models = {"vader": ModelSpec(kind="vader", model=None, name="vader"),
               "stack": ModelSpec(kind="stack", model=str(args.stack), name="stack"),
               "stack int8": ModelSpec(kind="stack", model=str(args.stack), name="stack", quantize=True)}
+    if args.finetuned:
+        models["finetuned"] = ModelSpec(kind="hf", model=str(args.finetuned), name="finetuned", max_length=64)
     for set_name, (texts, truth) in unseen_sets(args.stack, args.tweets).items():
         classes = len(set(truth))
         print(f"{len(texts)} {set_name} tweets unseen by the stack")
         for name, spec in models.items():
             started = time.perf_counter()
-            predicted = load_model(spec).predict(texts).labels
+            inputs = [clean_text(t) for t in texts] if spec.kind == "hf" else texts  # as model_evaluations does
+            predicted = load_model(spec).predict(inputs).labels
             seconds = time.perf_counter() - started
             low, high = (3 / classes * bound for bound in bootstrap_interval(truth, predicted))  # 3-class mean
             neutral = predicted.count("neutral") / len(predicted)

@@ -21,6 +21,7 @@ from .migrate import add_migrate_command
 from .postgres import add_postgres_command
 from .serve import add_serve_command
 from .spark import add_spark_command
+from .train import add_train_command
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -88,7 +89,7 @@ def add_replay_command(subparsers: argparse._SubParsersAction) -> None:
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_replay_command, add_demo_command, add_dev_command,
                                                              add_spark_command, add_postgres_command,
-                                                             add_cluster_command, add_serve_command,
+                                                             add_cluster_command, add_serve_command, add_train_command,
                                                              add_migrate_command]
 
 

@@ -142,6 +142,14 @@ def test_evaluations_register_available_and_record_unavailable(models):
     assert vader["confusion_matrix"].startswith("![confusion_matrix](data:image/png;base64,")
     finetuned = latest_metadata(models, "model_evaluations", "minilm-finetuned")
     assert finetuned["available"] is True and finetuned["registered_version"] == "2"
+    assert finetuned["eval_texts_seen_in_training"] == 0
+    card = models["mlflow"].client().get_model_version("tweet-sentiment", "2").description
+    assert "### minilm-finetuned (finetuned)" in card
+    assert "(held out, 300 tweets, eval texts seen in training: 0)" in card
+    assert "- train: 300 rows (Tweets.csv (train): " in card and "sentiment140_sample_20k.csv (train): " in card
+    assert f"macro recall {finetuned['macro_recall']:.3f} [{finetuned['macro_recall_ci_low']:.3f}, " in card
+    vader_card = models["mlflow"].client().get_model_version("tweet-sentiment", "1").description
+    assert "nothing in this project" in vader_card and f"{vader['tweets_per_s']:.0f} tweets/s" in vader_card
     roberta = latest_metadata(models, "model_evaluations", "twitter-roberta")
     assert roberta["available"] is False
     assert "cardiffnlp/twitter-roberta-base-sentiment-latest" in roberta["reason"]
@@ -174,6 +182,8 @@ def test_stack_is_evaluated_out_of_fold_on_texts_its_models_never_saw(models, tm
         assert meta["eval_texts_seen_in_training"] == 0 and meta["n"] == EVAL_ROWS
         run = client.get_run(meta["mlflow_run_id"])
         assert run.data.tags["evaluation"] == "out-of-fold" and run.data.params["recipe_folds"] == "2"
+        card = client.get_model_version("tweet-sentiment", meta["registered_version"]).description
+        assert "- cross-fitted in-domain (eval, out of fold): 300 rows" in card and "(out of fold, 300 tweets" in card
         predictions = pd.read_csv(client.download_artifacts(run.info.run_id, "predictions.csv", str(tmp_path)))
         oof_file = pd.read_csv(folder / ("oof-int8.csv" if name.endswith("int8") else "oof.csv"))
         by_hash = oof_file.set_index("text_hash")
@@ -251,3 +261,100 @@ def comparable(rows: pd.DataFrame) -> pd.DataFrame:
     """Drift rows in window order, metrics lists as text, without the stats version they were computed from."""
     rows = rows.drop(columns="ledger_version").sort_values("window_start").reset_index(drop=True)
     return rows.assign(flagged_metrics=rows["flagged_metrics"].map(", ".join))
+
+
+HELDOUT_TRAIN_ROWS, STACKER_ROWS, HELDOUT_EVAL_ROWS = 400, 100, 150
+
+
+def heldout_config(base_model: str, train_folder: str) -> dict:
+    data = shared("")
+    return {"ops": {
+        "labeled_tweets": {"config": {"sources": [
+            {"path": str(data / "tweeteval_sentiment"), "split": "eval", "limit": HELDOUT_EVAL_ROWS},
+            {"path": train_folder, "split": "train", "tweeteval_split": "train", "limit": HELDOUT_TRAIN_ROWS,
+             "optional": True},
+        ], "holdout_fraction": 0.1, "active_learning_dir": None}},
+        "finetuned_sentiment_model": {"config": {"base_model": base_model, "val_size": 100, "max_epochs": 1,
+                                                 "max_length": 32, "batch_size": 16, "eval_every_steps": 10,
+                                                 "time_budget_s": 120, "torch_threads": 1,
+                                                 "stacker_rows": STACKER_ROWS}},
+    }}
+
+
+@pytest.fixture(scope="module")
+def heldout(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models-heldout")
+    resources = pipeline_resources(root, model_kind="champion")
+    saved_models_dir = settings.MODELS_DIR
+    settings.MODELS_DIR = str(root / "models")
+    with instance_for_test() as instance:
+        yield {"defs": build_defs(resources), "instance": instance, "mlflow": resources["mlflow"], "root": root,
+               "base": str(build_tiny_roberta(root / "tiny-base")), "spark": spark, "lake": resources["lake"]}
+    settings.MODELS_DIR = saved_models_dir
+
+
+def test_heldout_protocol_trains_on_the_training_split_and_keeps_val_for_selection(heldout):
+    config = heldout_config(heldout["base"], str(shared("tweeteval_sentiment")))
+    result = execute(heldout, ["labeled_tweets", "finetuned_sentiment_model"], run_config=config)
+    assert result.success
+    labeled = heldout["spark"].read.format("delta").load(heldout["lake"].path("labeled_tweets")).toPandas()
+    assert (labeled.split == "eval").sum() == HELDOUT_EVAL_ROWS
+    assert (labeled.split != "eval").sum() == HELDOUT_TRAIN_ROWS and (labeled.split == "val").sum() > 0
+    meta = latest_metadata(heldout, "finetuned_sentiment_model")
+    assert meta["protocol"] == "heldout" and meta["stack_stacker_rows"] == STACKER_ROWS
+    stage1_seen = set(json.loads((Path(meta["stage1_model_path"]) / "training_hashes.json").read_text())["final"])
+    stack_seen = json.loads((Path(meta["stack_model_path"]) / "training_hashes.json").read_text())
+    eval_hashes = {text_hash(t) for t in labeled[labeled.split == "eval"].text}
+    train_hashes = {text_hash(t) for t in labeled[labeled.split != "eval"].text}
+    assert len(stack_seen["stacker"]) == STACKER_ROWS and not set(stack_seen["stacker"]) & stage1_seen
+    assert set(stack_seen["final"]) == stage1_seen and stage1_seen | set(stack_seen["stacker"]) == train_hashes
+    assert not train_hashes & eval_hashes
+    client = heldout["mlflow"].client()
+    for name in ("minilm-finetuned", *STACKS):
+        assert execute(heldout, ["model_evaluations"], partition=name).success, name
+        evaluation = latest_metadata(heldout, "model_evaluations", name)
+        assert evaluation["available"] is True, evaluation.get("reason")
+        assert evaluation["eval_texts_seen_in_training"] == 0 and evaluation["n"] == HELDOUT_EVAL_ROWS
+        assert client.get_run(evaluation["mlflow_run_id"]).data.tags["evaluation"] == "held-out"
+        card = client.get_model_version("tweet-sentiment", evaluation["registered_version"]).description
+        assert f"(held out, {HELDOUT_EVAL_ROWS} tweets, eval texts seen in training: 0)" in card
+        assert "tweeteval_sentiment (train)" in card and "tweeteval_sentiment (train, early-stopping slice)" in card
+    card = client.get_model_version("tweet-sentiment", evaluation["registered_version"]).description
+    assert f"- stacker (held out of the encoder): {STACKER_ROWS} rows" in card and "int8 encoder" in card
+    assert '"protocol": "heldout"' in card
+    assert execute(heldout, ["champion_decision", "champion_model"]).success
+    assert get_alias_version(client, CHAMPION) is not None
+
+
+def test_a_bad_training_split_fails_labeled_tweets_and_registers_nothing(heldout, tmp_path):
+    client = heldout["mlflow"].client()
+    versions = len(client.search_model_versions("name='tweet-sentiment'"))
+    bad = tmp_path / "tweeteval_bad"
+    bad.mkdir()
+    (bad / "mapping.txt").write_text("0 negative\n1 neutral\n2 positive\n")
+    (bad / "train_text.txt").write_text("one \ntwo \nthree \n")
+    (bad / "train_labels.txt").write_text("2\n1\n")
+    config = heldout_config(heldout["base"], str(bad))
+    result = execute(heldout, ["labeled_tweets", "finetuned_sentiment_model"], run_config=config)
+    assert not result.success
+    failure = str(result.all_events)
+    assert "tweeteval_bad/train_text.txt:3: no matching line in" in failure and "train_labels.txt" in failure
+    assert not [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    (bad / "train_labels.txt").write_text("2\n1\n9\n")
+    failed = execute(heldout, ["labeled_tweets"], run_config=config)
+    assert not failed.success and "train_labels.txt:3: label '9' is not in mapping.txt" in str(failed.all_events)
+    assert len(client.search_model_versions("name='tweet-sentiment'")) == versions
+
+
+def test_a_folder_without_the_training_split_keeps_the_old_recipe_and_says_what_is_missing(heldout, tmp_path):
+    only_val = tmp_path / "tweeteval_val_only"
+    only_val.mkdir()
+    result = execute(heldout, ["labeled_tweets"], run_config=heldout_config(heldout["base"], str(only_val)))
+    assert result.success
+    messages = [entry.user_message for entry in heldout["instance"].all_logs(result.run_id)]
+    missing = [m for m in messages if m.startswith("skipping optional source")]
+    assert missing == [f"skipping optional source {only_val} (train): missing {only_val}/mapping.txt, "
+                       f"{only_val}/train_text.txt, {only_val}/train_labels.txt; the models train without it "
+                       "(the old recipe)"]
+    labeled = heldout["spark"].read.format("delta").load(heldout["lake"].path("labeled_tweets")).toPandas()
+    assert set(labeled.split) == {"eval"}

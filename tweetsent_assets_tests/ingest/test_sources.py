@@ -9,6 +9,7 @@ import pytest
 from tweetsent_assets.lib.ingest.sources import (
     SOURCE_KINDS,
     detect_source,
+    missing_tweeteval_files,
     normalize_sentiment,
     read_csv,
     read_demo,
@@ -53,6 +54,65 @@ def test_tweeteval_label_missing_from_mapping_names_file_and_line(tmp_path):
     (tmp_path / "val_labels.txt").write_text("1\n7\n")
     with pytest.raises(ValueError, match=r"val_labels.txt:2: label '7'"):
         list(read_tweeteval(tmp_path))
+
+
+def test_tweeteval_training_split_counts():
+    records = list(read_tweeteval(shared("tweeteval_sentiment"), split="train"))
+    assert len(records) == 47_477
+    assert sentiments(records) == {"negative": 7_415, "neutral": 21_278, "positive": 18_784}
+    assert records[-1]["id"] == "tweeteval-train-47477"
+    assert len(list(read_source(shared("tweeteval_sentiment"), limit=5, tweeteval_split="train"))) == 5
+
+
+def _tweeteval(folder, texts: str, labels: str, split: str = "train"):
+    folder.mkdir(exist_ok=True)
+    (folder / "mapping.txt").write_text("0\tnegative\n1\tneutral\n2\tpositive\n")
+    (folder / f"{split}_text.txt").write_text(texts, encoding="utf-8")
+    (folder / f"{split}_labels.txt").write_text(labels)
+    return folder
+
+
+def test_tweeteval_train_split_of_a_small_folder(tmp_path):
+    folder = _tweeteval(tmp_path / "te", "good day \nmeh \nawful \n", "2\n1\n0\n")
+    records = list(read_source(str(folder), tweeteval_split="train"))
+    assert [(r["id"], r["text"], r["sentiment"]) for r in records] == [
+        ("tweeteval-train-1", "good day", "positive"), ("tweeteval-train-2", "meh", "neutral"),
+        ("tweeteval-train-3", "awful", "negative")]
+    assert missing_tweeteval_files(folder, "train") == []
+    assert missing_tweeteval_files(folder, "val") == ["val_text.txt", "val_labels.txt"]
+
+
+def test_tweeteval_files_of_different_lengths_name_the_file_and_line(tmp_path):
+    short_labels = _tweeteval(tmp_path / "a", "one \ntwo \nthree \n", "2\n1\n")
+    with pytest.raises(ValueError, match=r"a/train_text.txt:3: no matching line in .*a/train_labels.txt "
+                                         r"\(train_text.txt has 3 lines, train_labels.txt has 2\)"):
+        list(read_tweeteval(short_labels, split="train"))
+    short_texts = _tweeteval(tmp_path / "b", "one \n", "2\n1\n0\n0\n")
+    with pytest.raises(ValueError, match=r"b/train_labels.txt:2: no matching line in .*b/train_text.txt"):
+        list(read_tweeteval(short_texts, split="train"))
+
+
+def test_tweeteval_unknown_label_and_empty_files_name_the_file_and_line(tmp_path):
+    unknown = _tweeteval(tmp_path / "a", "one \ntwo \nthree \n", "2\n1\n5\n")
+    records = read_tweeteval(unknown, split="train")
+    assert next(records)["sentiment"] == "positive"
+    with pytest.raises(ValueError, match=r"a/train_labels.txt:3: label '5' is not in mapping.txt \(known: 0, 1, 2\)"):
+        list(records)
+    empty_texts = _tweeteval(tmp_path / "b", "", "2\n")
+    with pytest.raises(ValueError, match=r"b/train_text.txt:1: the file is empty"):
+        list(read_tweeteval(empty_texts, split="train"))
+    empty_labels = _tweeteval(tmp_path / "c", "one \n", "")
+    with pytest.raises(ValueError, match=r"c/train_labels.txt:1: the file is empty"):
+        list(read_tweeteval(empty_labels, split="train"))
+    (tmp_path / "c" / "mapping.txt").write_text("")
+    with pytest.raises(ValueError, match=r"c/mapping.txt:1: the file is empty"):
+        list(read_tweeteval(tmp_path / "c", split="train"))
+
+
+def test_tweeteval_missing_split_files_are_named(tmp_path):
+    folder = _tweeteval(tmp_path / "te", "a \n", "1\n", split="val")
+    with pytest.raises(FileNotFoundError, match=r"lacks train_text.txt, train_labels.txt"):
+        list(read_tweeteval(folder, split="train"))
 
 
 def test_sentiment140_counts_dates_and_dirty_rows():

@@ -143,7 +143,7 @@ def test_other_sources_rows_join_every_fold_with_their_flags_and_weights(tmp_pat
         calls.append({"rows": dict(zip(texts, zip(labels, train_polar_only, train_weights))), "folder": folder})
 
     monkeypatch.setattr(crossfit_module, "finetune", record)
-    monkeypatch.setattr(crossfit_module, "_predict", lambda folder, texts, max_length, quantize:
+    monkeypatch.setattr(crossfit_module, "predict_probabilities", lambda folder, texts, max_length, quantize:
                         np.full((len(texts), 3), 1 / 3))
     texts, labels = _examples(12, seed=1)
     config = CrossfitConfig(folds=3, epochs=1, torch_threads=1)

@@ -15,12 +15,16 @@ from ...lib.ml.model_runs import (DRIFT_BASELINE_ARTIFACT, EVALUATION_EXPERIMENT
 from ...lib.ml.models.loader import load_model
 from ...lib.ml.models.types import DEFAULT_BATCH_SIZE
 from ...lib.ml.normalise import text_hash
-from ...lib.ml.stack_folder import read_recipe
+from ...lib.ml.model_card import folder_size_bytes, model_card, read_card
+from ...lib.ml.stack_folder import oof_file, read_recipe
 from ..resources import LakeResource, MlflowResource
 from ..timing import stopwatch
 from .candidates import CANDIDATES, candidate_partitions
 from .labeled import labeled_frame, labeled_tweets
 from .training import finetuned_sentiment_model
+
+
+TRAINED_KINDS = ("finetuned", "stack")
 
 
 class EvaluationConfig(Config):
@@ -44,7 +48,7 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
     A candidate that cannot load (offline hub id, not trained yet) is recorded as unavailable.
     """
     from ...lib.ml.evaluation import confusion_matrix_png, evaluate
-    from ...lib.ml.registry import log_and_register
+    from ...lib.ml.registry import describe_version, log_and_register
 
     candidate = CANDIDATES[context.partition_key]
     labeled, dataset_version = labeled_frame(lake)
@@ -64,18 +68,25 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
     except Exception as exc:
         return _unavailable(context, client, run_id, candidate["name"], f"{type(exc).__name__}: {exc}",
                             dataset_version)
-    honest = _out_of_fold(spec, eval_rows) if spec.kind == "stack" else None
+    eval_hashes = [text_hash(t) for t in eval_rows.text]
+    cross_fitted = spec.kind == "stack" and (model_dir / oof_file(spec.quantize)).is_file()
+    honest = _out_of_fold(spec, eval_hashes) if cross_fitted else None
     if isinstance(honest, str):
         return _unavailable(context, client, run_id, candidate["name"], honest, dataset_version)
-    if honest is not None:
+    trained = candidate["kind"] in TRAINED_KINDS
+    unseen = _leak_check(model_dir, eval_hashes) if trained and not cross_fitted else None
+    if isinstance(unseen, str):
+        return _unavailable(context, client, run_id, candidate["name"], unseen, dataset_version)
+    if spec.kind == "stack":
         for key, value in read_recipe(spec.model).items():
             client.log_param(run_id, f"recipe_{key}", str(value)[:6000])
-        client.set_tag(run_id, "evaluation", "out-of-fold")
+    if trained:
+        client.set_tag(run_id, "evaluation", "out-of-fold" if cross_fitted else "held-out")
     with stopwatch() as timer:
         result = evaluate(model, [clean_text(t) for t in eval_rows.text], list(eval_rows.label), config.batch_size,
                           probabilities=honest)
     metrics = result.metrics()
-    if honest is not None:
+    if trained:
         metrics["eval_texts_seen_in_training"] = 0.0
     client.log_batch(run_id, metrics=[mlflow_metric(k, v) for k, v in metrics.items()])
     with tempfile.TemporaryDirectory() as scratch:
@@ -87,6 +98,11 @@ def model_evaluations(context: AssetExecutionContext, config: EvaluationConfig, 
         confusion_md = png_markdown(png)
     hf_dir = spec.model if spec.kind in ("hf", "stack") and spec.model and os.path.isdir(spec.model) else None
     version = log_and_register(client, run_id, spec, hf_model_dir=hf_dir)
+    card = model_card(candidate["name"], candidate["kind"], metrics, read_card(model_dir),
+                      evaluation="out of fold" if cross_fitted else "held out" if trained else "plain",
+                      eval_set=_eval_set(eval_rows), size_bytes=folder_size_bytes(model_dir if trained else hf_dir),
+                      quantized=bool(spec.quantize))
+    describe_version(client, version, card)
     client.log_dict(run_id, _drift_baseline(version, eval_rows, result.predictions), DRIFT_BASELINE_ARTIFACT)
     client.set_tag(run_id, "available", "true")
     client.set_tag(run_id, "registered_version", version)
@@ -106,14 +122,30 @@ def _drift_baseline(version: str, eval_rows: pd.DataFrame, predictions: pd.DataF
     return Baseline.of(version, tweets).to_dict()
 
 
-def _out_of_fold(spec, eval_rows: pd.DataFrame):
+def _out_of_fold(spec, eval_hashes: list[str]):
     """A cross-fitted model's out-of-fold probabilities for the eval rows, or why there are none."""
     from ...lib.ml.stack_folder import out_of_fold_probabilities
 
     try:
-        return out_of_fold_probabilities(spec.model, [text_hash(t) for t in eval_rows.text], spec.quantize)
+        return out_of_fold_probabilities(spec.model, eval_hashes, spec.quantize)
     except (OSError, ValueError, KeyError) as exc:
         return f"no honest evaluation: {exc}"
+
+
+def _leak_check(model_dir: Path, eval_hashes: list[str]) -> Optional[str]:
+    """Why a model trained here cannot be evaluated on the eval rows (some were training texts), or None."""
+    from ...lib.ml.leakage import eval_texts_seen
+
+    try:
+        seen = eval_texts_seen(model_dir, eval_hashes)
+    except (OSError, ValueError) as exc:
+        return f"no honest evaluation: {exc}"
+    return f"no honest evaluation: {seen} eval texts were in its training data" if seen else None
+
+
+def _eval_set(eval_rows: pd.DataFrame) -> str:
+    """The eval rows' sources by file name, e.g. `tweeteval_sentiment`."""
+    return ", ".join(sorted({Path(str(source)).name for source in eval_rows.source}))
 
 
 def _unavailable(context: AssetExecutionContext, client, run_id: str, name: str, reason: str,

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ... import settings
 from ...lib.lake import delta_tables
-from ...lib.ml.labeled_data import LabeledSource, hold_out, read_labeled
+from ...lib.ml.labeled_data import LabeledSource, hold_out, missing_files, read_labeled
 from ..resources import LakeResource, ObjectStoreResource, SparkResource
 
 
@@ -18,12 +18,17 @@ class LabeledSourceConfig(Config):
     limit: Optional[int] = None
     text_column: str = "text"
     label_column: str = "sentiment"
+    tweeteval_split: str = Field(default="val", description="Which TweetEval split a TweetEval folder is read from")
+    optional: bool = Field(default=False, description="Skip this source, with a warning, when its files are missing")
 
 
 def _default_sources() -> list[LabeledSourceConfig]:
+    """TweetEval val is the eval set; TweetEval train (when present), airline and Sentiment140 train."""
     base = settings.LABELED_DATA_DIR
     return [
         LabeledSourceConfig(path=f"{base}/tweeteval_sentiment", split="eval"),
+        LabeledSourceConfig(path=f"{base}/tweeteval_sentiment", split="train", tweeteval_split="train",
+                            optional=True),
         LabeledSourceConfig(path=f"{base}/airline/Tweets.csv", split="train"),
         LabeledSourceConfig(path=f"{base}/sentiment140/sentiment140_sample_20k.csv", split="train"),
     ]
@@ -46,8 +51,13 @@ def labeled_tweets(context: AssetExecutionContext, config: LabeledTweetsConfig, 
     sources = [LabeledSource(**s.model_dump()) for s in config.sources] + (
         labeled_sources(config.active_learning_dir) if config.active_learning_dir else [])
     for source in sources:
+        missing = missing_files(source) if source.optional else []
+        if missing:
+            context.log.warning(f"skipping optional source {source.path} ({source.split}): missing "
+                                f"{', '.join(missing)}; the models train without it (the old recipe)")
+            continue
         found = list(read_labeled(source, endpoint_url=landing.endpoint_url))
-        context.log.info(f"{source.path}: {len(found)} labeled rows -> {source.split}")
+        context.log.info(f"{source.path} [{source.tweeteval_split}]: {len(found)} labeled rows -> {source.split}")
         rows.extend(found)
     frame = pd.DataFrame(hold_out(rows, config.holdout_fraction), columns=["text", "label", "source", "split"])
     session = spark.session()

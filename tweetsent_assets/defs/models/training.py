@@ -5,9 +5,12 @@ micro-batch run needs none of it.
 """
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +21,7 @@ from pydantic import Field
 from ... import settings
 from ...lib.ingest.text_cleaning import clean_text
 from ...lib.ml.fingerprint import fingerprint, is_current, write_fingerprint
+from ...lib.ml.model_card import training_summary, write_card
 from ...lib.ml.model_runs import FINETUNE_EXPERIMENT, candidate_spec, code_version, mlflow_metric
 from ...lib.ml.normalise import NORMALISATION, normalise_tweet, text_hash
 from ..resources import LakeResource, MlflowResource
@@ -26,27 +30,41 @@ from .labeled import labeled_frame, labeled_tweets
 
 
 class FinetuneAssetConfig(Config):
-    """Stage 1 (airline + Sentiment140) and stage 2 (cross-fitted on the in-domain eval rows, then stacked).
+    """Stage 1 fine-tunes the encoder on the training split; stage 2 stacks it with VADER.
 
-    The defaults are the long run; `make demo` passes a shorter one.
+    The defaults are the long run (`make train`); `make demo` passes a shorter one.
     """
 
     base_model: Optional[str] = Field(default=None, description="Encoder path or id; default: the packaged MiniLM")
-    train_size: int = 6000
-    val_size: int = 1000
-    max_epochs: int = 2
-    time_budget_s: float = 480.0
+    train_size: Optional[int] = Field(default=None, description="Stage 1 trains on at most this many rows (None: all)")
+    val_size: int = Field(default=2000, description="Rows of the held-out slice of train for early stopping")
+    max_epochs: int = 3
+    time_budget_s: float = Field(default=2700.0, description=(
+        "Stage 1's training time, loading included: the learning-rate schedule ends when it runs out"))
     max_length: int = 64
     batch_size: int = 32
     learning_rate: float = 5e-5
     patience: int = 3
-    eval_every_steps: Optional[int] = 100
+    eval_every_steps: Optional[int] = 300
+    stage1_sources: list[str] = Field(default_factory=lambda: ["tweeteval_sentiment"], description=(
+        "Stage 1 trains and stops early on the train/val rows of the sources whose path contains one of these "
+        "(plus in_domain_sources); when there are none (no TweetEval training split), on every train row, "
+        "the old recipe"))
+    stage1_other_rows: int = Field(default=0, description=(
+        "Rows of the other train sources (airline, Sentiment140) that join stage 1's training when it trains "
+        "on stage1_sources"))
+    stack_protocol: str = Field(default="auto", description=(
+        "'heldout': the stack's encoder is stage 1 and its stacker is fitted on `stacker_rows` train rows that "
+        "stage 1 never saw; 'crossfit': folds over the eval rows, evaluated out of fold (the old recipe); "
+        "'auto': heldout when stage 1 has rows of stage1_sources, else crossfit"))
+    stacker_rows: int = Field(default=2000,
+                              description="Train rows of stage1_sources held out of stage 1 for the stacker")
     polar_fraction: float = Field(default=0.5, description=(
         "Share of two-class (Sentiment140) rows whose loss ignores neutral: it has no neutral tweets, so "
         "training them as 3-class teaches that ordinary tweets are never neutral"))
     two_class_weight: float = Field(default=1.0, description="Loss weight of two-class rows (noisy emoticon labels)")
     torch_threads: Optional[int] = None
-    crossfit: bool = Field(default=True, description="Train the cross-fitted stack (stage 2) on the eval rows")
+    crossfit: bool = Field(default=True, description="Train the stack (stage 2), by stack_protocol")
     folds: int = 5
     crossfit_epochs: int = 3
     crossfit_learning_rate: float = 5e-5
@@ -81,7 +99,7 @@ class FinetuneAssetConfig(Config):
 @asset(deps=[labeled_tweets], group_name="ml", kinds={"pytorch", "mlflow"})
 def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAssetConfig, lake: LakeResource,
                               mlflow: MlflowResource) -> MaterializeResult:
-    """Stage 1 fine-tunes on train (early stopping on val); stage 2 cross-fits on eval and stacks with VADER.
+    """Stage 1 fine-tunes on train (early stopping on val); stage 2 stacks it with VADER (see stack_protocol).
 
     Each stage is skipped, and its saved model reused, when its labeled rows and recipe are unchanged.
     """
@@ -89,12 +107,17 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
     in_domain = labeled[labeled.split == "eval"]
     eval_hashes = {text_hash(t) for t in in_domain.text}
     unseen = labeled[[text_hash(t) not in eval_hashes for t in labeled.text]]
-    train = unseen[unseen.split == "train"].sample(frac=1.0, random_state=config.seed).head(config.train_size)
-    val = unseen[unseen.split == "val"].sample(frac=1.0, random_state=config.seed).head(config.val_size)
+    rows = stage1_rows(config, unseen)
+    _progress(context, "stage 1")(
+        f"protocol {rows.protocol}: stage 1 trains on {len(rows.train)} rows, stops early on {len(rows.val)}; "
+        f"{len(rows.stacker)} held out for the stacker", milestone=True)
     client = mlflow.client()
-    stage1 = _stage1(context, config, train, val, client, mlflow, dataset_version)
-    metadata = {f"stage1_{k}": v for k, v in stage1.items()}
-    if config.crossfit:
+    stage1 = _stage1(context, config, rows.train, rows.val, client, mlflow, dataset_version)
+    metadata = {"protocol": rows.protocol, **{f"stage1_{k}": v for k, v in stage1.items()}}
+    if config.crossfit and rows.protocol == HELDOUT:
+        stage2 = _stack_heldout(context, config, rows.stacker, stage1, client, mlflow, dataset_version)
+        metadata.update({f"stack_{k}": v for k, v in stage2.items()})
+    elif config.crossfit:
         in_domain_source = unseen.source.map(
             lambda source: any(part in str(source) for part in config.in_domain_sources))
         always = unseen[(unseen.split != "eval") & in_domain_source]
@@ -107,6 +130,59 @@ def finetuned_sentiment_model(context: AssetExecutionContext, config: FinetuneAs
                          dataset_version)
         metadata.update({f"stack_{k}": v for k, v in stage2.items()})
     return MaterializeResult(metadata=metadata)
+
+
+HELDOUT, CROSSFIT = "heldout", "crossfit"
+STACK_PROTOCOLS = (HELDOUT, CROSSFIT, "auto")
+
+
+@dataclass
+class Stage1Rows:
+    """Stage 1's training and early-stopping rows, the rows held out for the stacker, and the stack's protocol."""
+
+    protocol: str
+    train: pd.DataFrame
+    val: pd.DataFrame
+    stacker: pd.DataFrame
+
+
+def stage1_rows(config: FinetuneAssetConfig, unseen: pd.DataFrame) -> Stage1Rows:
+    """Split the labeled rows (eval texts already removed) by the config's sources and protocol.
+
+    With rows of `stage1_sources` in train, stage 1 learns from those (and the in-domain labels,
+    plus `stage1_other_rows` of the rest), and under the heldout protocol `stacker_rows` of them,
+    and every row sharing their text, stay out of it for the stacker. Without any, every train row
+    trains stage 1 and the stack cross-fits on the eval rows: the old recipe.
+    """
+    if config.stack_protocol not in STACK_PROTOCOLS:
+        raise ValueError(f"stack_protocol must be one of {STACK_PROTOCOLS}, got {config.stack_protocol!r}")
+    primary = _from_sources(unseen, config.stage1_sources)
+    has_primary = bool((primary & (unseen.split == "train")).any())
+    protocol = config.stack_protocol if config.stack_protocol != "auto" else (HELDOUT if has_primary else CROSSFIT)
+    if protocol == HELDOUT and not has_primary:
+        raise ValueError(f"stack_protocol 'heldout' needs train rows from a source matching {config.stage1_sources} "
+                         "(the TweetEval training split), and the labeled table has none")
+    if not has_primary:
+        train = unseen[unseen.split == "train"].sample(frac=1.0, random_state=config.seed).head(config.train_size)
+        val = unseen[unseen.split == "val"].sample(frac=1.0, random_state=config.seed).head(config.val_size)
+        return Stage1Rows(protocol, train, val, unseen.head(0))
+    shuffled = unseen.sample(frac=1.0, random_state=config.seed)
+    primary = primary.loc[shuffled.index]
+    chosen = shuffled[primary | _from_sources(shuffled, config.in_domain_sources)]
+    slice_rows = config.stacker_rows if protocol == HELDOUT else 0
+    stacker = chosen[(chosen.split == "train") & primary.loc[chosen.index]].head(slice_rows)
+    held = {text_hash(t) for t in stacker.text}
+    chosen = chosen[[text_hash(t) not in held for t in chosen.text]]
+    others = shuffled[(shuffled.split == "train") & ~shuffled.index.isin(chosen.index)
+                      & ~shuffled.index.isin(stacker.index)]
+    others = others[[text_hash(t) not in held for t in others.text]].head(config.stage1_other_rows)
+    train = pd.concat([chosen[chosen.split == "train"].head(config.train_size), others])
+    return Stage1Rows(protocol, train, chosen[chosen.split == "val"].head(config.val_size), stacker)
+
+
+def _from_sources(frame: pd.DataFrame, parts: list[str]) -> pd.Series:
+    """Rows whose source path contains one of `parts`."""
+    return frame.source.map(lambda source: any(part in str(source) for part in parts)).astype(bool)
 
 
 def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: pd.DataFrame, val: pd.DataFrame,
@@ -132,12 +208,23 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
     for key, value in params.items():
         client.log_param(run_id, key, str(value)[:6000])
 
+    started, epochs_done, best = time.monotonic(), [0], [float("nan")]
+
     def log_curve(step: int, epoch: float, train_loss: float, val_metrics: dict) -> None:
         client.log_metric(run_id, "train_loss", train_loss, step=step)
         for name, value in val_metrics.items():
             client.log_metric(run_id, f"val_{name}", float(value), step=step)
+        recall = val_metrics.get("macro_recall", float("nan"))
+        best[0] = recall if math.isnan(best[0]) or recall > best[0] else best[0]
         _progress(context, "stage 1")(f"step {step} epoch {epoch:.2f}: loss {train_loss:.4f}, "
-                                      f"val macro recall {val_metrics.get('macro_recall', float('nan')):.3f}")
+                                      f"val macro recall {recall:.3f}")
+        if int(epoch) > epochs_done[0]:
+            epochs_done[0] = int(epoch)
+            _progress(context, "stage 1")(
+                f"epoch {epochs_done[0]}/{config.max_epochs} done (checked at step {step}, "
+                f"{time.monotonic() - started:.0f} s): "
+                f"loss {train_loss:.4f}, early-stopping macro recall {recall:.3f} (best {best[0]:.3f})",
+                milestone=True)
 
     scratch = _scratch(output)
     try:
@@ -151,11 +238,20 @@ def _stage1(context: AssetExecutionContext, config: FinetuneAssetConfig, train: 
             scratch, on_eval=log_curve, train_polar_only=polar, train_weights=weights)
         (scratch / TRAINING_HASHES).write_text(json.dumps(
             {"final": sorted({text_hash(t) for df in (train, val) for t in df.text})}))
+        write_card(scratch, training_summary(
+            {"train": train, "early stopping": val},
+            {"stage": "1: fine-tune", **recipe, "stage1_sources": config.stage1_sources,
+             "stage1_other_rows": config.stage1_other_rows, "stopped": result.stopped_reason,
+             "best_step": result.best_step,
+             "training_s": round(result.seconds), "base": config.base_model or "packaged all-MiniLM-L6-v2"}))
         write_fingerprint(scratch, expected, dataset_version=dataset_version)
     except BaseException:
         _discard(client, run_id, scratch)
         raise
     _publish(client, run_id, {"name": "minilm-finetuned", "kind": "finetuned"}, scratch, output)
+    _progress(context, "stage 1")(f"done in {result.seconds:.0f} s ({result.stopped_reason}): best early-stopping "
+                                  f"macro recall {result.best_val_macro_recall:.3f} at step {result.best_step}",
+                                  milestone=True)
     curve = pd.DataFrame(result.curve)
     return {"model_path": str(output), "reused": False, "fingerprint": expected, "mlflow_run_id": run_id,
             "best_val_macro_recall": result.best_val_macro_recall, "best_step": result.best_step,
@@ -234,6 +330,10 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
                            vader_scores([normalise_tweet(t) for t in texts]), scratch, base_hashes,
                            {"base": recipe["base"], "data_mix": data_mix, "fingerprint": expected}, tau)
         client.log_param(run_id, "stacker_tau_fitted", str(read_recipe(scratch)["stacker_tau_fitted"]))
+        write_card(scratch, training_summary(
+            {"cross-fitted in-domain (eval, out of fold)": in_domain, "every fold": always, "other rows": others,
+             "pretraining texts (labels unused)": pretrain},
+            {"stage": "2: cross-fitted stack", **recipe, "training_s": round(result.seconds)}))
         for leftover in ("work", "pretrained"):
             shutil.rmtree(scratch / leftover, ignore_errors=True)
         write_fingerprint(scratch, expected, dataset_version=dataset_version)
@@ -248,6 +348,55 @@ def _stage2(context: AssetExecutionContext, config: FinetuneAssetConfig, in_doma
             "duration_s": round(result.seconds, 1), "folds": config.folds, "recipe": MetadataValue.json(recipe)}
 
 
+def _stack_heldout(context: AssetExecutionContext, config: FinetuneAssetConfig, rows: pd.DataFrame, stage1: dict,
+                   client, mlflow: MlflowResource, dataset_version: int) -> dict:
+    """The stack on stage 1's encoder, its stacker fitted on `rows` (train rows stage 1 never saw), unless current."""
+    from ...lib.ml.heldout_stack import PROTOCOL, write_heldout_stack
+    from ...lib.ml.model_card import read_card
+    from ...lib.ml.stacker import parse_tau
+
+    output = Path(settings.MODELS_DIR).resolve() / STACK_CANDIDATE
+    tau = parse_tau(config.stacker_tau)
+    recipe = {"protocol": PROTOCOL, "normalisation": NORMALISATION, "stacker_inputs": list(config.stacker_inputs),
+              "stacker_tau": config.stacker_tau, "max_length": config.max_length, "base": "stage1",
+              "base_fingerprint": stage1["fingerprint"]}
+    expected = fingerprint(recipe, zip(rows.text, rows.label))
+    if not config.retrain and is_current(output, expected, ["stack.json", "encoder", TRAINING_HASHES]):
+        _progress(context, "stack")(f"reusing {output}: stage 1, stacker rows and recipe unchanged ({expected})")
+        return {"model_path": str(output), "reused": True, "fingerprint": expected}
+    run = client.create_run(mlflow.experiment_id(FINETUNE_EXPERIMENT), run_name=STACK_CANDIDATE,
+                            tags={"dataset_version": str(dataset_version), "stage": "2"})
+    run_id = run.info.run_id
+    data_mix = {"stacker_rows": _mix(rows), "stage1": stage1["fingerprint"]}
+    for key, value in {**recipe, "data_mix": data_mix, "dataset_version": dataset_version,
+                       "code_version": code_version(), "fingerprint": expected}.items():
+        client.log_param(run_id, key, str(value)[:6000])
+    _progress(context, "stack")(f"fitting the stacker on {len(rows)} held-out train rows", milestone=True)
+    scratch = _scratch(output)
+    started = time.monotonic()
+    try:
+        written = write_heldout_stack(stage1["model_path"], list(rows.text), list(rows.label), config.stacker_inputs,
+                                      scratch, tau, config.max_length, {"data_mix": data_mix, "fingerprint": expected})
+        client.log_param(run_id, "stacker_tau_fitted", str(written["stacker_tau_fitted"]))
+        encoder_card = read_card(stage1["model_path"])
+        encoder_roles = {f"encoder {role}": info for role, info in encoder_card.get("roles", {}).items()}
+        write_card(scratch, {"roles": {**encoder_roles,
+                                       **training_summary({"stacker (held out of the encoder)": rows})["roles"]},
+                             "recipe": {"stage": "2: held-out stack", **recipe,
+                                        "encoder": encoder_card.get("recipe", {})}})
+        write_fingerprint(scratch, expected, dataset_version=dataset_version)
+        seconds = time.monotonic() - started
+        client.log_batch(run_id, metrics=[mlflow_metric("training_s", seconds),
+                                          mlflow_metric("stacker_rows", float(len(rows)))])
+    except BaseException:
+        _discard(client, run_id, scratch)
+        raise
+    _publish(client, run_id, {"name": STACK_CANDIDATE, "kind": "stack"}, scratch, output)
+    return {"model_path": str(output), "reused": False, "fingerprint": expected, "mlflow_run_id": run_id,
+            "duration_s": round(seconds, 1), "stacker_rows": len(rows), "recipe": MetadataValue.json(recipe)}
+
+
+MILESTONE = "milestone"
 _STAGE1_KEYS = ("base_model", "train_size", "val_size", "max_epochs", "time_budget_s", "max_length", "batch_size",
                 "learning_rate", "patience", "eval_every_steps", "polar_fraction", "two_class_weight", "seed")
 TRAINING_HASHES = "training_hashes.json"
@@ -269,10 +418,13 @@ def _pretrain(context: AssetExecutionContext, config: FinetuneAssetConfig, texts
 
 
 def _progress(context: AssetExecutionContext, stage: str):
-    """Logs a training message to Dagster and to the TRAINING_LOGGER Python logger."""
-    def report(message: str) -> None:
+    """Logs a training message to Dagster and to the TRAINING_LOGGER Python logger.
+
+    `milestone=True` marks the few lines (an epoch's end, a stage's start) a console prints in full.
+    """
+    def report(message: str, milestone: bool = False) -> None:
         context.log.info(f"{stage}: {message}")
-        logging.getLogger(TRAINING_LOGGER).info(f"{stage}: {message}")
+        logging.getLogger(TRAINING_LOGGER).info(f"{stage}: {message}", extra={MILESTONE: milestone})
 
     return report
 

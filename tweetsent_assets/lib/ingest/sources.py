@@ -19,8 +19,8 @@ SOURCE_KINDS = ("demo", "tweeteval", "sentiment140", "airline", "csv", "jsonl")
 SENTIMENT140_HEADER = ("target", "ids", "date", "flag", "user", "text")
 AIRLINE_COLUMNS = ("tweet_id", "airline_sentiment", "name", "text", "tweet_created")
 ACCEPTED_FORMS = (
-    "'demo' (built-in sample); a TweetEval folder with val_text.txt, val_labels.txt and "
-    "mapping.txt; a Sentiment140 CSV (target,ids,date,flag,user,text); the airline Tweets.csv "
+    "'demo' (built-in sample); a TweetEval folder with mapping.txt and val_* or train_* "
+    "text and label files; a Sentiment140 CSV (target,ids,date,flag,user,text); the airline Tweets.csv "
     "(tweet_id, airline_sentiment, name, text, tweet_created); a CSV with text and sentiment "
     "columns; a .jsonl/.json file of objects with text and sentiment"
 )
@@ -55,20 +55,40 @@ def normalize_sentiment(value: object) -> str | None:
 
 
 def read_tweeteval(folder: str | Path, split: str = "val", limit: int | None = None) -> Iterator[dict]:
-    """TweetEval `{split}_text.txt` + `{split}_labels.txt`, labels named by `mapping.txt`."""
+    """TweetEval `{split}_text.txt` + `{split}_labels.txt`, labels named by `mapping.txt`.
+
+    Fails before the first record on a missing or empty file, or text and label files of different
+    lengths; an unknown label fails at its record. Every message names the file and line.
+    """
     folder = Path(folder)
+    missing = missing_tweeteval_files(folder, split)
+    if missing:
+        raise FileNotFoundError(f"TweetEval folder {str(folder)!r} lacks {', '.join(missing)}")
     mapping = _read_tweeteval_mapping(folder / "mapping.txt")
     text_path, labels_path = folder / f"{split}_text.txt", folder / f"{split}_labels.txt"
-    texts = _lines(text_path)
-    labels = _lines(labels_path)
+    texts = _non_empty_lines(text_path)
+    labels = _non_empty_lines(labels_path)
     if len(texts) != len(labels):
-        raise ValueError(f"{text_path} has {len(texts)} lines but {labels_path} has {len(labels)}")
+        shorter, longer = (text_path, labels_path) if len(texts) < len(labels) else (labels_path, text_path)
+        raise ValueError(f"{longer}:{min(len(texts), len(labels)) + 1}: no matching line in {shorter} "
+                         f"({text_path.name} has {len(texts)} lines, {labels_path.name} has {len(labels)})")
     records = (
         _record(f"tweeteval-{split}-{line_no}", None, None,
                 text[:-1] if text.endswith(" ") else text, _tweeteval_label(mapping, label, labels_path, line_no))
         for line_no, (text, label) in enumerate(zip(texts, labels), start=1)
     )
     yield from _limited(records, limit)
+
+
+def tweeteval_files(split: str) -> tuple[str, str]:
+    """The text and label file names of a TweetEval split."""
+    return f"{split}_text.txt", f"{split}_labels.txt"
+
+
+def missing_tweeteval_files(folder: str | Path, split: str) -> list[str]:
+    """Which of mapping.txt and the split's two files a local TweetEval folder lacks (empty: none)."""
+    folder = Path(folder)
+    return [name for name in ("mapping.txt", *tweeteval_files(split)) if not (folder / name).is_file()]
 
 
 def read_sentiment140(path: str | Path, limit: int | None = None) -> Iterator[dict]:
@@ -145,9 +165,9 @@ def detect_source(source: str | Path) -> str:
     if not path.exists():
         raise FileNotFoundError(f"source {str(path)!r} does not exist; accepted: {ACCEPTED_FORMS}")
     if path.is_dir():
-        if (path / "val_text.txt").is_file():
+        if (path / "val_text.txt").is_file() or (path / "train_text.txt").is_file():
             return "tweeteval"
-        raise ValueError(f"folder {str(path)!r} has no val_text.txt, so it is not TweetEval; "
+        raise ValueError(f"folder {str(path)!r} has no val_text.txt or train_text.txt, so it is not TweetEval; "
                          f"accepted: {ACCEPTED_FORMS}")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
@@ -161,8 +181,8 @@ def detect_source(source: str | Path) -> str:
     raise ValueError(f"cannot tell the format of {str(path)!r}; accepted: {ACCEPTED_FORMS}")
 
 
-def read_source(source: str | Path, limit: int | None = None) -> Iterator[dict]:
-    """Records from `demo`, a TweetEval folder, a Sentiment140/airline/generic CSV or a JSONL file.
+def read_source(source: str | Path, limit: int | None = None, tweeteval_split: str = "val") -> Iterator[dict]:
+    """Records from `demo`, a TweetEval folder (its `tweeteval_split`), a Sentiment140/airline/generic CSV or JSONL.
 
     Detection happens here, before the first record is read, so bad inputs fail fast.
     """
@@ -170,6 +190,8 @@ def read_source(source: str | Path, limit: int | None = None) -> Iterator[dict]:
     kind = detect_source(source)
     if kind == "demo":
         return read_demo(limit)
+    if kind == "tweeteval":
+        return read_tweeteval(source, split=tweeteval_split, limit=limit)
     return {
         "tweeteval": read_tweeteval, "sentiment140": read_sentiment140, "airline": read_airline,
         "csv": read_csv, "jsonl": read_jsonl,
@@ -192,7 +214,7 @@ def _csv_kind(path: Path) -> str | None:
 
 def _read_tweeteval_mapping(path: Path) -> dict[str, str]:
     mapping = {}
-    for line_no, line in enumerate(_lines(path), start=1):
+    for line_no, line in enumerate(_non_empty_lines(path), start=1):
         if not line.strip():
             continue
         parts = line.split(None, 1)
@@ -206,7 +228,16 @@ def _tweeteval_label(mapping: dict[str, str], label: str, path: Path, line_no: i
     try:
         return mapping[label.strip()]
     except KeyError:
-        raise ValueError(f"{path}:{line_no}: label {label!r} is not in mapping.txt") from None
+        raise ValueError(f"{path}:{line_no}: label {label!r} is not in mapping.txt "
+                         f"(known: {', '.join(sorted(mapping))})") from None
+
+
+def _non_empty_lines(path: Path) -> list[str]:
+    """`_lines(path)`; ValueError naming the file when it has none."""
+    lines = _lines(path)
+    if not lines:
+        raise ValueError(f"{path}:1: the file is empty; expected one line per tweet")
+    return lines
 
 
 def _lines(path: Path) -> list[str]:

@@ -120,8 +120,8 @@ def crossfit(texts: Sequence[str], labels: Sequence[str], base_model: str | None
         progress(f"fold {fold + 1}/{config.folds}: training on {len(train)} tweets, predicting {len(held)}")
         trained = _train_maybe_twice(rows, train, pool, base_model, config, config.seed * 100 + fold, folder,
                                      progress, f"fold {fold + 1}/{config.folds}")
-        oof[held] = _predict(folder, [normalised[i] for i in held], config.max_length, quantize=False)
-        oof_int8[held] = _predict(folder, [normalised[i] for i in held], config.max_length, quantize=True)
+        oof[held] = predict_probabilities(folder, [normalised[i] for i in held], config.max_length, quantize=False)
+        oof_int8[held] = predict_probabilities(folder, [normalised[i] for i in held], config.max_length, quantize=True)
         seen[f"fold-{fold}"] = sorted(trained)
         pseudo_rows[f"fold-{fold}"] = len(trained) - len({hashes[i] for i in train})
         if not keep_fold_models:
@@ -164,7 +164,7 @@ def _train_maybe_twice(rows: _Rows, train: list[int], pool: list[tuple[str, str]
     _train(rows, train, base_model, config, seed, folder, progress, what)
     if not pool:
         return {rows.hashes[i] for i in train}
-    probs = _predict(folder, [text for text, _ in pool], config.max_length, quantize=False)
+    probs = predict_probabilities(folder, [text for text, _ in pool], config.max_length, quantize=False)
     keep = np.flatnonzero(probs.max(axis=1) >= config.pseudo_threshold)
     progress(f"{what}: self-training with {len(keep)} of {len(pool)} unlabeled tweets "
              f"(probability >= {config.pseudo_threshold})")
@@ -186,7 +186,8 @@ def _train(rows: _Rows, train: list[int], base_model: str | None, config: Crossf
              train_polar_only=[rows.polar[i] for i in train], train_weights=[rows.weights[i] for i in train])
 
 
-def _predict(folder: Path, texts: list[str], max_length: int, quantize: bool) -> np.ndarray:
+def predict_probabilities(folder: Path, texts: list[str], max_length: int, quantize: bool) -> np.ndarray:
+    """(n, 3) class probabilities of the encoder saved in `folder` for already normalised `texts`."""
     from .models.hf import HFSentimentModel
     from .models.types import ModelSpec
 

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Iterator
 
 from ..ingest.object_store import open_store, safe_key
-from ..ingest.sources import read_csv, read_jsonl, read_source
+from ..ingest.sources import missing_tweeteval_files, read_csv, read_jsonl, read_source
 from .models.labels import LABELS
 
 SPLITS = ("train", "val", "eval")
+TWEETEVAL_SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class LabeledSource:
     """One labeled data set: a path or s3:// URL, the split its rows go to, and an optional row cap.
 
     `text_column`/`label_column` apply to generic CSV/JSONL files; the known formats are detected.
+    `tweeteval_split` is the split a TweetEval folder is read from. An `optional` source whose files
+    are missing is skipped (see `missing_files`) instead of failing.
     """
 
     path: str
@@ -27,10 +30,27 @@ class LabeledSource:
     limit: int | None = None
     text_column: str = "text"
     label_column: str = "sentiment"
+    tweeteval_split: str = "val"
+    optional: bool = False
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValueError(f"split of {self.path!r} must be one of {SPLITS}, got {self.split!r}")
+        if self.tweeteval_split not in TWEETEVAL_SPLITS:
+            raise ValueError(f"tweeteval_split of {self.path!r} must be one of {TWEETEVAL_SPLITS}, "
+                             f"got {self.tweeteval_split!r}")
+
+
+def missing_files(source: LabeledSource) -> list[str]:
+    """The files a local source lacks: the path itself, or a (TweetEval) folder's split files; s3:// is not checked."""
+    if source.path.startswith(("s3://", "s3a://")):
+        return []
+    path = Path(source.path)
+    if not path.exists():
+        return [str(path)]
+    if path.is_dir():
+        return [str(path / name) for name in missing_tweeteval_files(path, source.tweeteval_split)]
+    return []
 
 
 def read_labeled(source: LabeledSource, endpoint_url: str | None = None) -> Iterator[dict]:
@@ -59,7 +79,7 @@ def _records(local: Path, source: LabeledSource) -> Iterator[dict]:
     if local.is_file() and (source.text_column, source.label_column) != ("text", "sentiment"):
         reader = read_jsonl if kind in (".jsonl", ".json") else read_csv
         return reader(local, source.text_column, source.label_column, limit=source.limit)
-    return read_source(local, limit=source.limit)
+    return read_source(local, limit=source.limit, tweeteval_split=source.tweeteval_split)
 
 
 @contextmanager

@@ -63,6 +63,11 @@ def log_and_register(
     return str(version.version)
 
 
+def describe_version(client: MlflowClient, version: str, description: str, name: str = REGISTERED_MODEL) -> None:
+    """Set registered `version`'s description (its model card, shown on the version's page in MLflow's UI)."""
+    client.update_model_version(name, str(version), description=description)
+
+
 def get_alias_version(client: MlflowClient, alias: str, name: str = REGISTERED_MODEL) -> str | None:
     """The version `alias` points at, or None when the alias (or the registered model) does not exist."""
     try:
