@@ -144,7 +144,8 @@ def select_champion(defs: Definitions, instance: DagsterInstance, candidates: li
                     run_config: dict | None = None) -> dict[str, bool]:
     """labeled_tweets → finetuned model → each candidate's evaluation → decision (+ blocking check) → champion.
 
-    Returns each step's success; `run_config` may carry op config for any of these assets.
+    Returns each step's success; `run_config` may carry op config for any of these assets. When labeled_tweets
+    fails (a bad training split), nothing follows, so no version is registered from an older table.
     """
     config = dict(run_config or {})
     ops = config.pop("ops", {})
@@ -154,8 +155,10 @@ def select_champion(defs: Definitions, instance: DagsterInstance, candidates: li
         return _assets_job(defs, *assets).execute_in_process(
             instance=instance, partition_key=partition, run_config=own, raise_on_error=False).success
 
-    done = {"labeled_tweets": run(("labeled_tweets",)),
-            "finetuned_sentiment_model": run(("finetuned_sentiment_model",))}
+    done = {"labeled_tweets": run(("labeled_tweets",))}
+    if not done["labeled_tweets"]:
+        return done
+    done["finetuned_sentiment_model"] = run(("finetuned_sentiment_model",))
     for name in candidates:
         done[f"model_evaluations[{name}]"] = run(("model_evaluations",), name)
     done["champion"] = run(("champion_decision", "champion_model"))
