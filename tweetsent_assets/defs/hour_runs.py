@@ -66,6 +66,5 @@ def run_hour(context: AssetExecutionContext, batch_state: ObjectStoreResource, l
                 release_stream(store, owner)
         for asset, metadata in written.items():
             reports[asset].add(batch, metadata)
-    whole_hour = {"whole_hour": whole_hour}
-    return {asset: {**(report.metadata() if report.batches else {"batches": 0}), **whole_hour}
+    return {asset: {**(report.metadata() if report.batches else {"batches": 0}), "whole_hour": whole_hour}
             for asset, report in reports.items()}
