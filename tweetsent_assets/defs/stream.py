@@ -18,7 +18,7 @@ from pydantic import Field
 
 from .. import settings
 from ..lib.ingest.batching import advance_cursor, find_new_objects, plan_batches
-from ..lib.ingest.hours import BadBatchKey, hour_of
+from ..lib.ingest.hours import BadBatchKey, hour_key, hour_of
 from ..lib.ingest.manifests import MANIFEST_DIR, write_manifest
 from ..lib.ingest.stream_state import holders, resume, write_cursor
 from ..lib.lake.delta_tables import batches_held
@@ -166,7 +166,7 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
             listing = [o for o in source.list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
             new = find_new_objects(listing, cursor, lookback)
             if not new:
-                record(reports.due(_current_hour()))
+                record(reports.due(hour_key(datetime.now(timezone.utc))))
                 if config.idle_seconds and time.monotonic() - last_new >= config.idle_seconds:
                     break
                 time.sleep(config.poll_seconds)
@@ -176,7 +176,7 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
                 if held_by != yielded_to:
                     batch_log.info(f"the stream yields to run(s) {', '.join(held_by)}, which rewrite batches")
                 yielded_to = held_by
-                record(reports.due(_current_hour()))
+                record(reports.due(hour_key(datetime.now(timezone.utc))))
                 time.sleep(config.poll_seconds)
                 continue
             yielded_to = []
@@ -191,10 +191,6 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
         record(reports.flush())
     context.log.info(f"stream ends after {batches} batches and {time.monotonic() - started:.0f} s")
     return batches
-
-
-def _current_hour() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d-%H:00")
 
 
 @job(executor_def=in_process_executor, tags={BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"},

@@ -27,7 +27,12 @@ def batch_time(batch_id: str) -> datetime:
 
 def hour_of(batch_id: str) -> str:
     """The hour partition key of a batch, e.g. '2026-12-07-19:00'."""
-    return batch_time(batch_id).strftime("%Y-%m-%d-%H:00")
+    return hour_key(batch_time(batch_id))
+
+
+def hour_key(moment: datetime) -> str:
+    """The hour partition key of a UTC time."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d-%H:00")
 
 
 def hour_start(hour: str) -> datetime:

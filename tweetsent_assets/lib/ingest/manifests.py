@@ -43,12 +43,15 @@ def read_manifest(store: ObjectStore, batch_id: str) -> dict:
 
 def hour_batches(store: ObjectStore, hour: str) -> list[str]:
     """The batches whose manifests say they belong to `hour` (a `YYYY-MM-DD-HH:00` key), oldest first."""
-    prefix = f"{MANIFEST_DIR}/{batch_prefix(hour)}"
-    return [info.key[len(MANIFEST_DIR) + 1:-len(".json")] for info in store.list(prefix)
+    return _batches(store, batch_prefix(hour))
+
+
+def _batches(store: ObjectStore, prefix: str) -> list[str]:
+    """The ids of the manifests whose batch id starts with `prefix`, in key order."""
+    return [info.key[len(MANIFEST_DIR) + 1:-len(".json")] for info in store.list(f"{MANIFEST_DIR}/{prefix}")
             if info.key.endswith(".json")]
 
 
 def manifested_batches(store: ObjectStore) -> list[str]:
     """Every batch that has a manifest, oldest first."""
-    return [info.key[len(MANIFEST_DIR) + 1:-len(".json")] for info in store.list(f"{MANIFEST_DIR}/")
-            if info.key.endswith(".json")]
+    return _batches(store, "")
