@@ -129,6 +129,26 @@ def run_pid(instance, run_id: str) -> int | None:
     return None
 
 
+def kill_unfinished_runs(instance) -> int:
+    """Kills the process of every run of `instance` still going (a standing stream, a fold or verification run
+    launched late), so that a daemon test leaves no work behind for the next test; returns how many."""
+    import signal
+
+    from dagster import DagsterRunStatus, RunsFilter
+
+    going = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
+    killed = 0
+    for run in going:
+        pid = run_pid(instance, run.run_id)
+        try:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        except ProcessLookupError:
+            pass
+    return killed
+
+
 def assert_lake_reconciles(spark, lake: str, records: list[dict]) -> None:
     """Every landed record is in bronze exactly once, silver holds each id with a text once, gold covers silver."""
     from tweetsent_assets.lib.lake import reconcile

@@ -8,7 +8,6 @@ every hour, and the stream goes on: every object is in gold exactly once.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ from tweetsent_assets.lib.ingest.replay import encode_object
 from tweetsent_assets.lib.ingest.sources import read_sentiment140
 from tweetsent_assets.lib.lake.delta_tables import batches_with_prefix
 
-from ..support import PROJECT_ROOT, assert_lake_reconciles, run_pid, shared
+from ..support import PROJECT_ROOT, assert_lake_reconciles, kill_unfinished_runs, shared
 from .test_burst import instance_config
 
 pytestmark = pytest.mark.slow
@@ -58,12 +57,6 @@ def _land_live(landing, records: list[dict]) -> None:
         chunk = records[(PAST + index) * TWEETS_PER_OBJECT:(PAST + index + 1) * TWEETS_PER_OBJECT]
         landing.put(f"live-{index:03d}.jsonl", encode_object(chunk))
         time.sleep(1.0)
-
-
-def _stream_pids(instance) -> set[int]:
-    """The stream runs' processes, killed at the end (a standing stream never ends by itself)."""
-    runs = instance.get_runs(RunsFilter(job_name="stream_tweet_batches"))
-    return {pid for run in runs if (pid := run_pid(instance, run.run_id))}
 
 
 def _launch_backfill(instance, hours: list[str]) -> str:
@@ -99,12 +92,10 @@ def test_a_backfill_of_three_hours_starts_beside_the_stream_and_loses_nothing(sp
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gold_path = str(data / "lake" / "gold_tweet_sentiment")
     lander = threading.Thread(target=_land_live, args=(landing, records))
-    pids = set()
-    try:
-        with DagsterInstance.get() as instance:
+    with DagsterInstance.get() as instance:
+        try:
             deadline = time.monotonic() + 10 * 60
             while len(batches_with_prefix(gold_path, "") or []) < PAST and time.monotonic() < deadline:
-                pids |= _stream_pids(instance)
                 time.sleep(1)
             history = sorted(batches_with_prefix(gold_path, "") or [])
             hours = sorted({hour_of(b) for b in history})
@@ -114,7 +105,6 @@ def test_a_backfill_of_three_hours_starts_beside_the_stream_and_loses_nothing(sp
             launched = time.time()
             backfill_id = _launch_backfill(instance, hours)
             while time.monotonic() < deadline:
-                pids |= _stream_pids(instance)
                 backfill = instance.get_backfill(backfill_id)
                 in_gold = batches_with_prefix(gold_path, "") or []
                 if (backfill.status != BulkActionStatus.REQUESTED and not lander.is_alive()
@@ -126,16 +116,12 @@ def test_a_backfill_of_three_hours_starts_beside_the_stream_and_loses_nothing(sp
             rescored = {r.partition_key for r in instance.fetch_materializations(
                 AssetRecordsFilter(asset_key=GOLD, asset_partitions=hours, after_timestamp=launched), limit=100).records
                 if r.asset_materialization.metadata["whole_hour"].value}
-    finally:
-        if lander.ident is not None:
-            lander.join()
-        daemon.terminate()
-        daemon.wait(timeout=60)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        finally:
+            if lander.ident is not None:
+                lander.join()
+            daemon.terminate()
+            daemon.wait(timeout=60)
+            kill_unfinished_runs(instance)
     first_start = min(r.start_time for r in runs if r.start_time)
     print(f"backfill beside the stream: {len(runs)} runs, first started {first_start - launched:.1f} s after "
           f"launch, status {backfill.status.value}; stream runs {[r.status.value for r in stream_runs]}")
