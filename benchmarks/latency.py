@@ -177,10 +177,11 @@ class Tracker:
         self._count = 0
 
     def land(self, prefix: str) -> None:
+        """The next object of phase `prefix`, its key in lexical order across phases, as producers should write."""
         from tweetsent_assets.lib.ingest.replay import encode_object
 
         start = (self._count * self.per_object) % max(1, len(self.records) - self.per_object)
-        key = f"{prefix}/object-{self._count:04d}.jsonl"
+        key = f"object-{self._count:05d}-{prefix}.jsonl"
         chunk = [{**r, "id": f"{prefix}-{self._count}-{i}"}
                  for i, r in enumerate(self.records[start:start + self.per_object])]
         self._count += 1
@@ -233,7 +234,7 @@ def paced_phase(args, tracker: Tracker, home: Path, server) -> list[float]:
     while tracker.pending() and time.time() < deadline:
         tracker.poll()
         time.sleep(0.3)
-    paced = sorted((u, v) for u, v in tracker.done.items() if "/paced/" in u)
+    paced = sorted((u, v) for u, v in tracker.done.items() if u.endswith("-paced.jsonl"))
     for index, (uri, (latency, batch)) in enumerate(paced, start=1):
         phases = run_breakdown(tracker, uri, batch)
         latencies.append(latency)
@@ -287,13 +288,14 @@ def stream_phase(args, tracker: Tracker, home: Path, server) -> dict:
             tracker.land("stream")
             landed += 1
         tracker.poll()
-        backlog.append((time.time() - started, sum(1 for u in tracker.written if "/stream/" in u and u not in tracker.done)))
+        waiting = sum(1 for u in tracker.written if u.endswith("-stream.jsonl") and u not in tracker.done)
+        backlog.append((time.time() - started, waiting))
         time.sleep(0.2)
     drain_started = time.time()
     while tracker.pending() and time.time() - drain_started < args.timeout:
         tracker.poll()
         time.sleep(0.3)
-    done = {u: v for u, v in tracker.done.items() if "/stream/" in u}
+    done = {u: v for u, v in tracker.done.items() if u.endswith("-stream.jsonl")}
     stream = [v[0] for v in done.values()]
     seconds = time.time() - started
     half = [b for t, b in backlog if t >= args.stream_seconds / 2]
@@ -346,7 +348,7 @@ def burst_phase(args, tracker: Tracker, home: Path, server) -> float:
     while tracker.pending() and time.time() - started < args.timeout:
         tracker.poll()
         time.sleep(0.3)
-    done = {u: v for u, v in tracker.done.items() if "/burst/" in u}
+    done = {u: v for u, v in tracker.done.items() if u.endswith("-burst.jsonl")}
     drain = max((tracker.gold_at[v[1]] for v in done.values()), default=time.time()) - started
     tweets_per_s = len(done) * args.tweets_per_object / drain if done else float("nan")
     print(f"burst: {args.burst_objects} objects of {args.tweets_per_object} tweets landed in {landed_s:.1f} s; "

@@ -77,6 +77,9 @@ STREAM_IDLE_S = env_float("TWEETSENT_STREAM_IDLE_S", 0)
 # After a stream run fails, the sensor leaves its restart to run retries for this long.
 STREAM_RESTART_AFTER_S = env_float("TWEETSENT_STREAM_RESTART_AFTER_S", 60)
 STREAM_MAX_S = env_float("TWEETSENT_STREAM_MAX_S", 3600)
+# The stream lists landing from its last key, and the whole prefix every FULL_LIST_S (0: on every poll), so keys
+# written out of lexical order are still taken; kept under half of SENSOR_LOOKBACK_S.
+FULL_LIST_S = env_float("TWEETSENT_FULL_LIST_S", 600)
 # The stream records each layer's materialization of the current hour at most this often (and when an hour ends),
 # with the figures of every batch since the last one.
 STREAM_REPORT_S = env_float("TWEETSENT_STREAM_REPORT_S", 300)

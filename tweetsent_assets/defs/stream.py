@@ -19,6 +19,7 @@ from pydantic import Field
 from .. import settings
 from ..lib.ingest.batching import advance_cursor, find_new_objects, plan_batches
 from ..lib.ingest.hours import BadBatchKey, hour_key, hour_of
+from ..lib.ingest.listing import IncrementalListing
 from ..lib.ingest.manifests import MANIFEST_DIR, write_manifest
 from ..lib.ingest.stream_state import holders, resume, write_cursor
 from ..lib.lake.delta_tables import batches_held
@@ -70,6 +71,10 @@ class StreamConfig(Config):
                                   description="How often each layer's materialization of the current hour is "
                                               "recorded (summed over the batches since the last one); an hour is "
                                               "also reported when it ends, and everything when the run ends")
+    full_list_seconds: float = Field(default=settings.FULL_LIST_S, ge=0,
+                                     description="Landing is listed from its last key, and whole this often (0: on "
+                                                 "every poll), so keys written out of lexical order are still taken; "
+                                                 "at most half of micro_batching.lookback_seconds")
 
 
 class _Scorer:
@@ -158,13 +163,16 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
         record(reports.add(hour, batch_id, written))
         return True
 
+    listing = IncrementalListing(source, _full_list_seconds(context, config, micro_batching),
+                                 skip_prefix=f"{MANIFEST_DIR}/")
+    context.log.info(listing.describe())
     cursor, batches, yielded_to = resumed.cursor, 0, []
     try:
         batches = sum(run_batch(batch_id, waiting=0) for batch_id in unfinished)
         last_new = time.monotonic()
         while time.monotonic() - started < config.max_seconds:
-            listing = [o for o in source.list() if not o.key.startswith(f"{MANIFEST_DIR}/")]
-            new = find_new_objects(listing, cursor, lookback)
+            new = find_new_objects(listing.poll(), cursor, lookback)
+            listing.keep(new)
             if not new:
                 record(reports.due(hour_key(datetime.now(timezone.utc))))
                 if config.idle_seconds and time.monotonic() - last_new >= config.idle_seconds:
@@ -182,6 +190,7 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
             yielded_to = []
             batch = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes,
                                  limit=1)[0]
+            listing.keep(o for o in new if o not in batch.objects)
             write_manifest(state, batch)
             cursor = advance_cursor(cursor, list(batch.objects), lookback)
             write_cursor(state, cursor)
@@ -191,6 +200,16 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
         record(reports.flush())
     context.log.info(f"stream ends after {batches} batches and {time.monotonic() - started:.0f} s")
     return batches
+
+
+def _full_list_seconds(context: OpExecutionContext, config: StreamConfig, micro_batching: MicroBatchResource) -> float:
+    """The full-listing interval, kept under half the lookback: an object listed late must still count as new."""
+    limit = micro_batching.lookback_seconds / 2
+    if config.full_list_seconds and config.full_list_seconds > limit:
+        context.log.warning(f"full_list_seconds {config.full_list_seconds:.0f} is over half of "
+                            f"micro_batching.lookback_seconds ({micro_batching.lookback_seconds} s): using {limit:.0f}")
+        return limit
+    return config.full_list_seconds
 
 
 @job(executor_def=in_process_executor, tags={BATCH_KIND_TAG[0]: BATCH_KIND_TAG[1], "dagster/priority": "10"},

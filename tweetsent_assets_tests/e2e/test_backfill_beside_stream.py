@@ -44,7 +44,7 @@ def _land_past(landing, records: list[dict]) -> list[str]:
     now = time.time()
     keys = []
     for index in range(PAST):
-        key = f"past-{index}.jsonl"
+        key = f"0-past-{index}.jsonl"
         landing.put(key, encode_object(records[index * TWEETS_PER_OBJECT:(index + 1) * TWEETS_PER_OBJECT]))
         stamp = now - (PAST - index) * 3600
         os.utime(Path(landing.url) / key, (stamp, stamp))
@@ -55,7 +55,7 @@ def _land_past(landing, records: list[dict]) -> list[str]:
 def _land_live(landing, records: list[dict]) -> None:
     for index in range(LIVE):
         chunk = records[(PAST + index) * TWEETS_PER_OBJECT:(PAST + index + 1) * TWEETS_PER_OBJECT]
-        landing.put(f"live-{index:03d}.jsonl", encode_object(chunk))
+        landing.put(f"1-live-{index:03d}.jsonl", encode_object(chunk))
         time.sleep(1.0)
 
 

@@ -182,3 +182,52 @@ def test_s3_prefix_forms_equivalent(s3):
     store = open_store(f"s3a://{bucket}/deep/landing/", endpoint_url=endpoint)
     assert [o.key for o in store.list()] == ["x.json"]
     assert store.get("x.json")[0] == b"1"
+
+
+KEYS_IN_ORDER = ["2024/05/01/b.jsonl", "2024/05/02/a.jsonl", "a-c.jsonl", "a/b.jsonl", "a/c/d.jsonl", "b.jsonl"]
+
+
+def test_local_lists_in_the_keys_lexical_order_as_s3_does(tmp_path):
+    store = LocalObjectStore(tmp_path)
+    for key in reversed(KEYS_IN_ORDER):
+        store.put(key, key.encode())
+    assert [o.key for o in store.list()] == sorted(KEYS_IN_ORDER) == KEYS_IN_ORDER
+
+
+@pytest.mark.parametrize("after, expected", [("", KEYS_IN_ORDER), ("2024/05/01/b.jsonl", KEYS_IN_ORDER[1:]),
+                                             ("2024/05/01/a", KEYS_IN_ORDER), ("a-c.jsonl", KEYS_IN_ORDER[3:]),
+                                             ("a/", KEYS_IN_ORDER[3:]), ("a/b.jsonl", KEYS_IN_ORDER[4:]),
+                                             ("b.jsonl", []), ("zz", [])])
+def test_local_list_starts_after_a_key(tmp_path, after, expected):
+    store = LocalObjectStore(tmp_path)
+    for key in KEYS_IN_ORDER:
+        store.put(key, key.encode())
+    assert [o.key for o in store.list(start_after=after)] == expected
+    assert [o.key for o in store.list("a/", start_after="a/b.jsonl")] == ["a/c/d.jsonl"]
+
+
+def test_local_list_after_a_key_skips_earlier_folders(tmp_path, monkeypatch):
+    store = LocalObjectStore(tmp_path)
+    for day in range(1, 6):
+        store.put(f"2024/05/{day:02d}/x.jsonl", b"{}")
+    entered = []
+    walk = LocalObjectStore._walk
+
+    def counting(self, folder, after):
+        entered.append(folder.relative_to(tmp_path).as_posix())
+        return walk(self, folder, after)
+
+    monkeypatch.setattr(LocalObjectStore, "_walk", counting)
+    assert [o.key for o in store.list(start_after="2024/05/04/x.jsonl")] == ["2024/05/05/x.jsonl"]
+    assert entered == [".", "2024", "2024/05", "2024/05/04", "2024/05/05"]
+
+
+def test_s3_list_starts_after_a_key(s3):
+    _, bucket, endpoint = s3
+    store = open_store(f"s3://{bucket}/landing/", endpoint_url=endpoint)
+    for key in KEYS_IN_ORDER:
+        store.put(key, key.encode())
+    assert [o.key for o in store.list()] == KEYS_IN_ORDER
+    assert [o.key for o in store.list(start_after="a-c.jsonl")] == KEYS_IN_ORDER[3:]
+    assert [o.key for o in store.list("a/", start_after="a/b.jsonl")] == ["a/c/d.jsonl"]
+    assert list(store.list(start_after="b.jsonl")) == []

@@ -26,7 +26,7 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     url: str
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]: ...
 
     def get(self, key: str) -> tuple[bytes, str]: ...
 
@@ -60,14 +60,17 @@ class LocalObjectStore:
             raise UnsafeKeyError(f"object key {key!r} resolves outside {self.root}")
         return path
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects whose key starts with `prefix`, in key order; only the prefix's folder is walked."""
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with `prefix` (and sorts after `start_after`), in key order.
+
+        Only the prefix's folder is walked; with `start_after`, folders whose keys all sort before it
+        are not entered and earlier files are not stat'ed, so listing from the last key stays cheap.
+        """
         folder = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
         if not folder.is_dir():
             return
-        for path in sorted(folder.rglob("*")):
-            key = path.relative_to(self.root).as_posix()
-            if key.startswith(prefix) and path.is_file() and not path.name.startswith(".tmp-"):
+        for key, path in self._walk(folder, start_after or ""):
+            if key.startswith(prefix) and not path.name.startswith(".tmp-"):
                 stat = path.stat()
                 yield ObjectInfo(
                     key=key,
@@ -75,6 +78,24 @@ class LocalObjectStore:
                     last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
                     size=stat.st_size,
                 )
+
+    def _walk(self, folder: Path, after: str) -> Iterator[tuple[str, Path]]:
+        """(key, path) of the files under `folder` whose key sorts after `after`, in key order."""
+        entries = []
+        with os.scandir(folder) as scan:
+            for entry in scan:
+                key = Path(entry.path).relative_to(self.root).as_posix()
+                if entry.is_dir(follow_symlinks=False):
+                    below = key + "/"
+                    if not after or below >= after or after.startswith(below):
+                        entries.append((below, entry))
+                elif key > after:
+                    entries.append((key, entry))
+        for key, entry in sorted(entries, key=lambda item: item[0]):
+            if key.endswith("/"):
+                yield from self._walk(Path(entry.path), after)
+            elif entry.is_file():
+                yield key, Path(entry.path)
 
     def get(self, key: str) -> tuple[bytes, str]:
         path = self._path(key)
@@ -111,9 +132,11 @@ class S3ObjectStore:
         self._client = boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url or None, region_name=region or None)
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Objects under `prefix`, in key order; with `start_after`, S3 itself starts after that key."""
         paginator = self._client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+        after = {"StartAfter": self.prefix + start_after} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix, **after):
             for item in page.get("Contents", []):
                 key = item["Key"][len(self.prefix):]
                 if key and not key.endswith("/"):
