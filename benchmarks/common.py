@@ -134,6 +134,18 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def timed(fn, repeats: int) -> list[float]:
+    """Seconds of each of `repeats` calls of fn(), after one untimed call (caches warm, as in a daemon that ticks
+    every few seconds; the first call after filling a store reads it from disk)."""
+    fn()
+    seconds = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - began)
+    return seconds
+
+
 def macro_recall(truth: list[str], predicted: list[str]) -> float:
     labels = sorted(set(truth))
     recalls = []

@@ -39,7 +39,7 @@ CODE_ENV = "TWEETSENT_BENCH_CODE"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, os.environ.get(CODE_ENV) or str(Path(__file__).resolve().parents[1]))
 
-from common import bench_resources, median, run_main  # noqa: E402
+from common import bench_resources, median, run_main, timed  # noqa: E402
 
 GOLD = "gold_tweet_sentiment"
 LAYERS = ("bronze_tweets", "bronze_quarantine", "silver_tweets", GOLD)
@@ -327,18 +327,6 @@ def fresh_instance(root: Path):
                                        f"telemetry:\n  enabled: false\n")
     with DagsterInstance.from_config(str(home)) as instance:
         yield instance, home
-
-
-def timed(fn, repeats: int) -> list[float]:
-    """Seconds of each of `repeats` calls of fn(), after one untimed call (a daemon's ticks find SQLite's pages
-    cached; the first query after the fill reads them from disk)."""
-    fn()
-    seconds = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - began)
-    return seconds
 
 
 def stream_ready(defs, instance) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import median, run_main  # noqa: E402
+from common import median, run_main, timed  # noqa: E402
 
 from tweetsent_assets.lib.ingest.listing import IncrementalListing  # noqa: E402
 from tweetsent_assets.lib.ingest.object_store import open_store  # noqa: E402
@@ -59,13 +59,7 @@ def land(store, keys: list[str], threads: int) -> float:
 
 
 def timed_ms(fn, repeats: int) -> float:
-    fn()
-    seconds = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - began)
-    return median(seconds) * 1000
+    return median(timed(fn, repeats)) * 1000
 
 
 def measure(name: str, store, empty, count: int, args) -> float:
