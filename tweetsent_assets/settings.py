@@ -78,7 +78,7 @@ STREAM_IDLE_S = env_float("TWEETSENT_STREAM_IDLE_S", 0)
 STREAM_RESTART_AFTER_S = env_float("TWEETSENT_STREAM_RESTART_AFTER_S", 60)
 STREAM_MAX_S = env_float("TWEETSENT_STREAM_MAX_S", 3600)
 # The stream lists landing from its last key, and the whole prefix every FULL_LIST_S (0: on every poll), so keys
-# written out of lexical order are still taken; kept under half of SENSOR_LOOKBACK_S.
+# written out of lexical order are still taken; at most two thirds of SENSOR_LOOKBACK_S.
 FULL_LIST_S = env_float("TWEETSENT_FULL_LIST_S", 600)
 # The stream records each layer's materialization of the current hour at most this often (and when an hour ends),
 # with the figures of every batch since the last one.

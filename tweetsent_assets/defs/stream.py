@@ -74,7 +74,7 @@ class StreamConfig(Config):
     full_list_seconds: float = Field(default=settings.FULL_LIST_S, ge=0,
                                      description="Landing is listed from its last key, and whole this often (0: on "
                                                  "every poll), so keys written out of lexical order are still taken; "
-                                                 "at most half of micro_batching.lookback_seconds")
+                                                 "at most two thirds of micro_batching.lookback_seconds")
 
 
 class _Scorer:
@@ -203,10 +203,11 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
 
 
 def _full_list_seconds(context: OpExecutionContext, config: StreamConfig, micro_batching: MicroBatchResource) -> float:
-    """The full-listing interval, kept under half the lookback: an object listed late must still count as new."""
-    limit = micro_batching.lookback_seconds / 2
+    """The full-listing interval, at most two thirds of the lookback: an object that a full listing finds late must
+    still be inside the lookback, or it would not count as new."""
+    limit = micro_batching.lookback_seconds * 2 / 3
     if config.full_list_seconds and config.full_list_seconds > limit:
-        context.log.warning(f"full_list_seconds {config.full_list_seconds:.0f} is over half of "
+        context.log.warning(f"full_list_seconds {config.full_list_seconds:.0f} is over two thirds of "
                             f"micro_batching.lookback_seconds ({micro_batching.lookback_seconds} s): using {limit:.0f}")
         return limit
     return config.full_list_seconds

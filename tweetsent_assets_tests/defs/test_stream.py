@@ -217,3 +217,18 @@ def test_a_manifest_whose_hour_cannot_be_read_is_skipped_naming_it_and_the_strea
         errors = [e.user_message for e in instance.all_logs(result.run_id) if e.level >= 40]
     assert any("zz-by-hand.json skipped" in m and "hour cannot be read" in m for m in errors), errors
     assert sum(_gold_per_batch(spark, resources).values()) == TWEETS_PER_OBJECT
+
+
+def test_a_full_listing_interval_over_two_thirds_of_the_lookback_is_lowered_with_a_warning(capfd):
+    from dagster import build_op_context
+
+    from tweetsent_assets.defs.resources import MicroBatchResource
+    from tweetsent_assets.defs.stream import StreamConfig, _full_list_seconds
+
+    context = build_op_context()
+    lookback = MicroBatchResource(lookback_seconds=900)
+    assert _full_list_seconds(context, StreamConfig(full_list_seconds=600), lookback) == 600
+    assert _full_list_seconds(context, StreamConfig(full_list_seconds=0), lookback) == 0
+    assert _full_list_seconds(context, StreamConfig(full_list_seconds=3600), lookback) == 600
+    assert "full_list_seconds 3600 is over two thirds of micro_batching.lookback_seconds (900 s): using 600" in \
+        capfd.readouterr().err
