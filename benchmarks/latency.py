@@ -405,6 +405,7 @@ def stop_dagster_dev(dev: subprocess.Popen, home: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    print(f"load at start: {load_note()}", flush=True)
     from dagster import DagsterInstance
 
     from tweetsent_assets import settings
