@@ -1,8 +1,8 @@
 """What an idle poll of the stream costs with many old objects in landing: a whole listing, or one from the last key.
 
 For a local folder and for S3 (moto's server on 127.0.0.1), it lands `--objects` (`--s3-objects`)
-old objects with lexically ordered keys (a UTC stamp first, in day folders as the replay writer's
-are not), then times, over `--repeats` polls each: an empty prefix, a whole listing, and an
+old objects with lexically ordered keys (a UTC stamp first; in day folders, or in one folder with
+`--flat`), then times, over `--repeats` polls each: an empty prefix, a whole listing, and an
 idle `IncrementalListing.poll()` after its first, full one. Medians in ms; the last line is
 `idle_poll_ratio_local=… idle_poll_ratio_s3=…`, each store's idle poll over its empty prefix's (a
 local folder's empty prefix costs a few microseconds, so its ratio says less than its ms). Run:
@@ -77,7 +77,7 @@ def measure(name: str, store, empty, count: int, args) -> float:
     return idle_ms / empty_ms
 
 
-def s3_stores(count: int):
+def s3_stores():
     """A moto server on 127.0.0.1, a bucket, and its landing and empty prefixes."""
     import logging
 
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         ratios["local"] = measure("local", open_store(str(work / "landing")), open_store(str(work / "empty")),
                                   args.objects, args)
         if args.s3_objects:
-            server, store, empty = s3_stores(args.s3_objects)
+            server, store, empty = s3_stores()
             try:
                 ratios["s3"] = measure("s3", store, empty, args.s3_objects, args)
             finally:

@@ -129,24 +129,20 @@ def run_pid(instance, run_id: str) -> int | None:
     return None
 
 
-def kill_unfinished_runs(instance) -> int:
+def kill_unfinished_runs(instance) -> None:
     """Kills the process of every run of `instance` still going (a standing stream, a fold or verification run
-    launched late), so that a daemon test leaves no work behind for the next test; returns how many."""
+    launched late), so that a daemon test leaves no work behind for the next test."""
     import signal
 
     from dagster import DagsterRunStatus, RunsFilter
 
-    going = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
-    killed = 0
-    for run in going:
+    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])):
         pid = run_pid(instance, run.run_id)
-        try:
-            if pid:
+        if pid:
+            try:
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
-        except ProcessLookupError:
-            pass
-    return killed
+            except ProcessLookupError:
+                pass
 
 
 def assert_lake_reconciles(spark, lake: str, records: list[dict]) -> None:

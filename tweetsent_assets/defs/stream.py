@@ -190,7 +190,8 @@ def stream_micro_batches(context: OpExecutionContext, config: StreamConfig, spar
             yielded_to = []
             batch = plan_batches(new, micro_batching.max_objects_per_batch, micro_batching.max_batch_bytes,
                                  limit=1)[0]
-            listing.keep(o for o in new if o not in batch.objects)
+            taken = {o.key for o in batch.objects}
+            listing.keep(o for o in new if o.key not in taken)
             write_manifest(state, batch)
             cursor = advance_cursor(cursor, list(batch.objects), lookback)
             write_cursor(state, cursor)

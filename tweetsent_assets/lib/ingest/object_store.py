@@ -81,10 +81,11 @@ class LocalObjectStore:
 
     def _walk(self, folder: Path, after: str) -> Iterator[tuple[str, Path]]:
         """(key, path) of the files under `folder` whose key sorts after `after`, in key order."""
+        base = "" if folder == self.root else folder.relative_to(self.root).as_posix() + "/"
         entries = []
         with os.scandir(folder) as scan:
             for entry in scan:
-                key = Path(entry.path).relative_to(self.root).as_posix()
+                key = base + entry.name
                 if entry.is_dir(follow_symlinks=False):
                     below = key + "/"
                     if not after or below >= after or after.startswith(below):
